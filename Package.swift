@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+// The flow runs one way through these modules:
+//   CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → ChunkWorker
+//   (StacSearch → SceneWarp → Composite → Zarr → CubeStore)
+// C libraries stay behind the thin wrappers in GDALKit, CubeStore and Zarr.
+import PackageDescription
+
+let package = Package(
+    name: "cube",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cube", targets: ["CubeCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries from Debian (libgdal-dev, libblosc-dev, libzstd-dev, libcurl4-openssl-dev).
+        .systemLibrary(name: "CGDAL", path: "Sources/CGDAL"),
+        .systemLibrary(name: "CBlosc", path: "Sources/CBlosc"),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        // libcurl's setopt is variadic, which Swift cannot call: a few typed C shims.
+        .target(name: "CCurl", path: "Sources/CCurl", linkerSettings: [.linkedLibrary("curl")]),
+
+        .target(name: "GDALKit", dependencies: ["CGDAL"]),
+        .target(name: "CubeSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "CubeGrid", dependencies: ["CubeSpec", "GDALKit"]),
+        .target(name: "HTTPClient", dependencies: ["CCurl"]),
+        .target(name: "CubeStore", dependencies: ["HTTPClient"]),
+        .target(name: "Zarr", dependencies: ["CubeStore", "CBlosc", "CZstd"]),
+        .target(name: "CubePlan", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"],
+                resources: [.copy("Resources")]),
+        .target(name: "CubeSchema", dependencies: ["CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "GDALKit"]),
+        .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeSchema", "CubeStore"]),
+        .target(name: "StacSearch", dependencies: ["HTTPClient"]),
+        .target(name: "SceneWarp", dependencies: ["CubeGrid", "GDALKit"]),
+        .target(name: "Composite", dependencies: []),
+        .target(name: "ChunkWorker", dependencies: [
+            "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",
+            "StacSearch", "SceneWarp", "Composite",
+        ]),
+        .executableTarget(name: "CubeCLI", dependencies: [
+            "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr", "ChunkWorker",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "CubeSpecTests", dependencies: ["CubeSpec"]),
+        .testTarget(name: "CubeGridTests", dependencies: ["CubeGrid"]),
+        .testTarget(name: "CubePlanTests", dependencies: ["CubePlan"]),
+        .testTarget(name: "CubeSchemaTests", dependencies: ["CubeSchema"]),
+        .testTarget(name: "ZarrTests", dependencies: ["Zarr", "CubeStore"]),
+        .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
+        .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient"]),
+        .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp"]),
+        .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
+        .testTarget(name: "ChunkWorkerTests", dependencies: ["ChunkWorker"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,43 @@
+#ifndef CCURL_H
+#define CCURL_H
+#include <stddef.h>
+
+// One HTTP request, performed synchronously with a reusable easy handle.
+// libcurl's curl_easy_setopt is variadic, which Swift cannot call; this shim
+// exposes the handful of options the project uses with plain C types.
+
+typedef struct ccurl_handle ccurl_handle;
+
+typedef struct {
+    const char *method;          // "GET", "POST", "PUT", "HEAD", "DELETE"
+    const char *url;
+    const char *const *headers;  // "Name: value" strings
+    size_t header_count;
+    const unsigned char *body;   // request body (may be NULL)
+    size_t body_length;
+    long timeout_ms;             // whole-request timeout, 0 = none
+    long connect_timeout_ms;
+    const char *aws_sigv4;       // e.g. "aws:amz:us-east-1:s3", NULL = unsigned
+    const char *userpwd;         // "KEY:SECRET" for sigv4, NULL otherwise
+    size_t max_body_bytes;       // abort when the response body grows past this, 0 = no cap
+} ccurl_request;
+
+typedef struct {
+    long status;                 // HTTP status, 0 when the transfer failed
+    int curl_code;               // CURLcode, 0 = OK
+    char error[256];             // libcurl's error text when curl_code != 0
+    unsigned char *body;         // malloc'd, caller frees with ccurl_free
+    size_t body_length;
+    char *headers;               // raw response header block, malloc'd
+    size_t headers_length;
+    int body_limit_hit;          // 1 when the transfer stopped at max_body_bytes
+} ccurl_response;
+
+void ccurl_global_init(void);
+ccurl_handle *ccurl_open(void);
+void ccurl_close(ccurl_handle *h);
+// Returns 0 when a response (any status) arrived, the CURLcode otherwise.
+int ccurl_perform(ccurl_handle *h, const ccurl_request *req, ccurl_response *resp);
+void ccurl_response_free(ccurl_response *resp);
+
+#endif

@@ -1,0 +1,51 @@
+import ArgumentParser
+import CubeSpec
+import Foundation
+
+@main
+struct Cube: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "cube",
+        abstract: "Build analysis-ready Zarr datacubes from satellite imagery in a STAC catalog.",
+        discussion: """
+        A cube spec (YAML) names the target grid, the time bins, the bands and the catalog.
+        `cube init` writes the cube's Zarr schema and its job plan; `cube worker` builds chunk
+        jobs; `cube plan` shows what a spec would build without writing anything.
+        """,
+        version: version,
+        subcommands: [InitCommand.self, PlanCommand.self]
+    )
+}
+
+/// Runs a command body, turning known errors into one-line messages and exit codes:
+/// 2 for bad input (spec, arguments), 1 for everything else.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as SpecError {
+        FileHandle.standardError.write(Data("cube: error: \(e)\n".utf8))
+        throw ExitCode(2)
+    } catch let e as UsageError {
+        FileHandle.standardError.write(Data("cube: error: \(e.message)\n".utf8))
+        throw ExitCode(2)
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("cube: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct UsageError: Error {
+    let message: String
+    init(_ m: String) { message = m }
+}
+
+/// Loads a spec and applies command-line overrides.
+func loadSpec(_ path: String, store: String?) throws -> CubeSpec {
+    var spec = try CubeSpec.load(path: path)
+    if let store { spec.store = store }
+    return spec
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import CubePlan
+import CubeSchema
+import CubeSpec
+import CubeStore
+import Foundation
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Write the cube's Zarr schema and job plan into the store (no data chunks).",
+        discussion: """
+        Writes the root group, one uint16 (time, y, x) array per band and `count`, the x/y and time
+        coordinates with time bounds, the `spatial_ref` grid mapping, consolidated metadata, and
+        the plan of land chunk jobs under `_cube/`. Running it again with the same spec does
+        nothing; with a different spec it refuses unless --force is given (which then removes
+        the old cube's objects and says how many).
+        """
+    )
+
+    @Argument(help: "The cube spec (YAML).")
+    var spec: String
+
+    @Option(help: "Store location (a folder path); overrides the spec's `store`.")
+    var store: String?
+
+    @Flag(help: "Replace a different cube already in the store.")
+    var force = false
+
+    func run() throws {
+        try runReportingErrors {
+            let spec = try loadSpec(spec, store: store)
+            let plan = try Plan.make(spec)
+            let target = try openStore(spec.store)
+            let outcome = try CubeSchema.initialize(spec: spec, plan: plan, store: target, force: force)
+            switch outcome {
+            case .created:
+                print("initialised \(target): \(plan.grid.width) x \(plan.grid.height) pixels, \(plan.bins.count) time bins, \(plan.landChunkCount) land chunks of \(plan.grid.chunkCount), \(plan.jobCount) jobs")
+            case .unchanged:
+                print("\(target) already holds this cube; nothing to do")
+            case .replaced(let n):
+                print("replaced the previous cube in \(target) (removed \(n) objects): \(plan.jobCount) jobs")
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import CubePlan
+import CubeStore
+import Foundation
+
+/// What a finished job leaves behind at `_cube/done/<bin>/<row>.<col>.json`. It is written
+/// after all the job's chunks, so its presence means the job's output is complete.
+public struct DoneRecord: Codable, Equatable, Sendable {
+    public var job: String
+    public var scenes_found: Int
+    public var scenes_used: Int
+    public var scenes_skipped: [SkippedScene]
+    public var observations: Int
+    public var valid_pixels: Int
+    /// False when no pixel had a valid observation: no data chunks were written.
+    public var wrote_chunks: Bool
+    public var bytes_read: Int
+    public var bytes_written: Int
+    public var seconds: [String: Double]
+    public var finished: String
+
+    public init(job: String, scenes_found: Int, scenes_used: Int, scenes_skipped: [SkippedScene], observations: Int,
+                valid_pixels: Int, wrote_chunks: Bool, bytes_read: Int, bytes_written: Int, seconds: [String: Double],
+                finished: String) {
+        self.job = job
+        self.scenes_found = scenes_found
+        self.scenes_used = scenes_used
+        self.scenes_skipped = scenes_skipped
+        self.observations = observations
+        self.valid_pixels = valid_pixels
+        self.wrote_chunks = wrote_chunks
+        self.bytes_read = bytes_read
+        self.bytes_written = bytes_written
+        self.seconds = seconds
+        self.finished = finished
+    }
+}
+
+public struct SkippedScene: Codable, Equatable, Sendable {
+    public var id: String
+    public var reason: String
+    public init(id: String, reason: String) {
+        self.id = id
+        self.reason = reason
+    }
+}
+
+/// Done records in the store: the only shared state workers need to resume a build.
+public struct JobLedger: Sendable {
+    public static let donePrefix = "_cube/done"
+    public let store: any Store
+    public let plan: Plan
+
+    public init(store: any Store, plan: Plan) {
+        self.store = store
+        self.plan = plan
+    }
+
+    public func doneKey(_ job: JobID) -> String {
+        "\(JobLedger.donePrefix)/\(plan.bins[job.bin].label)/\(job.cy).\(job.cx).json"
+    }
+
+    public func isDone(_ job: JobID) throws -> Bool { try store.exists(doneKey(job)) }
+
+    public func record(_ job: JobID) throws -> DoneRecord? {
+        guard let data = try store.get(doneKey(job)) else { return nil }
+        return try JSONDecoder().decode(DoneRecord.self, from: data)
+    }
+
+    public func markDone(_ job: JobID, _ record: DoneRecord) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        try store.put(doneKey(job), enc.encode(record))
+    }
+
+    /// All jobs with a done record (one listing of the done folder).
+    public func doneJobs() throws -> Set<JobID> {
+        var done = Set<JobID>()
+        let labels = Dictionary(uniqueKeysWithValues: plan.bins.enumerated().map { ($1.label, $0) })
+        for key in try store.list(prefix: JobLedger.donePrefix) {
+            // _cube/done/<label>/<cy>.<cx>.json
+            let parts = key.split(separator: "/")
+            guard parts.count == 4, let bin = labels[String(parts[2])], parts[3].hasSuffix(".json") else { continue }
+            let rc = parts[3].dropLast(5).split(separator: ".")
+            guard rc.count == 2, let cy = Int(rc[0]), let cx = Int(rc[1]) else { continue }
+            done.insert(JobID(bin: bin, cy: cy, cx: cx))
+        }
+        return done
+    }
+
+    /// Jobs of the plan without a done record, in plan order.
+    public func pendingJobs() throws -> [JobID] {
+        let done = try doneJobs()
+        return JobID.all(in: plan).filter { !done.contains($0) }
+    }
+}

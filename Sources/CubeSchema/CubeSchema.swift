@@ -1,0 +1,221 @@
+import CubeGrid
+import CubePlan
+import CubeSpec
+import CubeStore
+import Foundation
+import GDALKit
+import Zarr
+
+/// What `cube init` did.
+public enum InitOutcome: Equatable, Sendable {
+    /// A new cube schema was written.
+    case created
+    /// The store already holds this exact cube: nothing was written.
+    case unchanged
+    /// `--force` replaced a different cube's schema; this many chunk objects and done records were removed.
+    case replaced(removedObjects: Int)
+}
+
+public struct SchemaError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Writes the whole schema of a cube (arrays, coordinates, CRS, attributes, plan; no data
+/// chunks) and reads it back for workers.
+public enum CubeSchema {
+    public static let toolVersion = "0.1.0"
+
+    /// Build record kept at `_cube/build.json`.
+    public struct BuildRecord: Codable, Equatable, Sendable {
+        public var fingerprint: String
+        public var base_directory: String
+        public var created: String
+        public var tool_version: String
+    }
+
+    public static func initialize(spec: CubeSpec, plan: Plan, store: any Store, force: Bool = false,
+                                  now: Date = Date()) throws -> InitOutcome {
+        var removed: Int?
+        if let existing = try store.get(CubeLayout.buildKey) {
+            let record = try JSONDecoder().decode(BuildRecord.self, from: existing)
+            if record.fingerprint == spec.fingerprint {
+                return .unchanged
+            }
+            guard force else {
+                let old = Set(record.fingerprint.split(separator: "\n")), new = spec.fingerprint.split(separator: "\n")
+                let changed = new.filter { !old.contains($0) }.map { String($0.prefix(while: { $0 != "=" })) }
+                throw SchemaError("\(store) already holds a different cube (changed: \(changed.joined(separator: ", "))); use --force to replace it, or another store")
+            }
+            removed = try removeCube(store)
+        } else if try !store.list(prefix: "").isEmpty {
+            guard force else {
+                throw SchemaError("\(store) is not empty and is not a cube store; refusing to write into it (use --force to write anyway)")
+            }
+        }
+        let layout = CubeLayout(spec: spec, plan: plan)
+        let created = ISO8601DateFormatter().string(from: now)
+        try writeSchema(spec: spec, layout: layout, store: store, created: created)
+        // The build record goes last: a store with one is fully initialised.
+        let record = BuildRecord(fingerprint: spec.fingerprint, base_directory: spec.baseDirectory.standardized.path,
+                                 created: created, tool_version: toolVersion)
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try store.put(CubeLayout.buildKey, enc.encode(record))
+        return removed.map { .replaced(removedObjects: $0) } ?? .created
+    }
+
+    /// Opens an initialised cube: its spec (relative paths resolved as at init), plan and layout.
+    public static func open(store: any Store) throws -> (spec: CubeSpec, plan: Plan, layout: CubeLayout) {
+        guard let buildData = try store.get(CubeLayout.buildKey) else {
+            throw SchemaError("\(store) is not an initialised cube (no \(CubeLayout.buildKey)); run `cube init` first")
+        }
+        let record = try JSONDecoder().decode(BuildRecord.self, from: buildData)
+        guard let specData = try store.get(CubeLayout.specKey), let text = String(data: specData, encoding: .utf8),
+              let planData = try store.get(Plan.storeKey) else {
+            throw SchemaError("\(store) is missing its spec or plan; re-run `cube init`")
+        }
+        var spec = try CubeSpec.parse(yaml: text, baseDirectory: URL(fileURLWithPath: record.base_directory))
+        spec.store = store.description
+        let plan = try Plan.decode(planData)
+        return (spec, plan, CubeLayout(spec: spec, plan: plan))
+    }
+
+    /// Removes every object of a previous cube (for `--force`), returning how many.
+    static func removeCube(_ store: any Store) throws -> Int {
+        let keys = try store.list(prefix: "")
+        for key in keys { try store.delete(key) }
+        return keys.count
+    }
+
+    static func writeSchema(spec: CubeSpec, layout: CubeLayout, store: any Store, created: String) throws {
+        let zarr = ZarrHierarchy(store: store, format: layout.format)
+        let grid = layout.grid
+        let plan = layout.plan
+        let srs = grid.crs.reference
+        let wkt = srs.wkt1
+        let gt = grid.geoTransform
+        let geoTransform = gt.array.map { formatNumber($0) }.joined(separator: " ")
+
+        // The spec text and plan travel with the store so any machine can run jobs.
+        try store.put(CubeLayout.specKey, Data(spec.sourceText.utf8))
+        try store.put(Plan.storeKey, plan.encoded())
+
+        var root: [String: JSONValue] = [
+            "Conventions": "CF-1.8",
+            "title": .string(spec.name),
+            "source": .string("Sentinel-2 L2A via STAC, per-pixel \(spec.composite.rawValue) of cloud-free observations"),
+            "cube:version": .string(toolVersion),
+            "cube:created": .string(created),
+            "cube:spec": .string(spec.sourceText),
+            "cube:complete": false,
+            "cube:land_mask": .string(plan.landMaskDescription),
+            "cube:jobs": .int(Int64(plan.jobCount)),
+            "cube:time_step": .string(spec.time.step.description),
+            "cube:mask_invalid_classes": .ints(spec.mask.invalid),
+            "cube:resampling": .string(spec.resampling.rawValue),
+        ]
+        if case .api(let url, let collection, _) = spec.stac {
+            root["cube:stac_api"] = .string(url)
+            root["cube:stac_collection"] = .string(collection)
+        }
+        try zarr.createGroup(attributes: root)
+
+        // Grid mapping: CF + GDAL conventions, read by rioxarray, odc-geo and GDAL.
+        var gridMapping: [String: JSONValue] = [
+            "crs_wkt": .string(wkt),
+            "spatial_ref": .string(wkt),
+            "GeoTransform": .string(geoTransform),
+        ]
+        if srs.isGeographic { gridMapping["grid_mapping_name"] = "latitude_longitude" }
+        if let epsg = grid.crs.epsg { gridMapping["epsg"] = .int(Int64(epsg)) }
+        try zarr.createArray(path: CubeLayout.gridMappingArray, metadata: ArrayMetadata(
+            shape: [], chunks: [], dataType: .int32, fillValue: .zero, dimensionNames: [],
+            attributes: gridMapping, compression: .none))
+
+        // Coordinates: pixel centres from integers, one float64 array per axis.
+        let geographic = grid.crs.isGeographic
+        let unit = geographic ? "degrees" : (srs.unitName == "metre" || srs.unitName == "meter" ? "m" : srs.unitName)
+        try writeCoordinate(zarr, name: layout.xName, values: grid.xCoordinates, attributes: [
+            "standard_name": .string(geographic ? "longitude" : "projection_x_coordinate"),
+            "long_name": .string(geographic ? "longitude" : "x coordinate of projection"),
+            "units": .string(geographic ? "degrees_east" : unit), "axis": "X",
+        ])
+        try writeCoordinate(zarr, name: layout.yName, values: grid.yCoordinates, attributes: [
+            "standard_name": .string(geographic ? "latitude" : "projection_y_coordinate"),
+            "long_name": .string(geographic ? "latitude" : "y coordinate of projection"),
+            "units": .string(geographic ? "degrees_north" : unit), "axis": "Y",
+        ])
+
+        // Time: CF days since the epoch at bin starts, with [start, end) bounds.
+        let starts = plan.bins.map { Int64(TimeBinsDays.days($0.start)) }
+        let bounds = plan.bins.flatMap { [Int64(TimeBinsDays.days($0.start)), Int64(TimeBinsDays.days($0.end))] }
+        let timeMeta = ArrayMetadata(shape: [starts.count], chunks: [starts.count], dataType: .int64,
+                                     fillValue: .zero, dimensionNames: [CubeLayout.timeArray],
+                                     attributes: ["standard_name": "time", "long_name": "start of the time bin",
+                                                  "units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
+                                                  "axis": "T", "bounds": .string(CubeLayout.timeBoundsArray)],
+                                     compression: .none)
+        try zarr.createArray(path: CubeLayout.timeArray, metadata: timeMeta)
+        try zarr.writeChunk(arrayPath: CubeLayout.timeArray, metadata: timeMeta, chunkIndex: [0], values: starts)
+        let boundsMeta = ArrayMetadata(shape: [starts.count, 2], chunks: [starts.count, 2], dataType: .int64,
+                                       fillValue: .zero, dimensionNames: [CubeLayout.timeArray, "nv"],
+                                       attributes: ["long_name": "time bin bounds [start, end)",
+                                                    "units": "days since 1970-01-01", "calendar": "proleptic_gregorian"],
+                                       compression: .none)
+        try zarr.createArray(path: CubeLayout.timeBoundsArray, metadata: boundsMeta)
+        try zarr.writeChunk(arrayPath: CubeLayout.timeBoundsArray, metadata: boundsMeta, chunkIndex: [0, 0], values: bounds)
+
+        // Data arrays: one uint16 array per band, and the observation count.
+        var common: [String: JSONValue] = [
+            "grid_mapping": .string(CubeLayout.gridMappingArray),
+            "coordinates": .string(CubeLayout.gridMappingArray),
+        ]
+        if layout.format == .v2 {
+            // GDAL 3.6 reads the CRS of a Zarr v2 array from `_CRS` only.
+            var crsDoc: [String: JSONValue] = ["wkt": .string(wkt)]
+            if let epsg = grid.crs.epsg { crsDoc["url"] = .string("http://www.opengis.net/def/crs/EPSG/0/\(epsg)") }
+            common["_CRS"] = .object(crsDoc)
+        }
+        for band in spec.bands {
+            var attrs = common
+            attrs["long_name"] = .string("\(band.name) surface reflectance, \(spec.composite.rawValue) of valid observations")
+            attrs["units"] = "1"
+            attrs["scale_factor_note"] = "reflectance = value / 10000 (offset-0 convention); 0 = no data"
+            attrs["stac_asset"] = .string(band.asset)
+            attrs["nodata"] = 0
+            try zarr.createArray(path: band.name, metadata: layout.dataArrayMetadata(band.name, attributes: attrs))
+        }
+        var countAttrs = common
+        countAttrs["long_name"] = "number of valid observations (solar days) in the time bin"
+        countAttrs["units"] = "1"
+        try zarr.createArray(path: CubeLayout.countArray, metadata: layout.dataArrayMetadata(CubeLayout.countArray, attributes: countAttrs))
+
+        try zarr.consolidate()
+    }
+
+    static func writeCoordinate(_ zarr: ZarrHierarchy, name: String, values: [Double], attributes: [String: JSONValue]) throws {
+        let chunk = min(values.count, 1 << 20)
+        let meta = ArrayMetadata(shape: [values.count], chunks: [chunk], dataType: .float64, fillValue: .float(.nan),
+                                 dimensionNames: [name], attributes: attributes, compression: .zstd(level: 3))
+        try zarr.createArray(path: name, metadata: meta)
+        var start = 0
+        var index = 0
+        while start < values.count {
+            var piece = Array(values[start..<min(start + chunk, values.count)])
+            if piece.count < chunk { piece += Array(repeating: .nan, count: chunk - piece.count) }
+            try zarr.writeChunk(arrayPath: name, metadata: meta, chunkIndex: [index], values: piece)
+            start += chunk
+            index += 1
+        }
+    }
+
+    /// Numbers in the GeoTransform string: shortest text that reads back exactly.
+    static func formatNumber(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : "\(v)"
+    }
+}
+
+enum TimeBinsDays {
+    static func days(_ d: Date) -> Int { Int((d.timeIntervalSince1970 / 86_400).rounded(.down)) }
+}

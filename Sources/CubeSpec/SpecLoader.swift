@@ -1,0 +1,346 @@
+import Foundation
+import Yams
+
+extension CubeSpec {
+    static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "composite",
+                          "resampling", "land_mask", "store", "zarr_format", "compression"]
+    /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
+    public static let reservedArrayNames: Set<String> = [
+        "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
+    ]
+    /// Largest chunk edge accepted: 8192² uint16 is 128 MiB per band chunk already.
+    public static let maxChunk = 8192
+    public static let minChunk = 16
+
+    /// Reads and validates a spec file. Relative paths inside it resolve against its folder.
+    public static func load(path: String) throws -> CubeSpec {
+        let url = URL(fileURLWithPath: path)
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw SpecError("spec", "cannot read \(path): \((error as NSError).localizedDescription)")
+        }
+        guard data.count <= 1 << 20 else { throw SpecError("spec", "\(path) is larger than 1 MiB; not a cube spec") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw SpecError("spec", "\(path) is not UTF-8 text")
+        }
+        let name = url.deletingPathExtension().lastPathComponent
+        return try parse(yaml: text, baseDirectory: url.deletingLastPathComponent(), defaultName: name)
+    }
+
+    public static func parse(yaml text: String, baseDirectory: URL = URL(fileURLWithPath: "."),
+                             defaultName: String = "cube") throws -> CubeSpec {
+        if text.unicodeScalars.contains(where: { $0.value == 0 || ($0.value < 32 && !"\t\n\r".unicodeScalars.contains($0)) }) {
+            throw SpecError("spec", "contains control characters; not a YAML text file")
+        }
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else { throw SpecError("spec", "is empty") }
+            root = node
+        } catch let e as SpecError {
+            throw e
+        } catch {
+            throw SpecError("spec", "invalid YAML: \(oneLine(String(describing: error)))")
+        }
+        let top = try Fields(root, path: "")
+        try top.requireOnly(topKeys)
+
+        let name = try top.string("name") ?? defaultName
+        try checkName(name, field: "name")
+        _ = try top.string("description")
+
+        let stac = try parseStac(Fields(top.required("stac"), path: "stac"))
+        let grid = try parseGrid(Fields(top.required("grid"), path: "grid"))
+        let time = try parseTime(Fields(top.required("time"), path: "time"))
+        let bands = try parseBands(top.required("bands"))
+        let mask = try top.node("mask").map { try parseMask(Fields($0, path: "mask")) } ?? MaskSpec()
+        if bands.contains(where: { $0.asset == mask.asset }) {
+            throw SpecError("mask.asset", "'\(mask.asset)' is also listed as a band")
+        }
+        let composite = try enumValue(top, "composite", CompositeMethod.self) ?? .median
+        let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
+
+        var landMask = LandMaskSource.embedded
+        if let lm = try top.string("land_mask") {
+            switch lm.lowercased() {
+            case "embedded", "default", "globe": landMask = .embedded
+            case "none", "off": landMask = .none
+            default: landMask = .path(lm)
+            }
+        } else if top.node("land_mask") == nil, top.has("land_mask") {
+            landMask = .embedded
+        }
+
+        let store = try top.string("store") ?? "\(name).zarr"
+        if store.hasPrefix("s3://") == false, store.contains("\0") {
+            throw SpecError("store", "is not a valid path")
+        }
+        let zarrFormat = try top.int("zarr_format") ?? 3
+        guard zarrFormat == 2 || zarrFormat == 3 else {
+            throw SpecError("zarr_format", "must be 2 or 3, got \(zarrFormat)")
+        }
+        let compression = try top.node("compression").map { try parseCompression($0) } ?? .default
+
+        return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, mask: mask,
+                        composite: composite, resampling: resampling, landMask: landMask,
+                        store: store, zarrFormat: zarrFormat, compression: compression,
+                        baseDirectory: baseDirectory, sourceText: text)
+    }
+
+    static func oneLine(_ s: String) -> String {
+        s.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    static func checkName(_ name: String, field: String) throws {
+        let ok = name.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", options: .regularExpression) != nil
+        guard ok else {
+            throw SpecError(field, "'\(Fields.clip(name))' must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+        }
+    }
+
+    static func enumValue<E: RawRepresentable & CaseIterable>(_ f: Fields, _ key: String, _: E.Type) throws -> E?
+    where E.RawValue == String {
+        guard let raw = try f.string(key) else { return nil }
+        guard let v = E(rawValue: raw.lowercased()) else {
+            throw SpecError(f.field(key), "unknown value '\(Fields.clip(raw))'; expected one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return v
+    }
+
+    // MARK: sections
+
+    static func parseStac(_ f: Fields) throws -> StacSpec {
+        try f.requireOnly(["api", "collection", "items", "max_cloud_cover"])
+        let cloud = try f.number("max_cloud_cover")
+        if let c = cloud, !(0...100).contains(c) {
+            throw SpecError(f.field("max_cloud_cover"), "must be a percentage between 0 and 100, got \(c)")
+        }
+        let collection = try f.string("collection")
+        switch (try f.string("api"), try f.string("items")) {
+        case (let api?, nil):
+            guard let url = URL(string: api), let scheme = url.scheme?.lowercased(),
+                  scheme == "http" || scheme == "https", url.host != nil else {
+                throw SpecError(f.field("api"), "'\(Fields.clip(api))' is not an http(s) URL")
+            }
+            guard let collection else { throw SpecError(f.field("collection"), "is required with stac.api") }
+            return .api(url: api, collection: collection, maxCloudCover: cloud)
+        case (nil, let items?):
+            return .file(path: items, collection: collection, maxCloudCover: cloud)
+        case (.some, .some):
+            throw SpecError("stac", "give either api (a STAC API) or items (a local file), not both")
+        case (nil, nil):
+            throw SpecError("stac", "needs api (a STAC API URL) and collection, or items (a local ItemCollection/ndjson file)")
+        }
+    }
+
+    static func parseGrid(_ f: Fields) throws -> GridSpec {
+        try f.requireOnly(["crs", "resolution", "bbox", "bbox_crs", "chunk"])
+        let crsNode = try f.required("crs")
+        let crs: String
+        if case .scalar(let s) = crsNode, s.style == .plain, let code = Int(s.string) {
+            crs = "EPSG:\(code)"
+        } else {
+            crs = try Fields.string(crsNode, f.field("crs"))
+        }
+
+        let resNode = try f.required("resolution")
+        let rx: Double, ry: Double
+        if case .sequence = resNode {
+            let items = try Fields.list(resNode, f.field("resolution"))
+            guard items.count == 2 else {
+                throw SpecError(f.field("resolution"), "expected one number or [x, y], got a list of \(items.count)")
+            }
+            rx = try Fields.number(items[0], f.field("resolution") + "[0]")
+            ry = try Fields.number(items[1], f.field("resolution") + "[1]")
+        } else {
+            rx = try Fields.number(resNode, f.field("resolution"))
+            ry = rx
+        }
+        for (v, axis) in [(rx, "x"), (ry, "y")] where !(v > 0) {
+            throw SpecError(f.field("resolution"), "\(axis) resolution must be positive, got \(v)")
+        }
+
+        let bboxNodes = try Fields.list(try f.required("bbox"), f.field("bbox"))
+        guard bboxNodes.count == 4 else {
+            throw SpecError(f.field("bbox"), "expected [min x, min y, max x, max y], got \(bboxNodes.count) values")
+        }
+        let bbox = try bboxNodes.enumerated().map { try Fields.number($1, f.field("bbox") + "[\($0)]") }
+        let bboxCRS: BBoxCRS
+        if let raw = try f.string("bbox_crs") {
+            switch raw.lowercased() {
+            case "lonlat", "wgs84", "epsg:4326": bboxCRS = .lonLat
+            case "grid", "crs", "native": bboxCRS = .grid
+            default: throw SpecError(f.field("bbox_crs"), "unknown value '\(Fields.clip(raw))'; expected lonlat or grid")
+            }
+        } else {
+            bboxCRS = .lonLat
+        }
+        if bboxCRS == .lonLat {
+            let (w, s, e, n) = (bbox[0], bbox[1], bbox[2], bbox[3])
+            for (v, what) in [(w, "min longitude"), (e, "max longitude")] where !(-180...180).contains(v) {
+                throw SpecError(f.field("bbox"), "\(what) \(v) is outside -180..180")
+            }
+            for (v, what) in [(s, "min latitude"), (n, "max latitude")] where !(-90...90).contains(v) {
+                throw SpecError(f.field("bbox"), "\(what) \(v) is outside -90..90")
+            }
+            if w > e {
+                throw SpecError(f.field("bbox"), "min longitude \(w) is east of max longitude \(e): a bbox across the antimeridian is not supported; split it into two cubes")
+            }
+        }
+        if !(bbox[0] < bbox[2]) {
+            throw SpecError(f.field("bbox"), "min x \(bbox[0]) must be below max x \(bbox[2])")
+        }
+        if !(bbox[1] < bbox[3]) {
+            throw SpecError(f.field("bbox"), "min y \(bbox[1]) must be below max y \(bbox[3])")
+        }
+
+        let chunk = try Fields.int(try f.required("chunk"), f.field("chunk"))
+        guard chunk >= minChunk else { throw SpecError(f.field("chunk"), "must be at least \(minChunk) pixels, got \(chunk)") }
+        guard chunk <= maxChunk else { throw SpecError(f.field("chunk"), "\(chunk) pixels is too large; at most \(maxChunk)") }
+        return GridSpec(crs: crs, resolutionX: rx, resolutionY: ry, bbox: bbox, bboxCRS: bboxCRS, chunk: chunk)
+    }
+
+    static func parseTime(_ f: Fields) throws -> TimeSpec {
+        try f.requireOnly(["start", "end", "step"])
+        let start = try parseInstant(try f.required("start"), f.field("start"), endOfDay: false)
+        let end = try parseInstant(try f.required("end"), f.field("end"), endOfDay: true)
+        guard end >= start else {
+            throw SpecError(f.field("end"), "is before time.start")
+        }
+        let step = try f.node("step").map { try parseStep($0, f.field("step")) } ?? .months(1)
+        return TimeSpec(start: start, end: end, step: step)
+    }
+
+    /// `2024-03-01`, or a full RFC 3339 instant. A bare end date means the end of that day.
+    static func parseInstant(_ n: Node, _ field: String, endOfDay: Bool) throws -> Date {
+        let raw = try Fields.string(n, field)
+        if raw.range(of: #"^\d{4}-\d{2}-\d{2}$"#, options: .regularExpression) != nil {
+            let parts = raw.split(separator: "-").compactMap { Int($0) }
+            var c = DateComponents()
+            (c.year, c.month, c.day) = (parts[0], parts[1], parts[2])
+            var cal = Calendar(identifier: .gregorian)
+            cal.timeZone = TimeZone(identifier: "UTC")!
+            guard (1900...2200).contains(parts[0]), c.isValidDate(in: cal), let d = cal.date(from: c) else {
+                throw SpecError(field, "'\(raw)' is not a valid date (years 1900-2200)")
+            }
+            return endOfDay ? d.addingTimeInterval(86_400 - 0.001) : d
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        guard let d = plain.date(from: raw) ?? formatter.date(from: raw) else {
+            throw SpecError(field, "'\(Fields.clip(raw))' is not a date (YYYY-MM-DD) or RFC 3339 time")
+        }
+        guard d.timeIntervalSince1970 > -2_208_988_800, d.timeIntervalSince1970 < 7_258_118_400 else {
+            throw SpecError(field, "'\(raw)' is outside the years 1900-2200")
+        }
+        return d
+    }
+
+    /// `1 month`, `3 months`, `10 days`, `1M`, `10D`, `P1M`, `P10D`, `monthly`, or a bare number of months.
+    static func parseStep(_ n: Node, _ field: String) throws -> TimeStep {
+        let raw = try Fields.string(n, field).lowercased().trimmingCharacters(in: .whitespaces)
+        let bad = SpecError(field, "'\(Fields.clip(raw))' is not a step; use e.g. '1 month', '3 months' or '10 days'")
+        if raw == "monthly" { return .months(1) }
+        if raw == "daily" { return .days(1) }
+        var text = raw.hasPrefix("p") ? String(raw.dropFirst()) : raw
+        text = text.replacingOccurrences(of: " ", with: "")
+        let digits = text.prefix(while: \.isNumber)
+        let unit = text.dropFirst(digits.count)
+        guard let count = Int(digits) else { throw bad }
+        guard count > 0 else { throw SpecError(field, "must be a positive number of months or days") }
+        switch unit {
+        case "", "m", "month", "months", "mo":
+            guard count <= 120 else { throw SpecError(field, "\(count) months is more than 10 years") }
+            return .months(count)
+        case "d", "day", "days":
+            guard count <= 3660 else { throw SpecError(field, "\(count) days is more than 10 years") }
+            return .days(count)
+        default:
+            throw bad
+        }
+    }
+
+    static func parseBands(_ n: Node) throws -> [BandSpec] {
+        let items = try Fields.list(n, "bands")
+        guard !items.isEmpty else { throw SpecError("bands", "needs at least one band") }
+        guard items.count <= 64 else { throw SpecError("bands", "at most 64 bands, got \(items.count)") }
+        var bands: [BandSpec] = []
+        for (i, item) in items.enumerated() {
+            let field = "bands[\(i)]"
+            let band: BandSpec
+            if case .mapping = item {
+                let f = try Fields(item, path: field)
+                try f.requireOnly(["asset", "name"])
+                guard let asset = try f.string("asset") else { throw SpecError(f.field("asset"), "is required") }
+                band = BandSpec(asset: asset, name: try f.string("name"))
+            } else {
+                band = BandSpec(asset: try Fields.string(item, field))
+            }
+            try checkName(band.asset, field: "\(field).asset")
+            try checkName(band.name, field: "\(field).name")
+            if reservedArrayNames.contains(band.name) {
+                throw SpecError(field, "'\(band.name)' is reserved for the cube's own arrays; give the band another name")
+            }
+            if bands.contains(where: { $0.name == band.name }) {
+                throw SpecError(field, "band name '\(band.name)' is listed twice")
+            }
+            if bands.contains(where: { $0.asset == band.asset }) {
+                throw SpecError(field, "asset '\(band.asset)' is listed twice")
+            }
+            bands.append(band)
+        }
+        return bands
+    }
+
+    static func parseMask(_ f: Fields) throws -> MaskSpec {
+        try f.requireOnly(["asset", "invalid"])
+        var mask = MaskSpec()
+        if let asset = try f.string("asset") {
+            try checkName(asset, field: f.field("asset"))
+            mask.asset = asset
+        }
+        if let node = f.node("invalid") {
+            let items = try Fields.list(node, f.field("invalid"))
+            var classes: [Int] = []
+            for (i, item) in items.enumerated() {
+                let v = try Fields.int(item, f.field("invalid") + "[\(i)]")
+                guard (0...255).contains(v) else {
+                    throw SpecError(f.field("invalid") + "[\(i)]", "mask class \(v) is outside 0..255")
+                }
+                if !classes.contains(v) { classes.append(v) }
+            }
+            mask.invalid = classes.sorted()
+        }
+        return mask
+    }
+
+    static func parseCompression(_ n: Node) throws -> CompressionSpec {
+        let codecNames = CompressionCodec.allCases.map(\.rawValue).joined(separator: ", ")
+        func codec(_ raw: String, _ field: String) throws -> CompressionCodec {
+            switch raw.lowercased() {
+            case "blosc", "blosc-zstd", "blosc_zstd": return .bloscZstd
+            case "zstd": return .zstd
+            default: throw SpecError(field, "unknown codec '\(Fields.clip(raw))'; expected one of \(codecNames)")
+            }
+        }
+        var spec: CompressionSpec
+        if case .mapping = n {
+            let f = try Fields(n, path: "compression")
+            try f.requireOnly(["codec", "level"])
+            let c = try f.string("codec").map { try codec($0, f.field("codec")) } ?? .bloscZstd
+            spec = CompressionSpec(codec: c, level: c == .zstd ? 3 : 5)
+            if let level = try f.int("level") { spec.level = level }
+        } else {
+            let c = try codec(try Fields.string(n, "compression"), "compression")
+            spec = CompressionSpec(codec: c, level: c == .zstd ? 3 : 5)
+        }
+        let range = spec.codec == .zstd ? 1...22 : 1...9
+        guard range.contains(spec.level) else {
+            throw SpecError("compression.level", "must be within \(range.lowerBound)...\(range.upperBound) for \(spec.codec.rawValue), got \(spec.level)")
+        }
+        return spec
+    }
+}

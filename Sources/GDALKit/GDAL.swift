@@ -1,0 +1,60 @@
+import CGDAL
+import Foundation
+
+/// Process-wide GDAL setup. GDAL must register its drivers once before any dataset is opened;
+/// cloud-friendly defaults make `/vsicurl/` reads cheap (no directory listing on open, merged
+/// range requests, retries).
+public enum GDAL {
+    private static let once: Void = {
+        GDALAllRegister()
+        // Quiet by default: errors are surfaced through GDALError, not stderr.
+        CPLSetErrorHandler(CPLQuietErrorHandler)
+        for (key, value) in cloudDefaults where CPLGetConfigOption(key, nil) == nil {
+            CPLSetConfigOption(key, value)
+        }
+    }()
+
+    /// The settings odc-stac's `configure_rio(cloud_defaults=True)` uses, plus retries.
+    public static let cloudDefaults: [(String, String)] = [
+        ("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR"),
+        ("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".tif,.tiff,.TIF,.TIFF,.jp2,.vrt"),
+        ("GDAL_HTTP_MULTIRANGE", "YES"),
+        ("GDAL_HTTP_MERGE_CONSECUTIVE_RANGES", "YES"),
+        ("GDAL_HTTP_MULTIPLEX", "YES"),
+        ("GDAL_HTTP_VERSION", "2"),
+        ("GDAL_HTTP_MAX_RETRY", "5"),
+        ("GDAL_HTTP_RETRY_DELAY", "0.5"),
+        ("VSI_CACHE", "TRUE"),
+        ("GDAL_CACHEMAX", "256"),
+    ]
+
+    /// Call before using any GDAL API; cheap after the first call.
+    public static func initialize() { _ = once }
+
+    public static var version: String {
+        String(cString: GDALVersionInfo("RELEASE_NAME"))
+    }
+
+    public static func setConfig(_ key: String, _ value: String?) {
+        CPLSetConfigOption(key, value)
+    }
+
+    /// The last GDAL error message on this thread, cleared after reading.
+    static func takeLastError() -> String {
+        let message = String(cString: CPLGetLastErrorMsg())
+        CPLErrorReset()
+        return message
+    }
+}
+
+public struct GDALError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+
+    /// Wraps `context` with GDAL's own last error text when there is one.
+    static func last(_ context: String) -> GDALError {
+        let detail = GDAL.takeLastError()
+        return GDALError(detail.isEmpty ? context : "\(context): \(detail)")
+    }
+}

@@ -1,0 +1,119 @@
+import CGDAL
+import Foundation
+
+/// A coordinate reference system (OGRSpatialReference) with x = easting/longitude,
+/// y = northing/latitude whatever the authority's axis order.
+public final class SpatialReference: @unchecked Sendable {
+    let handle: OGRSpatialReferenceH
+
+    /// Accepts what GDAL's `SetFromUserInput` does: "EPSG:32632", "32632", WKT, PROJ strings.
+    public init(_ definition: String) throws {
+        GDAL.initialize()
+        let trimmed = definition.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw GDALError("empty CRS definition") }
+        // A bare number is an EPSG code.
+        let input = Int(trimmed) != nil ? "EPSG:\(trimmed)" : trimmed
+        // Refuse things SetFromUserInput would go and read (files, URLs): a spec names a CRS.
+        if input.hasPrefix("/") || input.hasPrefix("http") || input.hasPrefix("file:") {
+            throw GDALError("'\(definition)' is not a CRS definition")
+        }
+        guard let h = OSRNewSpatialReference(nil) else { throw GDALError("out of memory") }
+        let err = OSRSetFromUserInput(h, input)
+        if err != OGRERR_NONE {
+            OSRDestroySpatialReference(h)
+            throw GDALError.last("unknown CRS '\(definition)'")
+        }
+        OSRSetAxisMappingStrategy(h, OAMS_TRADITIONAL_GIS_ORDER)
+        handle = h
+    }
+
+    public static func epsg(_ code: Int) throws -> SpatialReference {
+        try SpatialReference("EPSG:\(code)")
+    }
+
+    public static let wgs84: SpatialReference = try! SpatialReference("EPSG:4326")
+
+    deinit { OSRDestroySpatialReference(handle) }
+
+    public var isGeographic: Bool { OSRIsGeographic(handle) != 0 }
+    public var isProjected: Bool { OSRIsProjected(handle) != 0 }
+
+    /// The EPSG code when the CRS is (or is identified as) an EPSG one.
+    public var epsgCode: Int? {
+        let probe = OSRClone(handle)
+        defer { OSRDestroySpatialReference(probe) }
+        _ = OSRAutoIdentifyEPSG(probe)
+        let isGeo = OSRIsGeographic(probe) != 0
+        let target = isGeo ? "GEOGCS" : "PROJCS"
+        guard let name = OSRGetAuthorityName(probe, target).map({ String(cString: $0) }),
+              name.uppercased() == "EPSG",
+              let code = OSRGetAuthorityCode(probe, target).map({ String(cString: $0) })
+        else {
+            if let name = OSRGetAuthorityName(probe, nil).map({ String(cString: $0) }),
+               name.uppercased() == "EPSG",
+               let code = OSRGetAuthorityCode(probe, nil).map({ String(cString: $0) }) {
+                return Int(code)
+            }
+            return nil
+        }
+        return Int(code)
+    }
+
+    /// WKT1 (GDAL flavour): what CF `crs_wkt`/`spatial_ref` and GDAL 3.6 readers expect.
+    public var wkt1: String { export(format: "WKT1_GDAL") }
+    /// WKT2 (2019): lossless, preferred by PROJ-based readers.
+    public var wkt2: String { export(format: "WKT2_2019") }
+
+    public var projJSON: String {
+        var out: UnsafeMutablePointer<CChar>?
+        guard OSRExportToPROJJSON(handle, &out, nil) == OGRERR_NONE, let out else { return "" }
+        defer { VSIFree(out) }
+        return String(cString: out)
+    }
+
+    public var name: String {
+        OSRGetName(handle).map { String(cString: $0) } ?? ""
+    }
+
+    /// Linear unit name for projected CRSs ("metre"), angular for geographic ("degree").
+    public var unitName: String {
+        var name: UnsafeMutablePointer<CChar>?
+        if isGeographic {
+            _ = OSRGetAngularUnits(handle, &name)
+        } else {
+            _ = OSRGetLinearUnits(handle, &name)
+        }
+        return name.map { String(cString: $0) } ?? ""
+    }
+
+    public func isSame(_ other: SpatialReference) -> Bool {
+        OSRIsSame(handle, other.handle) != 0
+    }
+
+    private func export(format: String) -> String {
+        var out: UnsafeMutablePointer<CChar>?
+        var options = ["FORMAT=\(format)"]
+        let err = withCStringArray(&options) { OSRExportToWktEx(handle, &out, $0) }
+        guard err == OGRERR_NONE, let out else { return "" }
+        defer { VSIFree(out) }
+        return String(cString: out)
+    }
+}
+
+/// Calls `body` with a NULL-terminated C string array (GDAL's CSL options).
+func withCStringArray<R>(_ strings: inout [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    var cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    cStrings.append(nil)
+    defer { cStrings.forEach { free($0) } }
+    return cStrings.withUnsafeBufferPointer { buf in
+        buf.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buf.count) { body($0) }
+    }
+}
+
+/// Like `withCStringArray`, for GDAL functions that take `char **` (the utility option parsers).
+func withMutableCStringArray<R>(_ strings: inout [String], _ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    cStrings.append(nil)
+    defer { cStrings.forEach { free($0) } }
+    return cStrings.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}

@@ -1,0 +1,149 @@
+import CubeSpec
+import Foundation
+import Testing
+
+let validSpec = """
+name: t
+stac:
+  api: http://127.0.0.1:9/
+  collection: sentinel-2-l2a
+grid:
+  crs: EPSG:4326
+  resolution: 1/3600
+  bbox: [12.0, 45.0, 12.5, 45.5]
+  chunk: 600
+time:
+  start: 2024-01-01
+  end: 2024-03-31
+bands: [red, green, {asset: nir, name: nir08}]
+"""
+
+/// The valid spec with one line replaced (or removed when `with` is nil).
+func mutated(_ line: String, with replacement: String?) -> String {
+    precondition(validSpec.contains(line), "test bug: \(line) not in the spec")
+    return validSpec.replacingOccurrences(of: line, with: replacement ?? "")
+}
+
+func specError(_ yaml: String) -> SpecError? {
+    do {
+        _ = try CubeSpec.parse(yaml: yaml)
+        return nil
+    } catch let e as SpecError {
+        return e
+    } catch {
+        Issue.record("not a SpecError: \(error)")
+        return nil
+    }
+}
+
+@Test func validSpecParsesWithDefaults() throws {
+    let spec = try CubeSpec.parse(yaml: validSpec)
+    #expect(spec.name == "t")
+    #expect(spec.stac == .api(url: "http://127.0.0.1:9/", collection: "sentinel-2-l2a", maxCloudCover: nil))
+    #expect(spec.grid.crs == "EPSG:4326")
+    #expect(abs(spec.grid.resolutionX - 1.0 / 3600) < 1e-18)
+    #expect(spec.grid.bbox == [12.0, 45.0, 12.5, 45.5])
+    #expect(spec.time.step == .months(1))
+    #expect(spec.bands.map(\.name) == ["red", "green", "nir08"])
+    #expect(spec.bands[2].asset == "nir")
+    #expect(spec.mask == MaskSpec(asset: "scl", invalid: [0, 1, 3, 8, 9, 10]))
+    #expect(spec.composite == .median)
+    #expect(spec.resampling == .nearest)
+    #expect(spec.landMask == .embedded)
+    #expect(spec.store == "t.zarr")
+    #expect(spec.zarrFormat == 3)
+    #expect(spec.compression == CompressionSpec(codec: .bloscZstd, level: 5))
+}
+
+@Test func optionalFieldsParse() throws {
+    let yaml = validSpec + """
+
+    mask: {asset: scl, invalid: [9, 8, 8]}
+    resampling: bilinear
+    land_mask: none
+    store: out/cube.zarr
+    zarr_format: 2
+    compression: {codec: zstd, level: 7}
+    """
+    let spec = try CubeSpec.parse(yaml: yaml)
+    #expect(spec.mask.invalid == [8, 9])
+    #expect(spec.resampling == .bilinear)
+    #expect(spec.landMask == LandMaskSource.none)
+    #expect(spec.store == "out/cube.zarr")
+    #expect(spec.zarrFormat == 2)
+    #expect(spec.compression == CompressionSpec(codec: .zstd, level: 7))
+}
+
+@Test(arguments: [
+    ("1 month", TimeStep.months(1)), ("3 months", .months(3)), ("P1M", .months(1)), ("10D", .days(10)),
+    ("10 days", .days(10)), ("monthly", .months(1)), ("2", .months(2)),
+])
+func timeSteps(text: String, step: TimeStep) throws {
+    let spec = try CubeSpec.parse(yaml: mutated("  end: 2024-03-31", with: "  end: 2024-03-31\n  step: \(text)"))
+    #expect(spec.time.step == step)
+}
+
+/// Each wrong spec gives one error naming the field.
+@Test(arguments: [
+    (mutated("name: t", with: "name: t\nbogus: 1"), "bogus", "unknown key"),
+    (mutated("  chunk: 600", with: "  chunk: 600\n  chunks: 3"), "grid.chunks", "did you mean 'chunk'"),
+    (mutated("  chunk: 600", with: "  chunk: big"), "grid.chunk", "whole number"),
+    (mutated("  chunk: 600", with: "  chunk: 6.5"), "grid.chunk", "whole number"),
+    (mutated("  chunk: 600", with: "  chunk: 100000"), "grid.chunk", "too large"),
+    (mutated("  chunk: 600", with: "  chunk: 0"), "grid.chunk", "at least"),
+    (mutated("  chunk: 600", with: "  chunk: -5"), "grid.chunk", "at least"),
+    (mutated("  chunk: 600", with: nil), "grid.chunk", "required"),
+    (mutated("  bbox: [12.0, 45.0, 12.5, 45.5]", with: "  bbox: [12.5, 45.0, 12.0, 45.5]"), "grid.bbox", "antimeridian"),
+    (mutated("  bbox: [12.0, 45.0, 12.5, 45.5]", with: "  bbox: [12.0, 45.5, 12.5, 45.0]"), "grid.bbox", "min y"),
+    (mutated("  bbox: [12.0, 45.0, 12.5, 45.5]", with: "  bbox: [12.0, 45.0, 12.5]"), "grid.bbox", "4"),
+    (mutated("  bbox: [12.0, 45.0, 12.5, 45.5]", with: "  bbox: [12.0, 45.0, 12.5, 95]"), "grid.bbox", "outside"),
+    (mutated("  bbox: [12.0, 45.0, 12.5, 45.5]", with: "  bbox: [a, 45.0, 12.5, 45.5]"), "grid.bbox[0]", "number"),
+    (mutated("  bbox: [12.0, 45.0, 12.5, 45.5]", with: "  bbox: 12"), "grid.bbox", "list"),
+    (mutated("  resolution: 1/3600", with: "  resolution: 0"), "grid.resolution", "positive"),
+    (mutated("  resolution: 1/3600", with: "  resolution: -10"), "grid.resolution", "positive"),
+    (mutated("  resolution: 1/3600", with: "  resolution: [10, 20, 30]"), "grid.resolution", "[x, y]"),
+    (mutated("  resolution: 1/3600", with: "  resolution: .nan"), "grid.resolution", "number"),
+    (mutated("  start: 2024-01-01", with: "  start: 2024-13-01"), "time.start", "valid date"),
+    (mutated("  end: 2024-03-31", with: "  end: 2023-03-31"), "time.end", "before"),
+    (mutated("  end: 2024-03-31", with: "  end: 2024-03-31\n  step: 0 days"), "time.step", "positive"),
+    (mutated("  end: 2024-03-31", with: "  end: 2024-03-31\n  step: fortnightly"), "time.step", "not a step"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: []"), "bands", "at least one"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [red, red]"), "bands[1]", "twice"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [count]"), "bands[0]", "reserved"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [\"../x\"]"), "bands[0].asset", "letters"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: red"), "bands", "list"),
+    (mutated("  api: http://127.0.0.1:9/", with: "  api: ftp://x"), "stac.api", "http"),
+    (mutated("  collection: sentinel-2-l2a", with: nil), "stac.collection", "required"),
+    (validSpec + "\nzarr_format: 4", "zarr_format", "2 or 3"),
+    (validSpec + "\ncomposite: mean", "composite", "median"),
+    (validSpec + "\nresampling: cubic", "resampling", "nearest"),
+    (validSpec + "\ncompression: lz4", "compression", "unknown codec"),
+    (validSpec + "\ncompression: {codec: blosc, level: 12}", "compression.level", "1...9"),
+    (validSpec + "\nmask: {invalid: [300]}", "mask.invalid[0]", "0..255"),
+    (validSpec + "\nmask: {asset: red}", "mask.asset", "also listed"),
+    ("name: [", "spec", "invalid YAML"),
+    ("", "spec", "empty"),
+    ("- a\n- b", "spec", "mapping"),
+    ("name: t\nname: u", "name", "twice"),
+    ("\u{01}\u{02}binary", "spec", "control characters"),
+])
+func badSpecsNameTheirField(yaml: String, field: String, fragment: String) {
+    guard let error = specError(yaml) else {
+        Issue.record("expected an error on \(field)")
+        return
+    }
+    #expect(error.field == field, "\(error)")
+    #expect(error.description.contains(fragment), "\(error)")
+    #expect(!error.description.contains("\n"), "one line: \(error)")
+}
+
+@Test func specFilesInTheRepoAreValid() throws {
+    let cubes = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .appendingPathComponent("../../cubes").standardized
+    let files = try FileManager.default.contentsOfDirectory(atPath: cubes.path).filter { $0.hasSuffix(".yaml") }
+    #expect(files.count >= 2)
+    for f in files {
+        let spec = try CubeSpec.load(path: cubes.appendingPathComponent(f).path)
+        #expect(!spec.bands.isEmpty, "\(f)")
+    }
+}

@@ -1,0 +1,55 @@
+# Sourced by scripts/demo, scripts/test and scripts/bench: installs what is missing on a fresh
+# Debian 12 machine (C libraries, GDAL tools, nginx, a Python venv for the test side) and puts
+# Swift on PATH. Safe to run again: each step is skipped when already done.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+export PATH="/opt/swift/usr/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+apt_packages=(libgdal-dev gdal-bin libblosc-dev libzstd-dev libcurl4-openssl-dev nginx-light pkg-config python3-venv)
+
+setup_system() {
+    local missing=()
+    for p in "${apt_packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    command -v swift >/dev/null || { echo "swift not found (expected at /opt/swift)" >&2; exit 1; }
+}
+
+setup_python() {
+    local req="$ROOT/scripts/requirements.txt"
+    local stamp="$VENV/.requirements.sha256"
+    local want
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return
+    fi
+    log "setting up the Python venv for tests ($VENV)"
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$VENV/bin/pip" install -q -r "$req"
+    echo "$want" > "$stamp"
+}
+
+build_cube() {
+    local config="${1:-release}"
+    log "building cube ($config)"
+    local out
+    out="$(mktemp)"
+    if ! (cd "$ROOT" && swift build -c "$config" --product cube >"$out" 2>&1); then
+        grep -Ev '^\[[0-9]+/[0-9]+\]' "$out" >&2; rm -f "$out"; exit 1
+    fi
+    rm -f "$out"
+    CUBE="$(cd "$ROOT" && swift build -c "$config" --show-bin-path)/cube"
+    export CUBE
+}
