@@ -16,6 +16,10 @@ extension GeoBox {
             throw SpecError("grid.crs", "unknown CRS '\(spec.crs.prefix(60))' (use e.g. EPSG:4326, EPSG:32632, a WKT or PROJ string)")
         }
         var (minX, minY, maxX, maxY) = (spec.bbox[0], spec.bbox[1], spec.bbox[2], spec.bbox[3])
+        if spec.bboxCRS == .lonLat, let area = crs.reference.areaOfUse, area.west <= area.east,
+           maxX < area.west || minX > area.east || maxY < area.south || minY > area.north {
+            throw SpecError("grid.bbox", "lies outside the area where \(crs) is defined (lon \(area.west)..\(area.east), lat \(area.south)..\(area.north))")
+        }
         if spec.bboxCRS == .lonLat && !(crs.isGeographic && crs.epsg == 4326) {
             guard let t = try? CRS.lonLat.transform(to: crs),
                   let b = t.transformBounds(minX: minX, minY: minY, maxX: maxX, maxY: maxY, densify: 21) else {

@@ -41,7 +41,13 @@ extension CubeSpec {
         } catch let e as SpecError {
             throw e
         } catch {
-            throw SpecError("spec", "invalid YAML: \(oneLine(String(describing: error)))")
+            let text = oneLine(String(describing: error))
+            // Yams refuses duplicate keys itself; name the key like every other error does.
+            if let r = text.range(of: #"duplicated key\(s\): '([^']+)'"#, options: .regularExpression) {
+                let key = text[r].split(separator: "'").dropFirst().first.map(String.init) ?? "spec"
+                throw SpecError(key, "key given twice")
+            }
+            throw SpecError("spec", "invalid YAML: \(text)")
         }
         let top = try Fields(root, path: "")
         try top.requireOnly(topKeys)

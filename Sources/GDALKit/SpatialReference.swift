@@ -86,6 +86,15 @@ public final class SpatialReference: @unchecked Sendable {
         return name.map { String(cString: $0) } ?? ""
     }
 
+    /// The CRS's area of use in lon/lat degrees (west may exceed east across the antimeridian),
+    /// when the definition carries one (EPSG codes do; PROJ strings do not).
+    public var areaOfUse: (west: Double, south: Double, east: Double, north: Double)? {
+        var w = 0.0, s = 0.0, e = 0.0, n = 0.0
+        var name: UnsafePointer<CChar>?
+        guard OSRGetAreaOfUse(handle, &w, &s, &e, &n, &name) != 0, w != -1000 else { return nil }
+        return (w, s, e, n)
+    }
+
     public func isSame(_ other: SpatialReference) -> Bool {
         OSRIsSame(handle, other.handle) != 0
     }
