@@ -11,6 +11,9 @@ public struct CubeLayout: Sendable {
     public static let timeArray = "time"
     public static let timeBoundsArray = "time_bnds"
     public static let gridMappingArray = "spatial_ref"
+    /// Bookkeeping folder (spec, plan, build record, done records). It is also an empty Zarr
+    /// group, so readers listing the root without consolidated metadata meet only Zarr nodes.
+    public static let bookkeepingGroup = "_cube"
     public static let specKey = "_cube/spec.yaml"
     public static let buildKey = "_cube/build.json"
 

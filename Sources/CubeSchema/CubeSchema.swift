@@ -120,6 +120,11 @@ public enum CubeSchema {
             root["cube:stac_collection"] = .string(collection)
         }
         try zarr.createGroup(attributes: root)
+        // zarr-python (and so xarray) warns about any non-Zarr folder it meets while listing a
+        // group without consolidated metadata; as a group, `_cube/` is a known node instead.
+        try zarr.createGroup(path: CubeLayout.bookkeepingGroup, attributes: [
+            "description": "cube bookkeeping (spec, plan, build and done records); no arrays",
+        ])
 
         // Grid mapping: CF + GDAL conventions, read by rioxarray, odc-geo and GDAL.
         var gridMapping: [String: JSONValue] = [

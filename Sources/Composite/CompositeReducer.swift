@@ -1,0 +1,226 @@
+import Dispatch
+
+/// The per-pixel median and count of the observations of one target window (a chunk, or a
+/// row strip of one).
+///
+/// Observations are stored whole, observation-major (`maxObservations × bandCount ×
+/// pixelCount` UInt16, 0 = invalid), and reduced in `finish` by a branch-free SIMD sorting
+/// network over 8 pixels at a time. Memory is bounded by `bytesRequired(...)`; callers that
+/// must stay under a budget split the window into row strips with `StripPlan`.
+///
+/// Use: `beginObservation()` → fuse the day's scenes into the returned builder →
+/// `commitObservation()`; or `add(_:)` / `add(bands:valid:)` to copy a ready observation.
+/// Empty observations are never stored. Then `finish(...)`; `reset()` reuses the storage.
+public final class CompositeReducer {
+    public let pixelCount: Int
+    public let bandCount: Int
+    public let maxObservations: Int
+    /// Observations stored so far (only ones with at least one valid pixel).
+    public private(set) var observationCount = 0
+
+    private let storage: PlaneStorage
+    /// Valid observations per pixel, kept up to date on every commit.
+    private var counts: [UInt16]
+    /// The one builder handed out by `beginObservation`, re-targeted at each new slot.
+    private var slotBuilder: ObservationBuilder?
+
+    public init(pixelCount: Int, bandCount: Int, maxObservations: Int) throws {
+        guard pixelCount > 0, bandCount > 0, maxObservations >= 0, maxObservations <= Int(UInt16.max) else {
+            throw CompositeError.invalidDimensions(
+                "pixelCount \(pixelCount), bandCount \(bandCount), maxObservations \(maxObservations) (≤ 65535)")
+        }
+        let n = try checkedProduct(maxObservations, bandCount, pixelCount, what: "observation storage")
+        self.pixelCount = pixelCount
+        self.bandCount = bandCount
+        self.maxObservations = maxObservations
+        storage = PlaneStorage(count: n)
+        counts = [UInt16](repeating: 0, count: pixelCount)
+    }
+
+    /// Bytes a reducer for this window holds while working: the observation store
+    /// (N·B·P·2), the count plane (P·2) and the network scratch per thread. The outputs of
+    /// `finish()` (B·P·2 + P·2) come on top unless written into caller buffers.
+    public static func bytesRequired(pixelCount: Int, bandCount: Int, observations: Int, threads: Int = 1) -> Int {
+        let store = observations.multipliedReportingOverflow(by: bandCount).partialValue
+            .multipliedReportingOverflow(by: pixelCount).partialValue
+        return store &* 2 &+ pixelCount &* 2 &+ max(threads, 1) &* max(observations, 1) &* MemoryLayout<Lane8>.stride
+    }
+
+    private var slotStride: Int { bandCount * pixelCount }
+
+    // MARK: adding observations
+
+    /// Opens the next observation slot and returns a builder writing straight into it.
+    /// Calling it again before `commitObservation()` discards the open observation.
+    public func beginObservation(maskRule: MaskRule = .sentinel2Default) throws -> ObservationBuilder {
+        guard observationCount < maxObservations else {
+            throw CompositeError.capacityExceeded(capacity: maxObservations)
+        }
+        let offset = observationCount * slotStride
+        if let builder = slotBuilder {
+            builder.maskRule = maskRule
+            builder.retarget(offset: offset)
+            return builder
+        }
+        let builder = ObservationBuilder(
+            storage: storage, offset: offset, pixelCount: pixelCount, bandCount: bandCount, maskRule: maskRule)
+        slotBuilder = builder
+        return builder
+    }
+
+    /// Keeps the open observation if it has any valid pixel.
+    /// - Returns: true when the observation was stored, false when it was empty.
+    @discardableResult
+    public func commitObservation() throws -> Bool {
+        guard let builder = slotBuilder, builder.isOpen else { throw CompositeError.noOpenObservation }
+        // Closed builders refuse scenes, so a stored slot cannot be overwritten later.
+        builder.isOpen = false
+        guard builder.hasValidPixels else { return false }
+        storeCommitted()
+        return true
+    }
+
+    /// Copies a standalone builder's observation in (skipped when empty).
+    @discardableResult
+    public func add(_ observation: ObservationBuilder) throws -> Bool {
+        guard observation.pixelCount == pixelCount else {
+            throw CompositeError.planeSizeMismatch(what: "observation", expected: pixelCount, actual: observation.pixelCount)
+        }
+        guard observation.bandCount == bandCount else {
+            throw CompositeError.bandCountMismatch(what: "observation bands", expected: bandCount, actual: observation.bandCount)
+        }
+        guard observation !== slotBuilder else { throw CompositeError.noOpenObservation }
+        guard observation.hasValidPixels else { return false }
+        guard observationCount < maxObservations else { throw CompositeError.capacityExceeded(capacity: maxObservations) }
+        let dst = storage.base + observationCount * slotStride
+        dst.update(from: observation.storage.base + observation.offset, count: slotStride)
+        storeCommitted()
+        return true
+    }
+
+    /// Copies an observation given as band planes and a validity plane (nonzero = valid).
+    /// Invalid pixels are stored as 0; a valid value of 0 is stored as 1, because 0 marks
+    /// "no observation" in the store.
+    @discardableResult
+    public func add(bands: [UnsafeBufferPointer<UInt16>], valid: UnsafeBufferPointer<UInt8>) throws -> Bool {
+        guard bands.count == bandCount else {
+            throw CompositeError.bandCountMismatch(what: "observation bands", expected: bandCount, actual: bands.count)
+        }
+        for (b, plane) in bands.enumerated() where plane.count != pixelCount {
+            throw CompositeError.planeSizeMismatch(what: "observation band \(b)", expected: pixelCount, actual: plane.count)
+        }
+        guard valid.count == pixelCount else {
+            throw CompositeError.planeSizeMismatch(what: "validity plane", expected: pixelCount, actual: valid.count)
+        }
+        guard valid.contains(where: { $0 != 0 }) else { return false }
+        guard observationCount < maxObservations else { throw CompositeError.capacityExceeded(capacity: maxObservations) }
+        let dst = storage.base + observationCount * slotStride
+        for (b, plane) in bands.enumerated() {
+            let out = dst + b * pixelCount
+            for p in 0..<pixelCount {
+                out[p] = valid[p] != 0 ? max(plane[p], 1) : 0
+            }
+        }
+        storeCommitted()
+        return true
+    }
+
+    /// Counts the slot at `observationCount` (valid ⇔ band 0 nonzero) and keeps it.
+    private func storeCommitted() {
+        let band0 = UnsafePointer(storage.base + observationCount * slotStride)
+        counts.withUnsafeMutableBufferPointer { c in
+            for p in 0..<pixelCount {
+                c[p] &+= band0[p] != 0 ? 1 : 0
+            }
+        }
+        observationCount += 1
+    }
+
+    /// Forgets all observations so the storage can serve the next window or strip.
+    public func reset() {
+        observationCount = 0
+        slotBuilder?.isOpen = false
+        counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+
+    // MARK: reducing
+
+    /// Writes the per-band median planes and the count plane into caller buffers (e.g. the
+    /// rows of a chunk buffer). Median: 0 where count is 0, else the median of the valid
+    /// values, an even count giving (a + b + 1) / 2 of the two middle values.
+    /// `threads` > 1 splits the pixels across `DispatchQueue.concurrentPerform`.
+    public func finish(
+        medians: [UnsafeMutableBufferPointer<UInt16>], count: UnsafeMutableBufferPointer<UInt16>, threads: Int = 1
+    ) throws {
+        guard medians.count == bandCount else {
+            throw CompositeError.bandCountMismatch(what: "median planes", expected: bandCount, actual: medians.count)
+        }
+        for (b, plane) in medians.enumerated() where plane.count != pixelCount {
+            throw CompositeError.planeSizeMismatch(what: "median plane \(b)", expected: pixelCount, actual: plane.count)
+        }
+        guard count.count == pixelCount else {
+            throw CompositeError.planeSizeMismatch(what: "count plane", expected: pixelCount, actual: count.count)
+        }
+        counts.withUnsafeBufferPointer { c in
+            _ = count.update(fromContentsOf: c)
+            reduce(outs: medians.map { $0.baseAddress.unsafelyUnwrapped }, counts: c.baseAddress.unsafelyUnwrapped, threads: threads)
+        }
+    }
+
+    /// `finish` into new arrays (one extra copy of the planes; the worker should prefer the
+    /// buffer form above).
+    public func finish(threads: Int = 1) -> CompositeResult {
+        let planes = PlaneStorage(count: bandCount * pixelCount)
+        let outs = (0..<bandCount).map { planes.base + $0 * pixelCount }
+        return counts.withUnsafeBufferPointer { c in
+            reduce(outs: outs, counts: c.baseAddress.unsafelyUnwrapped, threads: threads)
+            let medians = outs.map { Array(UnsafeBufferPointer(start: $0, count: pixelCount)) }
+            return CompositeResult(medians: medians, count: Array(c))
+        }
+    }
+
+    private func reduce(outs: [UnsafeMutablePointer<UInt16>], counts: UnsafePointer<UInt16>, threads: Int) {
+        let kernel = MedianKernel(observations: observationCount, slotStride: slotStride)
+        let parts = ThreadSplit.ranges(pixelCount: pixelCount, threads: threads, alignment: Lane8.scalarCount)
+        let base = UnsafePointer(storage.base)
+        let pixels = pixelCount
+        let n = observationCount
+        let work: (Int) -> Void = { part in
+            let scratch = UnsafeMutablePointer<Lane8>.allocate(capacity: max(n, 1))
+            defer { scratch.deallocate() }
+            let networks = NetworkCache(maxSize: n)
+            for (b, out) in outs.enumerated() {
+                kernel.run(values: base + b * pixels, counts: counts, out: out, range: parts[part],
+                           scratch: scratch, networks: networks)
+            }
+        }
+        if parts.count == 1 {
+            work(0)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: parts.count, execute: work)
+        }
+    }
+}
+
+/// The reduced window: one median plane per band and the count plane, each `pixelCount` long.
+public struct CompositeResult: Sendable, Equatable {
+    public var medians: [[UInt16]]
+    public var count: [UInt16]
+}
+
+/// Splits pixels into contiguous per-thread ranges aligned to whole SIMD blocks.
+enum ThreadSplit {
+    static func ranges(pixelCount: Int, threads: Int, alignment: Int) -> [Range<Int>] {
+        let blocks = (pixelCount + alignment - 1) / alignment
+        let parts = max(1, min(threads, blocks))
+        var result: [Range<Int>] = []
+        var start = 0
+        for i in 0..<parts {
+            let endBlock = blocks * (i + 1) / parts
+            let end = min(endBlock * alignment, pixelCount)
+            if end > start { result.append(start..<end) }
+            start = end
+        }
+        return result
+    }
+}

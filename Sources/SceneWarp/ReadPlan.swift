@@ -1,0 +1,53 @@
+import CubeGrid
+import CubeSpec
+import GDALKit
+
+/// What one asset contributes to one target grid, decided before any pixel is read: the source
+/// window to fetch and how many target pixels it covers. Callers skip scenes whose plan is
+/// empty or tiny, and can read the mask first to skip the bands of fully invalid scenes.
+public struct ReadPlan {
+    public let href: String
+    public let target: GeoBox
+    public let resampling: Resampling
+    public let source: SourceGrid
+    /// Source pixels to read at full resolution (nil: the target is not covered). For bilinear
+    /// and average it is the nearest window plus the kernel's margin: GDAL's warper chooses its
+    /// own window, so there it is an estimate.
+    public let window: PixelWindow?
+    /// Target pixels whose centre falls inside the source raster.
+    public let coveredPixels: Int
+    /// Bytes per sample of band 1 as stored.
+    public let bytesPerSample: Int
+
+    public var isEmpty: Bool { window == nil || coveredPixels == 0 }
+    public var targetPixels: Int { target.width * target.height }
+    /// Decoded bytes of one band's window: what a read costs before compression.
+    public var windowBytes: Int { (window?.pixelCount ?? 0) * bytesPerSample }
+
+    let scene: OpenScene
+    let map: IndexMap
+}
+
+/// An opened asset and its georeferencing, kept in the reader's dataset cache.
+final class OpenScene {
+    let href: String
+    let dataset: Dataset
+    let grid: SourceGrid
+    let reference: SpatialReference
+
+    init(href: String, dataset: Dataset, grid: SourceGrid, reference: SpatialReference) {
+        self.href = href
+        self.dataset = dataset
+        self.grid = grid
+        self.reference = reference
+    }
+}
+
+extension PixelWindow {
+    /// Grown by `margin` pixels on each side, clipped to a `width` × `height` raster.
+    func grown(by margin: Int, within width: Int, _ height: Int) -> PixelWindow {
+        let c0 = max(0, col - margin), r0 = max(0, row - margin)
+        let c1 = min(width, col + self.width + margin), r1 = min(height, row + self.height + margin)
+        return PixelWindow(col: c0, row: r0, width: c1 - c0, height: r1 - r0)
+    }
+}

@@ -1,0 +1,17 @@
+/// Running totals of one `SceneReader`, for job logs and tuning. Bytes are decoded window bytes
+/// (window area × bytes per sample); GDALKit's `NetworkStats` has the bytes actually downloaded.
+public struct ReadStats: Equatable, Sendable {
+    /// Planes produced by reading a source (empty plans are not counted).
+    public var planesRead = 0
+    /// Source pixels decoded, summed over planes.
+    public var pixelsRead = 0
+    /// `pixelsRead` in bytes of the stored type.
+    public var bytesRead = 0
+    /// Cache misses: exact PROJ transforms of a target grid, and index maps built.
+    public var centreTransforms = 0
+    public var indexMapsBuilt = 0
+    /// Assets opened (dataset cache misses).
+    public var datasetsOpened = 0
+
+    public init() {}
+}

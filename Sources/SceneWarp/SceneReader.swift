@@ -1,0 +1,252 @@
+import CubeGrid
+import CubeSpec
+import Foundation
+import GDALKit
+
+/// Reads scene assets onto target grids: the "read and warp" stage of a chunk worker.
+///
+/// A worker keeps one reader across jobs so that its caches pay off: opened datasets (COG
+/// headers stay in memory), target centres transformed into each source CRS (one exact PROJ
+/// pass per target grid and UTM zone), and integer index maps per source lattice (shared by all
+/// bands of a tile at one resolution). All caches are bounded (LRU).
+///
+/// Not thread safe (GDAL datasets and PROJ transforms are not): use one reader per thread.
+public final class SceneReader {
+    public struct Limits: Sendable {
+        public var maxOpenDatasets: Int
+        /// Memory for transformed centres (16 bytes per target pixel and source CRS).
+        public var maxCentreBytes: Int
+        /// Memory for index maps (4 bytes per target pixel and source lattice).
+        public var maxIndexMapBytes: Int
+
+        public init(maxOpenDatasets: Int = 32, maxCentreBytes: Int = 256 << 20,
+                    maxIndexMapBytes: Int = 256 << 20) {
+            self.maxOpenDatasets = maxOpenDatasets
+            self.maxCentreBytes = maxCentreBytes
+            self.maxIndexMapBytes = maxIndexMapBytes
+        }
+    }
+
+    public private(set) var stats = ReadStats()
+
+    private var scenes: LRUCache<String, OpenScene>
+    private var references = LRUCache<String, SpatialReference>(maxCount: 16)
+    private var transforms = LRUCache<TransformKey, CoordinateTransform?>(maxCount: 16)
+    private var centres: LRUCache<CentresKey, SourceCentres>
+    private var maps: LRUCache<IndexMapKey, IndexMap>
+    /// Reused window buffer: no allocation per read once it has grown.
+    private var scratch: UnsafeMutableRawPointer?
+    private var scratchBytes = 0
+
+    public init(limits: Limits = Limits()) {
+        GDAL.initialize()
+        scenes = LRUCache(maxCount: limits.maxOpenDatasets)
+        centres = LRUCache(maxCount: 64, maxCost: limits.maxCentreBytes)
+        maps = LRUCache(maxCount: 256, maxCost: limits.maxIndexMapBytes)
+    }
+
+    deinit { scratch?.deallocate() }
+
+    /// Drops every cached dataset and map (e.g. after a network error to force a reopen).
+    public func clearCaches() {
+        scenes.removeAll()
+        centres.removeAll()
+        maps.removeAll()
+        transforms.removeAll()
+    }
+
+    // MARK: planning
+
+    /// Decides what `href` contributes to `target`: opens the asset (cached), maps the target's
+    /// pixel centres into it (cached) and returns the source window to read. Reads no pixels.
+    /// `expectedEPSG` (the catalogue's `proj:epsg`) is checked against the file's CRS.
+    public func plan(href: String, target: GeoBox, resampling: Resampling = .nearest,
+                     expectedEPSG: Int? = nil) throws -> ReadPlan {
+        let scene = try openScene(href)
+        if let expectedEPSG {
+            guard let expected = try? SpatialReference.epsg(expectedEPSG) else {
+                throw SceneWarpError(.crsMismatch, href: href, "catalogue CRS EPSG:\(expectedEPSG) is unknown")
+            }
+            guard expected.isSame(scene.reference) else {
+                let actual = scene.reference.epsgCode.map { "EPSG:\($0)" } ?? scene.reference.name
+                throw SceneWarpError(.crsMismatch, href: href,
+                                     "file CRS \(actual) is not the catalogue's EPSG:\(expectedEPSG)")
+            }
+        }
+        let map = try indexMap(target: target, scene: scene)
+        var window = map.window
+        if let w = window, resampling != .nearest {
+            // Bilinear needs one neighbour; average needs a target pixel's footprint in source
+            // pixels, about sqrt(window area / covered target pixels) when downsampling.
+            let footprint = (Double(w.pixelCount) / Double(max(1, map.coveredCount))).squareRoot()
+            let margin = resampling == .bilinear ? 1 : Int(footprint.rounded(.up)) + 1
+            window = w.grown(by: margin, within: scene.grid.width, scene.grid.height)
+        }
+        let bytes = (try? scene.dataset.band(1).bytesPerSample) ?? 2
+        return ReadPlan(href: href, target: target, resampling: resampling, source: scene.grid,
+                        window: window, coveredPixels: map.coveredCount, bytesPerSample: bytes,
+                        scene: scene, map: map)
+    }
+
+    // MARK: reading
+
+    /// Produces the target-grid plane of `band` (1-based) into `out`
+    /// (`plan.target.width * plan.target.height` samples, row-major). 0 where the source does
+    /// not cover the target or holds nodata. Nearest reads exactly `plan.window`.
+    public func read<T: WarpSample>(_ plan: ReadPlan, band: Int = 1, into out: UnsafeMutableBufferPointer<T>) throws {
+        precondition(out.count == plan.targetPixels, "output holds \(out.count) samples, target has \(plan.targetPixels)")
+        guard let window = plan.window, !plan.isEmpty else {
+            out.update(repeating: 0)
+            return
+        }
+        switch plan.resampling {
+        case .nearest: try readNearest(plan, window: window, band: band, into: out)
+        case .bilinear, .average: try readWarped(plan, band: band, into: out)
+        }
+        stats.planesRead += 1
+        stats.pixelsRead += window.pixelCount
+        stats.bytesRead += window.pixelCount * plan.bytesPerSample
+    }
+
+    public func read<T: WarpSample>(_ plan: ReadPlan, band: Int = 1, as type: T.Type = T.self) throws -> [T] {
+        try [T](unsafeUninitializedCapacity: plan.targetPixels) { buf, count in
+            count = 0
+            try read(plan, band: band, into: buf)
+            count = plan.targetPixels
+        }
+    }
+
+    /// Plan and read in one call.
+    public func read<T: WarpSample>(href: String, target: GeoBox, resampling: Resampling = .nearest,
+                                    band: Int = 1, as type: T.Type = T.self) throws -> [T] {
+        try read(plan(href: href, target: target, resampling: resampling), band: band, as: type)
+    }
+
+    private func readNearest<T: WarpSample>(_ plan: ReadPlan, window: PixelWindow, band: Int,
+                                            into out: UnsafeMutableBufferPointer<T>) throws {
+        let source = try rasterBand(plan.scene, band)
+        let samples = scratchBuffer(window.pixelCount, of: T.self)
+        do {
+            try source.read(x: window.col, y: window.row, width: window.width, height: window.height, into: samples)
+        } catch {
+            throw SceneWarpError(.read, href: plan.href, "cannot read band \(band): \(error)")
+        }
+        if let noData = source.noDataValue { T.zeroNoData(samples, noData: noData) }
+        plan.map.indices.withUnsafeBufferPointer { indices in
+            T.gather(window: UnsafeBufferPointer(samples), indices: indices, into: out)
+        }
+    }
+
+    /// Bilinear and average: GDAL's warper with an exact transformer (`-et 0`), no overviews.
+    private func readWarped<T: WarpSample>(_ plan: ReadPlan, band: Int, into out: UnsafeMutableBufferPointer<T>) throws {
+        let t = plan.target
+        let request = WarpRequest(
+            targetCRS: t.crs.reference.wkt2, minX: t.left, minY: t.bottom, maxX: t.right, maxY: t.top,
+            width: t.width, height: t.height, resampling: plan.resampling == .bilinear ? "bilinear" : "average",
+            band: band, fallbackSourceNoData: 0, targetNoData: 0)
+        do {
+            _ = try rasterBand(plan.scene, band)
+            let warped = try plan.scene.dataset.warped(request)
+            try warped.band(1).read(x: 0, y: 0, width: t.width, height: t.height, into: out)
+        } catch let error as SceneWarpError {
+            throw error
+        } catch {
+            throw SceneWarpError(.read, href: plan.href, "cannot warp band \(band) (\(plan.resampling)): \(error)")
+        }
+    }
+
+    private func rasterBand(_ scene: OpenScene, _ band: Int) throws -> RasterBand {
+        do { return try scene.dataset.band(band) } catch {
+            throw SceneWarpError(.read, href: scene.href, "no band \(band) (the asset has \(scene.dataset.bandCount))")
+        }
+    }
+
+    private func scratchBuffer<T>(_ count: Int, of: T.Type) -> UnsafeMutableBufferPointer<T> {
+        let bytes = count * MemoryLayout<T>.stride
+        if bytes > scratchBytes {
+            scratch?.deallocate()
+            scratch = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+            scratchBytes = bytes
+        }
+        // The scratch holds plain integers, so rebinding it between reads of different types is fine.
+        return UnsafeMutableBufferPointer(start: scratch!.bindMemory(to: T.self, capacity: count), count: count)
+    }
+
+    // MARK: caches
+
+    private func openScene(_ href: String) throws -> OpenScene {
+        if let scene = scenes.value(for: href) { return scene }
+        let dataset: Dataset
+        do { dataset = try Dataset(path: gdalPath(forHref: href)) } catch {
+            throw SceneWarpError(.open, href: href, "cannot open: \(error)")
+        }
+        guard dataset.bandCount > 0 else { throw SceneWarpError(.open, href: href, "has no raster bands") }
+        guard let gt = dataset.geoTransform else {
+            throw SceneWarpError(.notGeoreferenced, href: href, "has no geotransform")
+        }
+        guard let wkt = dataset.projectionWKT else {
+            throw SceneWarpError(.notGeoreferenced, href: href, "has no CRS")
+        }
+        guard gt.isNorthUp else {
+            throw SceneWarpError(.unsupportedGeoreferencing, href: href,
+                                 "geotransform \(gt.array) is rotated or not north-up")
+        }
+        // Window indices are Int32.
+        guard dataset.width * dataset.height <= Int(Int32.max) else {
+            throw SceneWarpError(.unsupportedGeoreferencing, href: href,
+                                 "\(dataset.width)x\(dataset.height) pixels is too large")
+        }
+        let reference = try spatialReference(wkt, href: href)
+        let scene = OpenScene(href: href, dataset: dataset,
+                              grid: SourceGrid(crsWKT: wkt, geoTransform: gt, width: dataset.width, height: dataset.height),
+                              reference: reference)
+        scenes.insert(scene, for: href)
+        stats.datasetsOpened += 1
+        return scene
+    }
+
+    private func spatialReference(_ wkt: String, href: String) throws -> SpatialReference {
+        if let ref = references.value(for: wkt) { return ref }
+        do {
+            let ref = try SpatialReference(wkt)
+            references.insert(ref, for: wkt)
+            return ref
+        } catch {
+            throw SceneWarpError(.notGeoreferenced, href: href, "CRS not understood: \(error)")
+        }
+    }
+
+    /// nil means the CRSs are the same: centres are used untransformed.
+    private func transform(from target: CRS, to scene: OpenScene) throws -> CoordinateTransform? {
+        let key = TransformKey(targetCRS: target.definition, sourceCRS: scene.grid.crsWKT)
+        if let cached = transforms.value(for: key) { return cached }
+        var transform: CoordinateTransform?
+        if !target.reference.isSame(scene.reference) {
+            do { transform = try CoordinateTransform(from: target.reference, to: scene.reference) } catch {
+                throw SceneWarpError(.transform, href: scene.href,
+                                     "no transformation from the target CRS \(target) to the file's \(scene.reference.name): \(error)")
+            }
+        }
+        transforms.insert(transform, for: key)
+        return transform
+    }
+
+    private func indexMap(target: GeoBox, scene: OpenScene) throws -> IndexMap {
+        let targetKey = TargetKey(target)
+        let mapKey = IndexMapKey(target: targetKey, source: scene.grid)
+        if let map = maps.value(for: mapKey) { return map }
+        let centresKey = CentresKey(target: targetKey, sourceCRS: scene.grid.crsWKT)
+        let points: SourceCentres
+        if let cached = centres.value(for: centresKey) {
+            points = cached
+        } else {
+            points = SourceCentres(target: target, transform: try transform(from: target.crs, to: scene))
+            centres.insert(points, for: centresKey, cost: points.byteCount)
+            stats.centreTransforms += 1
+        }
+        let map = IndexMap(centres: points, grid: scene.grid)
+        maps.insert(map, for: mapKey, cost: map.byteCount)
+        stats.indexMapsBuilt += 1
+        return map
+    }
+}

@@ -1,0 +1,30 @@
+/// Why an asset could not be read onto a target grid. The message always names the href, so a
+/// failed job log points at the offending scene.
+public struct SceneWarpError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: String, Sendable {
+        /// Missing, unreachable (404, network) or not a raster GDAL recognises.
+        case open
+        /// No geotransform or no CRS.
+        case notGeoreferenced
+        /// Rotated/sheared geotransform or a raster too large for 32-bit indices.
+        case unsupportedGeoreferencing
+        /// The file's CRS is not the one the catalogue announced.
+        case crsMismatch
+        /// PROJ cannot transform between the target and the source CRS.
+        case transform
+        /// Decoding failed (truncated file, corrupt tiles, network error mid-read).
+        case read
+    }
+
+    public let kind: Kind
+    public let href: String
+    public let reason: String
+
+    public init(_ kind: Kind, href: String, _ reason: String) {
+        self.kind = kind
+        self.href = href
+        self.reason = reason
+    }
+
+    public var description: String { "\(href): \(reason)" }
+}

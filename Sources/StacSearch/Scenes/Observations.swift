@@ -1,0 +1,40 @@
+import Foundation
+
+/// All scenes of one solar day over the query area, in (datetime, id) order. The composite
+/// stage fuses them into one observation, as odc-stac's `groupby="solar_day"` does.
+public struct Observation: Sendable, Equatable {
+    /// Days since 1970-01-01 on the solar clock of the scenes' centroids.
+    public var solarDayIndex: Int
+    /// `YYYY-MM-DD`.
+    public var solarDay: String { RFC3339.dateString(daysSinceEpoch: solarDayIndex) }
+    public var scenes: [StacItem]
+}
+
+public enum ObservationBuilder {
+    /// Footprint filter (when given) → dedup of reprocessed scenes → solar-day groups sorted by day.
+    public static func observations(from items: [StacItem], footprint: LonLatFootprint?)
+        -> (observations: [Observation], dropped: [SkippedItem]) {
+        var dropped: [SkippedItem] = []
+        var inArea: [StacItem] = []
+        for item in items {
+            if let footprint, !item.footprint.intersects(footprint) {
+                dropped.append(SkippedItem(id: item.id, reason: "footprint misses the query area"))
+            } else {
+                inArea.append(item)
+            }
+        }
+        let (unique, duplicates) = SceneDedup.dedup(inArea)
+        dropped += duplicates
+        return (groupBySolarDay(unique), dropped)
+    }
+
+    /// Solar date = UTC datetime + centroid longitude / 15 hours; one observation per date.
+    public static func groupBySolarDay(_ items: [StacItem]) -> [Observation] {
+        var byDay: [Int: [StacItem]] = [:]
+        for item in items { byDay[item.solarDay, default: []].append(item) }
+        return byDay.keys.sorted().map { day in
+            Observation(solarDayIndex: day,
+                        scenes: (byDay[day] ?? []).sorted { ($0.datetime, $0.id) < ($1.datetime, $1.id) })
+        }
+    }
+}

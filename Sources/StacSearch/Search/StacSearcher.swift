@@ -1,0 +1,113 @@
+import Foundation
+import HTTPClient
+
+/// The search stage of a chunk job: finds the items of one collection over a footprint and a
+/// time interval, from a STAC API or a local catalog file, and turns them into observations.
+///
+/// Both sources go through the same parsing and client-side filters (collection, [start, end),
+/// cloud cover, footprint intersection), so a server that ignores part of the query cannot
+/// widen the result. Uses its HTTP client from one thread at a time.
+public final class StacSearcher {
+    public let source: StacSource
+    public let limits: SearchLimits
+    private var httpClient: HTTPClient?
+
+    /// `httpClient` is only used for `.api` sources; one is made on first use when not given.
+    public init(source: StacSource, httpClient: HTTPClient? = nil, limits: SearchLimits = SearchLimits()) {
+        self.source = source
+        self.httpClient = httpClient
+        self.limits = limits
+    }
+
+    public func search(footprint: LonLatFootprint, interval: DateInterval, maxCloudCover: Double?) throws -> SearchResult {
+        try search(SearchQuery(footprint: footprint, interval: interval, maxCloudCover: maxCloudCover))
+    }
+
+    public func search(_ query: SearchQuery) throws -> SearchResult {
+        switch source {
+        case .api(let root, let collection):
+            return try searchAPI(root: root, collection: collection, query: query)
+        case .file(let path, let collection):
+            return try searchFile(path: path, collection: collection, query: query)
+        }
+    }
+
+    /// Footprint filter, dedup of reprocessed scenes, solar-day grouping (see `ObservationBuilder`).
+    public func observations(from items: [StacItem], footprint: LonLatFootprint?)
+        -> (observations: [Observation], dropped: [SkippedItem]) {
+        ObservationBuilder.observations(from: items, footprint: footprint)
+    }
+
+    private func searchAPI(root: URL, collection: String, query: SearchQuery) throws -> SearchResult {
+        let client = try client()
+        let attemptsBefore = client.attemptCount
+        let pager = StacAPIPager(client: client, searchURL: root.appendingPathComponent("search"), limits: limits)
+        var collector = ItemCollector(parser: StacItemParser(hrefPolicy: .remote),
+                                      filter: filter(collection: collection, query: query))
+        try pager.fetchAll(collection: collection, query: query) { feature, page in
+            collector.add(feature, label: "page \(page)")
+        }
+        return collector.result(pages: pager.pages, requests: client.attemptCount - attemptsBefore)
+    }
+
+    private func searchFile(path: String, collection: String?, query: SearchQuery) throws -> SearchResult {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var collector = ItemCollector(parser: StacItemParser(hrefPolicy: .local(catalogDirectory: directory)),
+                                      filter: filter(collection: collection, query: query))
+        for (label, value) in try LocalCatalog.features(path: path) {
+            switch value {
+            case .success(let feature): collector.add(feature, label: label)
+            case .failure(let problem): collector.skipped.append(SkippedItem(id: "<\(label)>", reason: problem.description))
+            }
+        }
+        return collector.result(pages: 1, requests: 0)
+    }
+
+    private func filter(collection: String?, query: SearchQuery) -> ItemFilter {
+        ItemFilter(collection: collection, interval: query.interval, footprint: query.footprint,
+                   maxCloudCover: query.maxCloudCover)
+    }
+
+    private func client() throws -> HTTPClient {
+        if let httpClient { return httpClient }
+        do {
+            let made = try HTTPClient()
+            httpClient = made
+            return made
+        } catch {
+            throw StacSearchError.clientUnavailable("\(error)")
+        }
+    }
+}
+
+/// Parses, filters and de-duplicates (by id) features as they arrive.
+private struct ItemCollector {
+    let parser: StacItemParser
+    let filter: ItemFilter
+    var items: [StacItem] = []
+    var skipped: [SkippedItem] = []
+    var seenIDs = Set<String>()
+
+    mutating func add(_ feature: JSONValue, label: String) {
+        switch parser.parse(feature) {
+        case .failure(let problem):
+            let id = StacItemParser.idForLog(feature) ?? "<\(label)>"
+            skipped.append(SkippedItem(id: id, reason: problem.description))
+        case .success(let item):
+            guard seenIDs.insert(item.id).inserted else {
+                skipped.append(SkippedItem(id: item.id, reason: "returned again (\(label))"))
+                return
+            }
+            if let why = filter.rejection(item) {
+                skipped.append(SkippedItem(id: item.id, reason: why.description))
+            } else {
+                items.append(item)
+            }
+        }
+    }
+
+    func result(pages: Int, requests: Int) -> SearchResult {
+        SearchResult(items: items.sorted { ($0.datetime, $0.id) < ($1.datetime, $1.id) },
+                     skipped: skipped, pages: pages, requests: requests)
+    }
+}

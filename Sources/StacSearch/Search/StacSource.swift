@@ -1,0 +1,85 @@
+import Foundation
+
+/// Where items come from.
+public enum StacSource: Sendable, Equatable {
+    /// A STAC API root (the `/search` endpoint is appended) and the collection to search.
+    case api(URL, collection: String)
+    /// A local STAC ItemCollection (or single Feature) JSON file, or a newline-delimited file
+    /// of items. `collection`, when set, keeps only items of that collection.
+    case file(path: String, collection: String?)
+}
+
+/// What to search for.
+public struct SearchQuery: Sendable {
+    public enum SpatialParameter: Sendable {
+        /// Send the footprint's bounding box (understood by every server, GET included).
+        case bbox
+        /// Send the footprint itself as GeoJSON `intersects`.
+        case intersects
+    }
+
+    public var footprint: LonLatFootprint
+    /// Half-open [start, end), applied exactly on the client.
+    public var interval: DateInterval
+    public var maxCloudCover: Double?
+    /// Items per page asked of the server.
+    public var pageSize: Int
+    public var spatialParameter: SpatialParameter
+
+    public init(footprint: LonLatFootprint, interval: DateInterval, maxCloudCover: Double? = nil,
+                pageSize: Int = 100, spatialParameter: SpatialParameter = .bbox) {
+        self.footprint = footprint
+        self.interval = interval
+        self.maxCloudCover = maxCloudCover
+        self.pageSize = max(1, pageSize)
+        self.spatialParameter = spatialParameter
+    }
+}
+
+/// Bounds that keep a broken or hostile server from making a search run forever or eat memory.
+public struct SearchLimits: Sendable {
+    public var maxPages: Int
+    public var maxItems: Int
+    public var maxPageBytes: Int
+
+    public init(maxPages: Int = 1000, maxItems: Int = 100_000, maxPageBytes: Int = 64 << 20) {
+        self.maxPages = maxPages
+        self.maxItems = maxItems
+        self.maxPageBytes = maxPageBytes
+    }
+}
+
+/// The items that passed parsing and the filters, sorted by (datetime, id), and every item
+/// left out with its reason (for the job log).
+public struct SearchResult: Sendable {
+    public var items: [StacItem]
+    public var skipped: [SkippedItem]
+    /// Result pages read (1 for a local file).
+    public var pages: Int
+    /// HTTP requests made, retries included (0 for a local file).
+    public var requests: Int
+}
+
+public enum StacSearchError: Error, Sendable, CustomStringConvertible {
+    case badResponse(url: String, why: String)
+    case pagingLoop(url: String)
+    case tooManyPages(Int)
+    case tooManyItems(Int)
+    case pageTooLarge(url: String, bytes: Int)
+    case nextLinkRejected(href: String, why: String)
+    case catalogFile(path: String, why: String)
+    case clientUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .badResponse(let url, let why): return "STAC search \(url): \(why)"
+        case .pagingLoop(let url): return "STAC search paging loops (next link repeats): \(url)"
+        case .tooManyPages(let n): return "STAC search stopped after \(n) pages (page cap)"
+        case .tooManyItems(let n): return "STAC search returned more than \(n) items (item cap)"
+        case .pageTooLarge(let url, let bytes): return "STAC search page from \(url) is \(bytes) bytes, over the page size cap"
+        case .nextLinkRejected(let href, let why): return "STAC next link \(href.prefix(200)) rejected: \(why)"
+        case .catalogFile(let path, let why): return "STAC catalog file \(path): \(why)"
+        case .clientUnavailable(let why): return "no HTTP client: \(why)"
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import CubeGrid
+import Foundation
+import GDALKit
+import SceneWarp
+import Testing
+
+@Suite(.serialized) struct HTTPTests {
+    @Test func cogOverHTTPEqualsLocalReadAndFetchesOnlyTheWindow() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let www = dir.url.appendingPathComponent("www")
+        try FileManager.default.createDirectory(at: www, withIntermediateDirectories: true)
+        let src = try makeCOG(in: dir, name: "www/B04.tif", width: 1024, height: 1024,
+                              geoTransform: GeoTransform(500_000, 10, 0, 5_000_040, 0, -10), epsg: 32632,
+                              data: randomSamples(1024 * 1024, seed: 10, maxValue: UInt16(60_000)))
+        let server = try LocalHTTPServer(serving: www, scratch: dir.url)
+        defer { server.stop() }
+
+        let res = 1.0 / 3600
+        let target = GeoBox(crs: .lonLat, resolutionX: res, resolutionY: res, ix0: Int((9.02 / res).rounded(.down)),
+                            iy0: Int((45.12 / res).rounded(.up)), width: 60, height: 40, chunk: 256)
+        NetworkStats.enable()
+        NetworkStats.reset()
+        let href = "\(server.baseURL)/B04.tif"
+        let reader = SceneReader()
+        let plan = try reader.plan(href: href, target: target, expectedEPSG: 32632)
+        let remote: [UInt16] = try reader.read(plan)
+        let network = NetworkStats.snapshot()
+        let local: [UInt16] = try SceneReader().read(href: src.path, target: target)
+
+        #expect(remote == local)
+        #expect(remote.filter { $0 != 0 }.count == remote.count)
+        // Only the header and the blocks under the window came over the wire.
+        let fileSize = try #require(try FileManager.default.attributesOfItem(atPath: src.path)[.size] as? Int)
+        #expect(network.requests > 0)
+        #expect(network.bytesDownloaded > 0 && network.bytesDownloaded < fileSize / 3,
+                "downloaded \(network.bytesDownloaded) of \(fileSize) bytes")
+
+        // A missing object (404) is an open error naming the href.
+        let missing = "\(server.baseURL)/missing/B04.tif"
+        do {
+            _ = try reader.plan(href: missing, target: target)
+            Issue.record("a 404 should throw")
+        } catch let error as SceneWarpError {
+            #expect(error.kind == .open)
+            #expect(error.description.contains(missing))
+        }
+    }
+}

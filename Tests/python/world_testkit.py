@@ -1,0 +1,45 @@
+"""Shared helpers for the test-world tests (Tests/python/test_world_*.py)."""
+from __future__ import annotations
+
+import atexit
+import functools
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+from world.make_world import build_world  # noqa: E402
+from world.presets import preset  # noqa: E402
+
+BASE_URL = "http://127.0.0.1:8080"
+_ROOT = Path(tempfile.mkdtemp(prefix="cube-test-worlds-"))
+atexit.register(shutil.rmtree, _ROOT, True)
+
+
+@functools.lru_cache(maxsize=None)
+def small_world(seed: int = 7, name: str = "a") -> Path:
+    """The `small` preset world, built once per (seed, name) per test session."""
+    out = _ROOT / f"small-{seed}-{name}"
+    build_world(out, preset("small"), seed, BASE_URL, "small")
+    return out
+
+
+def items(world: Path) -> list[dict]:
+    return [json.loads(line) for line in (world / "items.ndjson").read_text().splitlines()]
+
+
+def local_path(world: Path, href: str) -> Path:
+    base = json.loads((world / "world.json").read_text())["base_url"].rstrip("/")
+    assert href.startswith(base + "/"), href
+    return world / href[len(base) + 1:]
+
+
+def tree_digest(world: Path) -> dict[str, str]:
+    """sha256 of every generated file (run state under .run excluded)."""
+    return {str(p.relative_to(world)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(world.rglob("*")) if p.is_file() and ".run" not in p.parts}

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""Independent reference cube for the test world (numpy + pyproj point sampling).
+
+  .venv/bin/python scripts/world/reference.py --world DIR --crs EPSG:32632 --res 10 \
+      --bbox 12.25 45.47 12.28 45.49 --start 2024-02-01 --end 2024-03-31 [--step month|Nd] \
+      [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--out ref.npz] [--compare cube.zarr]
+
+Rules (docs/test-world.md): target pixel centres from integers; nearest = the source pixel that
+contains the centre (floor); time bin [start, next start); footprint filter; dedup; solar-day
+fusion (first valid in (datetime, id) order); validity by SCL class and nonzero bands;
+harmonisation by round(offset/scale) unless earthsearch:boa_offset_applied, clamped to >= 1;
+median with even counts rounded half up; count of valid observations.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import CRS, Transformer
+from rasterio.windows import Window
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from world.ref_items import RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
+from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
+
+DEFAULT_INVALID = (0, 1, 3, 8, 9, 10)
+DEFAULT_BANDS = ("red", "green", "blue", "nir")
+
+
+class World:
+    """Where a world's items and files are: hrefs under its base URL map to local files."""
+
+    def __init__(self, world_dir: Path) -> None:
+        self.dir = Path(world_dir)
+        meta = json.loads((self.dir / "world.json").read_text())
+        self.base_url = meta["base_url"].rstrip("/")
+        self.items = load_items(self.dir / "items.ndjson")
+
+    def local(self, href: str) -> str:
+        if href.startswith(self.base_url + "/"):
+            return str(self.dir / href[len(self.base_url) + 1:])
+        return href if "://" not in href else "/vsicurl/" + href
+
+
+def _sample(path: str, item: RefItem, key: str, ex: np.ndarray, ny: np.ndarray) -> np.ndarray:
+    """Values of the source pixels containing each point (ex, ny in the item CRS); 0 outside."""
+    asset = item.raw["assets"][key]
+    with rasterio.open(path) as src:
+        a, b, c, d, e, f = tuple(src.transform)[:6]
+        stac_t = asset.get("proj:transform")
+        if stac_t is not None and not np.allclose(stac_t[:6], [a, b, c, d, e, f]):
+            raise ValueError(f"{item.id}/{key}: file transform {src.transform} != proj:transform {stac_t}")
+        if b != 0 or d != 0:
+            raise ValueError(f"{item.id}/{key}: rotated geotransforms are not supported")
+        if src.crs is None or src.crs.to_epsg() != item.epsg():
+            raise ValueError(f"{item.id}/{key}: file CRS {src.crs} != item EPSG {item.epsg()}")
+        col = np.floor((ex - c) / a)
+        row = np.floor((ny - f) / e)
+        inside = np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < src.width) & (row >= 0) & (row < src.height)
+        out = np.zeros(ex.shape, dtype=np.uint16 if src.dtypes[0] == "uint16" else np.uint8)
+        if not inside.any():
+            return out
+        ci, ri = col[inside].astype(np.int64), row[inside].astype(np.int64)
+        c0, c1, r0, r1 = ci.min(), ci.max() + 1, ri.min(), ri.max() + 1
+        block = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+        out[inside] = block[ri - r0, ci - c0]
+        return out
+
+
+def _shift(item: RefItem, key: str) -> int:
+    """DN shift that harmonises a band to the old baseline: round(offset/scale), 0 if already applied."""
+    if item.offset_applied:
+        return 0
+    rb = (item.raw["assets"][key].get("raster:bands") or [{}])[0]
+    scale, offset = rb.get("scale", 1.0) or 1.0, rb.get("offset", 0.0) or 0.0
+    return int(round(offset / scale))
+
+
+def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords) -> tuple[np.ndarray, np.ndarray]:
+    """(bands, H, W) harmonised uint16 values and the validity mask of one scene on the grid."""
+    epsg = item.epsg()
+    if epsg not in coords:
+        xs, ys = np.meshgrid(grid.xs(), grid.ys())
+        tr = Transformer.from_crs(CRS.from_user_input(grid.crs), CRS.from_epsg(epsg), always_xy=True)
+        coords[epsg] = tr.transform(xs, ys)
+    ex, ny = coords[epsg]
+    scl = _sample(world.local(item.raw["assets"]["scl"]["href"]), item, "scl", ex, ny)
+    valid = ~np.isin(scl, np.asarray(sorted(invalid), dtype=np.uint8))
+    vals = np.zeros((len(bands), grid.height, grid.width), dtype=np.uint16)
+    for k, band in enumerate(bands):
+        v = _sample(world.local(item.raw["assets"][band]["href"]), item, band, ex, ny)
+        valid &= v != 0
+        vals[k] = np.clip(v.astype(np.int32) + _shift(item, band), 1, 65535)
+    vals[:, ~valid] = 0
+    return vals, valid
+
+
+def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """obs: (n, H, W) with 0 = no observation. Median of nonzero values per pixel (even count:
+    (a + b + 1) // 2 of the two middle values), 0 where none, and the count."""
+    count = (obs > 0).sum(axis=0)
+    if obs.shape[0] == 0:
+        return np.zeros(obs.shape[1:], np.uint16), count.astype(np.uint16)
+    s = np.where(obs > 0, obs.astype(np.int64), np.iinfo(np.int64).max)
+    s.sort(axis=0)
+    lo_i = np.maximum(count - 1, 0) // 2
+    hi_i = np.maximum(count, 1) // 2
+    hi_i = np.where(count == 0, 0, hi_i)
+    lo = np.take_along_axis(s, lo_i[None], axis=0)[0]
+    hi = np.take_along_axis(s, hi_i[None], axis=0)[0]
+    med = np.where(count > 0, (lo + hi + 1) // 2, 0)
+    return med.astype(np.uint16), count.astype(np.uint16)
+
+
+def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
+                   invalid=DEFAULT_INVALID) -> dict[str, np.ndarray]:
+    """Expected cube: {band: (time, y, x) uint16, 'count': (time, y, x) uint16}.
+    `grid` is a Grid, a spec-like dict {crs, resolution, bbox} or (crs, rx, ry, ix0, iy0, width, height)."""
+    if isinstance(grid, dict):
+        grid = Grid.from_spec(grid)
+    elif isinstance(grid, tuple):
+        grid = Grid(*grid)
+    world = World(Path(world_dir))
+    items = dedup(world.items)
+    foot = grid.lonlat_footprint()
+    bands = list(bands)
+    out = {b: np.zeros((len(bins), grid.height, grid.width), np.uint16) for b in bands}
+    out["count"] = np.zeros((len(bins), grid.height, grid.width), np.uint16)
+    coords: dict = {}
+    for t, tbin in enumerate(bins):
+        observations = []
+        for group in solar_day_groups(select(items, tbin, foot)):
+            fused = np.zeros((len(bands), grid.height, grid.width), np.uint16)
+            filled = np.zeros((grid.height, grid.width), bool)
+            for item in group:
+                vals, valid = scene_values(world, item, grid, bands, invalid, coords)
+                take = valid & ~filled
+                fused[:, take] = vals[:, take]
+                filled |= valid
+            observations.append(fused)
+        stack = np.stack(observations, axis=1) if observations else np.zeros((len(bands), 0, grid.height, grid.width), np.uint16)
+        for k, b in enumerate(bands):
+            med, cnt = median_and_count(stack[k])
+            out[b][t] = med
+            if k == 0:
+                out["count"][t] = cnt
+    return out
+
+
+def bins_from_args(start: date, end: date, step: str) -> list[TimeBin]:
+    if step == "month":
+        return month_bins(start, end)
+    if step.endswith("d") and step[:-1].isdigit():
+        return day_bins(start, end, int(step[:-1]))
+    raise ValueError(f"--step must be 'month' or '<N>d', got {step!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from world.compare import compare, load_zarr_cube, print_report
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--world", required=True, type=Path)
+    ap.add_argument("--crs", help="grid CRS (default: from --compare cube's spatial_ref)")
+    ap.add_argument("--res", type=float, nargs="+", help="resolution (rx [ry])")
+    ap.add_argument("--bbox", type=float, nargs=4, metavar=("LON0", "LAT0", "LON1", "LAT1"))
+    ap.add_argument("--start", type=date.fromisoformat, required=True)
+    ap.add_argument("--end", type=date.fromisoformat, required=True)
+    ap.add_argument("--step", default="month")
+    ap.add_argument("--bands", default=",".join(DEFAULT_BANDS))
+    ap.add_argument("--invalid", default=",".join(map(str, DEFAULT_INVALID)))
+    ap.add_argument("--out", type=Path, help="write the reference as .npz")
+    ap.add_argument("--compare", type=Path, help="a Zarr cube to compare (its x/y define the grid)")
+    a = ap.parse_args(argv)
+    try:
+        bands = [b for b in a.bands.split(",") if b]
+        invalid = [int(v) for v in a.invalid.split(",") if v]
+        bins = bins_from_args(a.start, a.end, a.step)
+        cube = None
+        if a.compare:
+            cube, grid = load_zarr_cube(a.compare, bands, crs=a.crs)
+        elif a.crs and a.res and a.bbox:
+            grid = Grid.from_bbox(a.crs, a.res[0] if len(a.res) == 1 else tuple(a.res[:2]), a.bbox)
+        else:
+            raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
+        ref = reference_cube(a.world, grid, bins, bands, invalid)
+    except (ValueError, OSError, KeyError) as e:
+        print(f"reference: error: {e}", file=sys.stderr)
+        return 2
+    print(f"grid {grid}")
+    for t, tb in enumerate(bins):
+        c = ref["count"][t]
+        print(f"{tb.label}: pixels with data {100.0 * np.mean(c > 0):.1f}%  count mean {c.mean():.2f} max {c.max()}  "
+              + "  ".join(f"{b} median {int(np.median(ref[b][t][c > 0])) if (c > 0).any() else 0}" for b in bands))
+    if a.out:
+        np.savez_compressed(a.out, **ref, labels=np.array([b.label for b in bins]))
+        print(f"wrote {a.out}")
+    if cube is not None:
+        ok = print_report(compare(cube, ref, bands))
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
