@@ -51,7 +51,7 @@ import Testing
     @Test func observationsDropItemsOutsideTheFootprint() throws {
         let inside = try ItemFixtures.item(ItemFixtures.earthSearchItem(id: "in", lon: 9, lat: 45))
         let outside = try ItemFixtures.item(ItemFixtures.earthSearchItem(id: "out", lon: 12, lat: 45, tile: (33, "T", "UL")))
-        let (obs, dropped) = ObservationBuilder.observations(from: [inside, outside], footprint: box(9.5, 45.5, 9.6, 45.6))
+        let (obs, dropped) = SolarDayGrouping.observations(from: [inside, outside], footprint: box(9.5, 45.5, 9.6, 45.6))
         #expect(obs.flatMap { $0.scenes.map(\.id) } == ["in"])
         #expect(dropped == [SkippedItem(id: "out", reason: "footprint misses the query area")])
     }

@@ -25,7 +25,7 @@ import Testing
         let c = try item("c", "2024-03-05T10:30:00Z", lon: 10, tile: (32, "T", "MS"))
         let late = try item("late", "2024-03-05T23:30:00Z", lon: 12, tile: (33, "T", "UL"))
         let early = try item("early", "2024-03-02T10:00:00Z", lon: 9, tile: (32, "T", "NS"))
-        let obs = ObservationBuilder.groupBySolarDay([late, a, b, early, c])
+        let obs = SolarDayGrouping.groupBySolarDay([late, a, b, early, c])
         #expect(obs.map(\.solarDay) == ["2024-03-02", "2024-03-05", "2024-03-06"])
         #expect(obs[1].scenes.map(\.id) == ["b", "c", "a"])  // by (datetime, id)
         #expect(obs[2].scenes.map(\.id) == ["late"])
@@ -34,7 +34,7 @@ import Testing
     @Test func observationsPipelineDedupsBeforeGrouping() throws {
         let old = try ItemFixtures.item(ItemFixtures.earthSearchItem(id: "S2A_32TNS_20240305_0_L2A", baseline: "05.09"))
         let new = try ItemFixtures.item(ItemFixtures.earthSearchItem(id: "S2A_32TNS_20240305_1_L2A", baseline: "05.10"))
-        let (obs, dropped) = ObservationBuilder.observations(from: [old, new], footprint: nil)
+        let (obs, dropped) = SolarDayGrouping.observations(from: [old, new], footprint: nil)
         #expect(obs.count == 1)
         #expect(obs.first?.scenes.map(\.id) == ["S2A_32TNS_20240305_1_L2A"])
         #expect(dropped.map(\.id) == ["S2A_32TNS_20240305_0_L2A"])

@@ -10,7 +10,7 @@ public struct Observation: Sendable, Equatable {
     public var scenes: [StacItem]
 }
 
-public enum ObservationBuilder {
+public enum SolarDayGrouping {
     /// Footprint filter (when given) → dedup of reprocessed scenes → solar-day groups sorted by day.
     public static func observations(from items: [StacItem], footprint: LonLatFootprint?)
         -> (observations: [Observation], dropped: [SkippedItem]) {

@@ -32,10 +32,10 @@ public final class StacSearcher {
         }
     }
 
-    /// Footprint filter, dedup of reprocessed scenes, solar-day grouping (see `ObservationBuilder`).
+    /// Footprint filter, dedup of reprocessed scenes, solar-day grouping (see `SolarDayGrouping`).
     public func observations(from items: [StacItem], footprint: LonLatFootprint?)
         -> (observations: [Observation], dropped: [SkippedItem]) {
-        ObservationBuilder.observations(from: items, footprint: footprint)
+        SolarDayGrouping.observations(from: items, footprint: footprint)
     }
 
     private func searchAPI(root: URL, collection: String, query: SearchQuery) throws -> SearchResult {

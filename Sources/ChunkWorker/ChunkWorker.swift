@@ -1,0 +1,207 @@
+import Composite
+import CubeGrid
+import CubeJobs
+import CubePlan
+import CubeSchema
+import CubeSpec
+import Foundation
+import GDALKit
+import HTTPClient
+import SceneWarp
+import StacSearch
+
+/// Knobs of a worker; the defaults suit one worker process per core.
+public struct WorkerOptions: Sendable {
+    /// Memory for the observation store of one job; a chunk that needs more is reduced in row
+    /// strips (each strip re-reads only its own source rows).
+    public var memoryBudgetBytes: Int
+    /// Threads for the median of one job (1 when many worker processes share the cores).
+    public var reduceThreads: Int
+
+    public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1) {
+        self.memoryBudgetBytes = memoryBudgetBytes
+        self.reduceThreads = max(1, reduceThreads)
+    }
+}
+
+/// Turns chunk jobs into finished Zarr chunks:
+/// search → read and warp → mask → reduce → encode → store, then the done record.
+///
+/// One worker per thread; it keeps its STAC client, scene reader (opened datasets, index maps)
+/// and buffers between jobs so a run of many jobs pays for them once.
+public final class ChunkWorker {
+    public let cube: OpenCube
+    public let options: WorkerOptions
+    let searcher: StacSearcher
+    let reader: SceneReader
+    let fusion: SceneFusion
+
+    public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
+        self.cube = cube
+        self.options = options
+        let maskRule: MaskRule
+        do {
+            maskRule = try MaskRule(invalidClasses: cube.spec.mask.invalid)
+        } catch {
+            throw SpecError("mask.invalid", "\(error)")
+        }
+        NetworkStats.enable()
+        searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
+        reader = SceneReader()
+        fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
+                             maskRule: maskRule, resampling: cube.spec.resampling)
+    }
+
+    /// Builds one job and records it done. Throws when the job cannot be finished (search
+    /// failed, network down, store not writable): nothing is marked done then, and any chunk
+    /// already written is rewritten identically by the next attempt.
+    @discardableResult
+    public func run(_ job: JobID) throws -> DoneRecord {
+        var clock = PhaseClock()
+        let plan = cube.plan
+        let grid = plan.grid
+        let bin = plan.bins[job.bin]
+        let window = grid.chunkWindow(cy: job.cy, cx: job.cx)
+        let target = grid.subBox(window)
+        let networkBefore = NetworkStats.snapshot()
+
+        // Search.
+        let outline = try grid.lonLatFootprint(window)
+        let footprint = StacSearch.LonLatFootprint(
+            LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
+        let result = try searcher.search(footprint: footprint, interval: DateInterval(start: bin.start, end: bin.end),
+                                         maxCloudCover: cube.spec.stac.maxCloudCover)
+        let (observations, dropped) = searcher.observations(from: result.items, footprint: footprint)
+        var skipped = (result.skipped + dropped).map { SkippedScene(id: $0.id, reason: $0.reason) }
+        clock.lap("search")
+
+        // Read, mask, fuse and reduce, strip by strip.
+        let pixels = window.pixelCount
+        let bandCount = cube.spec.bands.count
+        // Band-major median planes in one buffer: band b is medians[b*pixels ..< (b+1)*pixels].
+        var medians = [UInt16](repeating: 0, count: bandCount * pixels)
+        var count = [UInt16](repeating: 0, count: pixels)
+        var ledger = SceneLedger()
+        var storedObservations = 0
+        if !observations.isEmpty {
+            let rows = StripPlan.rowsPerStrip(width: window.width, height: window.height, bandCount: bandCount,
+                                              observations: observations.count, budgetBytes: options.memoryBudgetBytes,
+                                              threads: options.reduceThreads)
+            for strip in StripPlan.strips(height: window.height, rowsPerStrip: rows) {
+                let stripWindow = PixelWindow(col: 0, row: strip.lowerBound, width: window.width, height: strip.count)
+                let stripTarget = target.subBox(stripWindow)
+                let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
+                                                   maxObservations: observations.count)
+                for observation in observations {
+                    let builder = try reducer.beginObservation(maskRule: fusion.maskRule)
+                    for scene in observation.scenes where !ledger.isBroken(scene.id) {
+                        if builder.isComplete {
+                            ledger.note(scene.id, .notNeeded("same-day observation already complete"))
+                            continue
+                        }
+                        do {
+                            ledger.note(scene.id, try fusion.fuse(scene, target: stripTarget, into: builder))
+                        } catch let broken as BrokenScene {
+                            ledger.markBroken(scene.id, broken.description)
+                        }
+                    }
+                    try reducer.commitObservation()
+                }
+                storedObservations = max(storedObservations, reducer.observationCount)
+                clock.lap("read")
+                let range = (strip.lowerBound * window.width)..<(strip.upperBound * window.width)
+                try medians.withUnsafeMutableBufferPointer { all in
+                    let planes = (0..<bandCount).map { b in
+                        UnsafeMutableBufferPointer(rebasing: all[(b * pixels + range.lowerBound)..<(b * pixels + range.upperBound)])
+                    }
+                    try count.withUnsafeMutableBufferPointer { c in
+                        try reducer.finish(medians: planes, count: UnsafeMutableBufferPointer(rebasing: c[range]),
+                                           threads: options.reduceThreads)
+                    }
+                }
+                clock.lap("reduce")
+            }
+        }
+        skipped += ledger.skipped
+
+        // Encode and store: bands, then count, then the done record (so done means complete).
+        let validPixels = count.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+        var bytesWritten = 0
+        if validPixels > 0 {
+            for (b, band) in cube.spec.bands.enumerated() {
+                bytesWritten += try medians.withUnsafeBufferPointer { all in
+                    try cube.writer.write(array: band.name, bin: job.bin, cy: job.cy, cx: job.cx,
+                                          plane: UnsafeBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]))
+                }
+            }
+            bytesWritten += try count.withUnsafeBufferPointer {
+                try cube.writer.write(array: CubeLayout.countArray, bin: job.bin, cy: job.cy, cx: job.cx, plane: $0)
+            }
+        }
+        clock.lap("write")
+
+        let network = NetworkStats.snapshot()
+        let record = DoneRecord(
+            job: job.name(in: plan),
+            scenes_found: result.items.count,
+            scenes_used: ledger.usedCount,
+            scenes_skipped: skipped,
+            observations: storedObservations,
+            valid_pixels: validPixels,
+            wrote_chunks: validPixels > 0,
+            bytes_read: max(0, network.bytesDownloaded - networkBefore.bytesDownloaded),
+            bytes_written: bytesWritten,
+            seconds: clock.seconds,
+            finished: ISO8601DateFormatter().string(from: Date()))
+        try cube.ledger.markDone(job, record)
+        return record
+    }
+}
+
+/// Per-scene bookkeeping across observations and strips: a scene counts as used when it
+/// filled a pixel anywhere; a scene that could not be read is skipped everywhere after.
+struct SceneLedger {
+    private var used = Set<String>()
+    private var notNeeded: [String: String] = [:]
+    private var order: [String] = []
+    private var broken: [String: String] = [:]
+
+    var usedCount: Int { used.count }
+
+    func isBroken(_ id: String) -> Bool { broken[id] != nil }
+
+    mutating func note(_ id: String, _ outcome: SceneOutcome) {
+        if !order.contains(id) { order.append(id) }
+        switch outcome {
+        case .used: used.insert(id)
+        case .notNeeded(let why): if notNeeded[id] == nil { notNeeded[id] = why }
+        }
+    }
+
+    mutating func markBroken(_ id: String, _ why: String) {
+        if !order.contains(id) { order.append(id) }
+        broken[id] = why
+        used.remove(id)
+    }
+
+    /// Scenes that contributed nothing, in the order they were met, with why.
+    var skipped: [SkippedScene] {
+        order.compactMap { id in
+            if let why = broken[id] { return SkippedScene(id: id, reason: "unreadable: \(why)") }
+            if used.contains(id) { return nil }
+            return notNeeded[id].map { SkippedScene(id: id, reason: $0) }
+        }
+    }
+}
+
+/// Wall time per phase, accumulated over strips.
+struct PhaseClock {
+    private(set) var seconds: [String: Double] = [:]
+    private var last = DispatchTime.now().uptimeNanoseconds
+
+    mutating func lap(_ phase: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        seconds[phase, default: 0] += Double(now - last) / 1e9
+        last = now
+    }
+}

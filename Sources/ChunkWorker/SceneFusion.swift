@@ -1,0 +1,131 @@
+import Composite
+import CubeGrid
+import CubeSpec
+import Foundation
+import SceneWarp
+import StacSearch
+
+/// What became of one scene in one target window.
+enum SceneOutcome {
+    /// The scene filled `pixels` pixels of its observation.
+    case used(pixels: Int)
+    /// Nothing to take: reason for the job log ("outside the chunk", "no valid pixel", ...).
+    case notNeeded(String)
+}
+
+/// A scene that cannot be read (missing asset, 404, corrupt or truncated file, wrong CRS):
+/// skipped and reported, the job goes on.
+struct BrokenScene: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The read → mask → fuse stage for one target window: reads a scene's mask first, skips
+/// its bands when no pixel is usable, else reads the bands and fuses the scene into the
+/// observation being built. Owns reusable plane buffers, so no allocation per scene.
+final class SceneFusion {
+    let reader: SceneReader
+    let bands: [BandSpec]
+    let maskAsset: String
+    let maskRule: MaskRule
+    let resampling: Resampling
+
+    private var maskPlane: [UInt8] = []
+    /// Band-major planes in one buffer: band b is bandPlanes[b*pixels ..< (b+1)*pixels].
+    private var bandPlanes: [UInt16] = []
+
+    init(reader: SceneReader, bands: [BandSpec], maskAsset: String, maskRule: MaskRule, resampling: Resampling) {
+        self.reader = reader
+        self.bands = bands
+        self.maskAsset = maskAsset
+        self.maskRule = maskRule
+        self.resampling = resampling
+    }
+
+    /// Fuses `scene` into `builder` (whose planes cover `target`). Throws `BrokenScene` for a
+    /// scene that cannot be read, and rethrows transient network failures as `TransientFailure`
+    /// so the job fails (and is retried) instead of silently losing the scene.
+    func fuse(_ scene: StacItem, target: GeoBox, into builder: ObservationBuilder) throws -> SceneOutcome {
+        let pixels = target.width * target.height
+        if maskPlane.count != pixels {
+            maskPlane = [UInt8](repeating: 0, count: pixels)
+            bandPlanes = [UInt16](repeating: 0, count: bands.count * pixels)
+        }
+        guard let mask = scene.assets[maskAsset] else {
+            throw BrokenScene(description: "no '\(maskAsset)' (mask) asset")
+        }
+        let bandAssets = try bands.map { band -> StacAsset in
+            guard let asset = scene.assets[band.asset] else {
+                throw BrokenScene(description: "no '\(band.asset)' asset")
+            }
+            return asset
+        }
+
+        let maskPlan = try guarded { try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg) }
+        if maskPlan.isEmpty { return .notNeeded("outside the chunk") }
+        try guarded { try maskPlane.withUnsafeMutableBufferPointer { try reader.read(maskPlan, into: $0) } }
+        if !hasUsablePixel(builder) { return .notNeeded("no usable pixel (masked, nodata or already filled)") }
+
+        for (b, asset) in bandAssets.enumerated() {
+            let plan = try guarded {
+                try reader.plan(href: asset.href, target: target, resampling: resampling, expectedEPSG: asset.epsg)
+            }
+            try guarded {
+                try bandPlanes.withUnsafeMutableBufferPointer { all in
+                    try reader.read(plan, into: UnsafeMutableBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]))
+                }
+            }
+        }
+        let shifts = bandAssets.map { Int32($0.harmonisationShiftDN) }
+        let filled = try bandPlanes.withUnsafeBufferPointer { all in
+            let planes = (0..<bands.count).map { b in UnsafeBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]) }
+            return try maskPlane.withUnsafeBufferPointer { m in
+                try builder.addScene(bands: planes, mask: m, shifts: shifts)
+            }
+        }
+        return filled > 0 ? .used(pixels: filled) : .notNeeded("no valid pixel in the chunk")
+    }
+
+    /// True when some pixel has a valid mask class and is not yet filled in the observation.
+    private func hasUsablePixel(_ builder: ObservationBuilder) -> Bool {
+        let rule = maskRule
+        return maskPlane.withUnsafeBufferPointer { m in
+            builder.withBand(0) { filled in
+                for p in 0..<m.count where filled[p] == 0 && !rule.isInvalid(m[p]) { return true }
+                return false
+            }
+        }
+    }
+
+    /// Turns reader errors into `BrokenScene` (skip) or `TransientFailure` (fail the job).
+    private func guarded<R>(_ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as SceneWarpError {
+            if TransientFailure.matches(error.reason) {
+                reader.clearCaches()
+                throw TransientFailure(description: "\(error)")
+            }
+            throw BrokenScene(description: error.reason)
+        }
+    }
+}
+
+/// A failure that another attempt may not meet (network down, server overloaded): the job
+/// fails rather than skipping data, and the coordinator retries it.
+public struct TransientFailure: Error, CustomStringConvertible {
+    public let description: String
+
+    /// GDAL/curl wording of network and server-side failures (404 and corrupt data are not here:
+    /// retrying them cannot help, so those scenes are skipped and listed).
+    static func matches(_ message: String) -> Bool {
+        let m = message.lowercased()
+        let markers = [
+            "couldn't connect", "could not connect", "failed to connect", "connection refused",
+            "connection reset", "connection timed out", "operation timed out", "timeout was reached",
+            "recv failure", "send failure", "empty reply from server", "server returned nothing",
+            "http response code: 5", "http error code: 5", "http response code: 429", "http error code: 429",
+            "couldn't resolve host", "ssl connect error",
+        ]
+        return markers.contains { m.contains($0) }
+    }
+}

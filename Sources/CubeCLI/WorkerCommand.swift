@@ -1,0 +1,163 @@
+import ArgumentParser
+import ChunkWorker
+import CubeJobs
+import CubeStore
+import Foundation
+
+struct WorkerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Build chunk jobs of an initialised cube and write their chunks into the store.",
+        discussion: """
+        With --job, builds the named jobs (TIME/ROW/COL, e.g. 2024-03/4/7). Without it, builds
+        every land job that has no done record yet, optionally only the share --shard I/N
+        (jobs i with i mod N == I, in plan order) so that N workers anywhere that see the store
+        split the work between them. A job that is already done is skipped.
+
+        Each job prints one JSON line on standard output: scenes found, used and skipped (with
+        reasons), observations, valid pixels, bytes read and written, seconds per phase.
+        A failed job is retried (--attempts); the exit code is 1 if any job failed for good.
+        """
+    )
+
+    @Argument(help: "The cube's store (a folder written by `cube init`).")
+    var store: String
+
+    @Option(name: .customLong("job"), help: "A job to build, TIME/ROW/COL (repeatable).")
+    var jobs: [String] = []
+
+    @Option(help: "Build only share I of N of the pending jobs (0-based), e.g. 3/16.")
+    var shard: String?
+
+    @Option(name: .customLong("shard-env"),
+            help: "Take I of --shard from this environment variable (JOB_COMPLETION_INDEX, AWS_BATCH_JOB_ARRAY_INDEX, SLURM_ARRAY_TASK_ID); --shard then gives only N.")
+    var shardEnv: String?
+
+    @Option(help: "Attempts per job before it counts as failed.")
+    var attempts = 3
+
+    @Option(help: "Threads for the median of one job.")
+    var threads = 1
+
+    @Option(name: .customLong("memory-mib"), help: "Memory budget for a job's observations, in MiB (larger chunks are reduced in strips).")
+    var memoryMiB = 512
+
+    @Flag(help: "Rebuild jobs that are already done.")
+    var redo = false
+
+    func validate() throws {
+        guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard memoryMiB >= 16 else { throw ValidationError("--memory-mib must be at least 16") }
+        if shard != nil && !jobs.isEmpty { throw ValidationError("--shard and --job cannot be combined") }
+        if shardEnv != nil && shard == nil { throw ValidationError("--shard-env needs --shard N (the number of shards)") }
+    }
+
+    func run() throws {
+        var failures = 0
+        try runReportingErrors {
+            let cube = try OpenCube(store: openStore(store))
+            let selected = try selectJobs(cube)
+            let worker = try ChunkWorker(cube: cube, options: WorkerOptions(
+                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads))
+            for job in selected {
+                if !redo, try cube.ledger.isDone(job) { continue }
+                if !runWithRetries(worker, job) { failures += 1 }
+            }
+        }
+        if failures > 0 {
+            FileHandle.standardError.write(Data("cube: error: \(failures) job(s) failed\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private func selectJobs(_ cube: OpenCube) throws -> [JobID] {
+        let plan = cube.plan
+        if !jobs.isEmpty {
+            return try jobs.map { text in
+                let job: JobID
+                do { job = try JobID.parse(text, plan: plan) } catch { throw UsageError("\(error)") }
+                guard plan.isLand(cy: job.cy, cx: job.cx) else {
+                    throw UsageError("job '\(text)': chunk (\(job.cy), \(job.cx)) is ocean in this cube's plan; it has no job")
+                }
+                return job
+            }
+        }
+        let pending = redo ? JobID.all(in: plan) : try cube.ledger.pendingJobs()
+        guard let shard else { return pending }
+        let (index, count) = try Shard.parse(shard, env: shardEnv)
+        // Shares are taken from the full job list, not the pending one, so every worker of an
+        // array agrees on them however far the others have got.
+        let all = JobID.all(in: plan)
+        let mine = Set(all.enumerated().filter { $0.offset % count == index }.map(\.element))
+        return pending.filter(mine.contains)
+    }
+
+    /// One job with retries; prints its log line. Returns false when it failed for good.
+    private func runWithRetries(_ worker: ChunkWorker, _ job: JobID) -> Bool {
+        let name = job.name(in: worker.cube.plan)
+        for attempt in 1...attempts {
+            do {
+                let record = try worker.run(job)
+                JobLog.emit(record)
+                return true
+            } catch {
+                let final = attempt == attempts
+                JobLog.emitFailure(job: name, attempt: attempt, final: final, error: "\(error)")
+                if final { return false }
+                Thread.sleep(forTimeInterval: min(30, 0.5 * Double(1 << (attempt - 1))) * Double.random(in: 0.75...1.25))
+            }
+        }
+        return false
+    }
+}
+
+enum Shard {
+    /// "I/N", or with `env` just "N" (or "I/N", whose I the variable overrides).
+    static func parse(_ text: String, env: String?) throws -> (index: Int, count: Int) {
+        let parts = text.split(separator: "/").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        var index: Int?
+        let count: Int?
+        switch parts.count {
+        case 1 where env != nil: count = parts[0]
+        case 2: index = parts[0]; count = parts[1]
+        default: throw UsageError("--shard '\(text)' is not I/N (e.g. 0/4)\(env != nil ? " or N" : "")")
+        }
+        guard let n = count, n >= 1 else { throw UsageError("--shard '\(text)': N must be a positive integer") }
+        if let env {
+            guard let raw = ProcessInfo.processInfo.environment[env] else {
+                throw UsageError("--shard-env \(env): the variable is not set")
+            }
+            guard let i = Int(raw.trimmingCharacters(in: .whitespaces)) else {
+                throw UsageError("--shard-env \(env): '\(raw)' is not an integer")
+            }
+            index = i
+        }
+        guard let i = index, (0..<n).contains(i) else {
+            throw UsageError("--shard '\(text)': the index must be in 0..<\(n)")
+        }
+        return (i, n)
+    }
+}
+
+/// One JSON line per job on standard output, for people (jq) and for the coordinator.
+enum JobLog {
+    static func emit(_ record: DoneRecord) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? enc.encode(record),
+              var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
+        object["status"] = "done"
+        write(object)
+    }
+
+    static func emitFailure(job: String, attempt: Int, final: Bool, error: String) {
+        write(["job": job, "status": final ? "failed" : "retrying", "attempt": attempt, "error": error])
+    }
+
+    private static func write(_ object: [String: Any]) {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        else { return }
+        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    }
+}
