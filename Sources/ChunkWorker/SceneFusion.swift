@@ -2,6 +2,7 @@ import Composite
 import CubeGrid
 import CubeSpec
 import Foundation
+import GDALKit
 import SceneWarp
 import StacSearch
 
@@ -103,6 +104,7 @@ final class SceneFusion {
         } catch let error as SceneWarpError {
             if TransientFailure.matches(error.reason) {
                 reader.clearCaches()
+                GDAL.clearNetworkCache()
                 throw TransientFailure(description: "\(error)")
             }
             throw BrokenScene(description: error.reason)

@@ -78,9 +78,14 @@ extension CubeSpec {
             landMask = .embedded
         }
 
-        let store = try top.string("store") ?? "\(name).zarr"
+        var store = try top.string("store") ?? "\(name).zarr"
         if store.hasPrefix("s3://") == false, store.contains("\0") {
             throw SpecError("store", "is not a valid path")
+        }
+        // Like every path in a spec, a relative store is relative to the spec's folder, so a
+        // build does not depend on where it was started from (a --store option is not).
+        if !store.hasPrefix("/"), !store.contains("://"), !store.isEmpty {
+            store = baseDirectory.appendingPathComponent(store).standardized.path
         }
         let zarrFormat = try top.int("zarr_format") ?? 3
         guard zarrFormat == 2 || zarrFormat == 3 else {

@@ -35,6 +35,13 @@ public enum GDAL {
         String(cString: GDALVersionInfo("RELEASE_NAME"))
     }
 
+    /// Forgets what `/vsicurl/` learnt about remote files (sizes, existence, cached blocks),
+    /// so files are looked up afresh after a network outage instead of failing from cache.
+    public static func clearNetworkCache() {
+        initialize()
+        VSICurlClearCache()
+    }
+
     public static func setConfig(_ key: String, _ value: String?) {
         CPLSetConfigOption(key, value)
     }

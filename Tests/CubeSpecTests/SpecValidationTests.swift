@@ -50,7 +50,8 @@ func specError(_ yaml: String) -> SpecError? {
     #expect(spec.composite == .median)
     #expect(spec.resampling == .nearest)
     #expect(spec.landMask == .embedded)
-    #expect(spec.store == "t.zarr")
+    // Relative stores resolve against the spec's folder (the current directory here).
+    #expect(spec.store == URL(fileURLWithPath: ".").appendingPathComponent("t.zarr").standardized.path)
     #expect(spec.zarrFormat == 3)
     #expect(spec.compression == CompressionSpec(codec: .bloscZstd, level: 5))
 }
@@ -65,11 +66,11 @@ func specError(_ yaml: String) -> SpecError? {
     zarr_format: 2
     compression: {codec: zstd, level: 7}
     """
-    let spec = try CubeSpec.parse(yaml: yaml)
+    let spec = try CubeSpec.parse(yaml: yaml, baseDirectory: URL(fileURLWithPath: "/data/specs"))
     #expect(spec.mask.invalid == [8, 9])
     #expect(spec.resampling == .bilinear)
     #expect(spec.landMask == LandMaskSource.none)
-    #expect(spec.store == "out/cube.zarr")
+    #expect(spec.store == "/data/specs/out/cube.zarr")
     #expect(spec.zarrFormat == 2)
     #expect(spec.compression == CompressionSpec(codec: .zstd, level: 7))
 }

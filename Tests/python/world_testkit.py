@@ -5,6 +5,7 @@ import atexit
 import functools
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -27,6 +28,22 @@ def small_world(seed: int = 7, name: str = "a") -> Path:
     out = _ROOT / f"small-{seed}-{name}"
     build_world(out, preset("small"), seed, BASE_URL, "small")
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def world_with(preset_name: str, seed: int, name: str, **overrides) -> Path:
+    """A world of `preset_name` with parameter overrides (aoi=..., end=...), built once per session."""
+    out = _ROOT / f"{preset_name}-{seed}-{name}"
+    build_world(out, preset(preset_name, **overrides), seed, BASE_URL, preset_name)
+    return out
+
+
+def cube_bin() -> str:
+    """The cube executable under test (scripts/test sets CUBE; else the debug build)."""
+    path = os.environ.get("CUBE") or str(REPO / ".build" / "debug" / "cube")
+    if not Path(path).is_file():
+        raise RuntimeError(f"no cube executable at {path}; run `swift build` or set CUBE")
+    return path
 
 
 def items(world: Path) -> list[dict]:

@@ -121,15 +121,16 @@ def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
-                   invalid=DEFAULT_INVALID) -> dict[str, np.ndarray]:
+                   invalid=DEFAULT_INVALID, exclude=()) -> dict[str, np.ndarray]:
     """Expected cube: {band: (time, y, x) uint16, 'count': (time, y, x) uint16}.
-    `grid` is a Grid, a spec-like dict {crs, resolution, bbox} or (crs, rx, ry, ix0, iy0, width, height)."""
+    `grid` is a Grid, a spec-like dict {crs, resolution, bbox} or (crs, rx, ry, ix0, iy0, width, height).
+    `exclude`: item ids to leave out (as if the catalog did not hold them), e.g. broken scenes."""
     if isinstance(grid, dict):
         grid = Grid.from_spec(grid)
     elif isinstance(grid, tuple):
         grid = Grid(*grid)
     world = World(Path(world_dir))
-    items = dedup(world.items)
+    items = dedup([i for i in world.items if i.id not in set(exclude)])
     foot = grid.lonlat_footprint()
     bands = list(bands)
     out = {b: np.zeros((len(bins), grid.height, grid.width), np.uint16) for b in bands}

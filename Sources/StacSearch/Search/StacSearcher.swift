@@ -52,8 +52,10 @@ public final class StacSearcher {
 
     private func searchFile(path: String, collection: String?, query: SearchQuery) throws -> SearchResult {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        // A local file holds the whole catalog: items outside the query are not "found" and
+        // not worth a line in the job log (a server would not have returned them).
         var collector = ItemCollector(parser: StacItemParser(hrefPolicy: .local(catalogDirectory: directory)),
-                                      filter: filter(collection: collection, query: query))
+                                      filter: filter(collection: collection, query: query), reportsRejections: false)
         for (label, value) in try LocalCatalog.features(path: path) {
             switch value {
             case .success(let feature): collector.add(feature, label: label)
@@ -84,6 +86,7 @@ public final class StacSearcher {
 private struct ItemCollector {
     let parser: StacItemParser
     let filter: ItemFilter
+    var reportsRejections = true
     var items: [StacItem] = []
     var skipped: [SkippedItem] = []
     var seenIDs = Set<String>()
@@ -99,7 +102,7 @@ private struct ItemCollector {
                 return
             }
             if let why = filter.rejection(item) {
-                skipped.append(SkippedItem(id: item.id, reason: why.description))
+                if reportsRejections { skipped.append(SkippedItem(id: item.id, reason: why.description)) }
             } else {
                 items.append(item)
             }
