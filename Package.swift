@@ -55,7 +55,9 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
-        .testTarget(name: "ChunkWorkerTests", dependencies: ["ChunkWorker"]),
+        .testTarget(name: "ChunkWorkerTests", dependencies: [
+            "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )
