@@ -37,9 +37,7 @@ public struct OpenCube: Sendable {
                 }
                 return .api(root, collection: collection)
             case .file(let path, let collection, _):
-                let absolute = path.hasPrefix("/") ? path
-                    : spec.baseDirectory.appendingPathComponent(path).standardized.path
-                return .file(path: absolute, collection: collection)
+                return .file(path: spec.resolvePath(path), collection: collection)
             }
         }
     }

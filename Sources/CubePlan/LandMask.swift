@@ -76,7 +76,7 @@ public final class LandMask {
         case .none: return nil
         case .embedded: return try embedded()
         case .path(let p):
-            let path = p.hasPrefix("/") ? p : baseDirectory.appendingPathComponent(p).path
+            let path = CubeSpec.resolve(p, against: baseDirectory)
             guard FileManager.default.fileExists(atPath: path) else {
                 throw SpecError("land_mask", "file not found: \(path)")
             }

@@ -57,7 +57,7 @@ public enum CubeSchema {
         let created = ISO8601DateFormatter().string(from: now)
         try writeSchema(spec: spec, layout: layout, store: store, created: created)
         // The build record goes last: a store with one is fully initialised.
-        let record = BuildRecord(fingerprint: spec.fingerprint, base_directory: spec.baseDirectory.standardized.path,
+        let record = BuildRecord(fingerprint: spec.fingerprint, base_directory: spec.resolvePath("."),
                                  created: created, tool_version: toolVersion)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]

@@ -165,6 +165,21 @@ public struct CompressionSpec: Equatable, Sendable {
 }
 
 extension CubeSpec {
+    /// `path` as an absolute, normalised path: relative paths in a spec are relative to the
+    /// spec's folder (made absolute against the current directory when that is relative).
+    public func resolvePath(_ path: String) -> String {
+        CubeSpec.resolve(path, against: baseDirectory)
+    }
+
+    public static func resolve(_ path: String, against base: URL) -> String {
+        if path.hasPrefix("/") { return URL(fileURLWithPath: path).standardizedFileURL.path }
+        var dir = base.path
+        if !dir.hasPrefix("/") {
+            dir = FileManager.default.currentDirectoryPath + "/" + dir
+        }
+        return URL(fileURLWithPath: dir, isDirectory: true).appendingPathComponent(path).standardizedFileURL.path
+    }
+
     /// A canonical text of everything that shapes the cube's schema and content (not the store
     /// location or the description): two specs with the same fingerprint build the same cube.
     public var fingerprint: String {
@@ -174,7 +189,7 @@ extension CubeSpec {
         case .api(let url, let collection, let cloud):
             lines.append("stac.api=\(url) collection=\(collection) max_cloud_cover=\(cloud.map { "\($0)" } ?? "-")")
         case .file(let path, let collection, let cloud):
-            let abs = path.hasPrefix("/") ? path : baseDirectory.appendingPathComponent(path).standardized.path
+            let abs = resolvePath(path)
             lines.append("stac.items=\(abs) collection=\(collection ?? "-") max_cloud_cover=\(cloud.map { "\($0)" } ?? "-")")
         }
         lines.append("grid.crs=\(grid.crs) res=\(grid.resolutionX.bitPattern),\(grid.resolutionY.bitPattern) bbox=\(grid.bbox.map { "\($0.bitPattern)" }.joined(separator: ",")) bbox_crs=\(grid.bboxCRS.rawValue) chunk=\(grid.chunk)")

@@ -85,7 +85,7 @@ extension CubeSpec {
         // Like every path in a spec, a relative store is relative to the spec's folder, so a
         // build does not depend on where it was started from (a --store option is not).
         if !store.hasPrefix("/"), !store.contains("://"), !store.isEmpty {
-            store = baseDirectory.appendingPathComponent(store).standardized.path
+            store = CubeSpec.resolve(store, against: baseDirectory)
         }
         let zarrFormat = try top.int("zarr_format") ?? 3
         guard zarrFormat == 2 || zarrFormat == 3 else {

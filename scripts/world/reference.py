@@ -156,6 +156,12 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     return out
 
 
+def _number(text: str) -> float:
+    """A float or an exact fraction "1/3600"."""
+    from fractions import Fraction
+    return float(Fraction(text))
+
+
 def bins_from_args(start: date, end: date, step: str) -> list[TimeBin]:
     if step == "month":
         return month_bins(start, end)
@@ -170,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--world", required=True, type=Path)
     ap.add_argument("--crs", help="grid CRS (default: from --compare cube's spatial_ref)")
-    ap.add_argument("--res", type=float, nargs="+", help="resolution (rx [ry])")
+    ap.add_argument("--res", type=_number, nargs="+", help="resolution (rx [ry]); fractions like 1/3600 are exact")
     ap.add_argument("--bbox", type=float, nargs=4, metavar=("LON0", "LAT0", "LON1", "LAT1"))
     ap.add_argument("--start", type=date.fromisoformat, required=True)
     ap.add_argument("--end", type=date.fromisoformat, required=True)
@@ -187,9 +193,15 @@ def main(argv: list[str] | None = None) -> int:
         cube = None
         if a.compare:
             cube, grid = load_zarr_cube(a.compare, bands, crs=a.crs)
-        elif a.crs and a.res and a.bbox:
-            grid = Grid.from_bbox(a.crs, a.res[0] if len(a.res) == 1 else tuple(a.res[:2]), a.bbox)
-        else:
+        if a.crs and a.res and a.bbox:
+            # The spec's grid, exactly (a grid recovered from a cube's float coordinates carries
+            # rounding of ~1e-15 relative that can move a pixel centre lying within
+            # micrometres of a source pixel edge).
+            spec_grid = Grid.from_bbox(a.crs, a.res[0] if len(a.res) == 1 else tuple(a.res[:2]), a.bbox)
+            if cube is not None and (spec_grid.width, spec_grid.height) != (grid.width, grid.height):
+                raise ValueError(f"the cube is {grid.width} x {grid.height}, the spec grid {spec_grid.width} x {spec_grid.height}")
+            grid = spec_grid
+        elif cube is None:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
         ref = reference_cube(a.world, grid, bins, bands, invalid)
     except (ValueError, OSError, KeyError) as e:

@@ -65,7 +65,8 @@ class Grid:
         """From pixel-centre coordinate arrays (e.g. a cube's x/y arrays, y descending)."""
         if len(x) < 2 or len(y) < 2:
             raise ValueError("need at least two x and two y coordinates")
-        rx, ry = float(x[1] - x[0]), float(y[0] - y[1])
+        # From the end points: the rounding of one step is spread over the whole axis.
+        rx, ry = float(x[-1] - x[0]) / (len(x) - 1), float(y[0] - y[-1]) / (len(y) - 1)
         return cls(str(crs), rx, ry, int(round(x[0] / rx - 0.5)), int(round(y[0] / ry + 0.5)), len(x), len(y))
 
     def xs(self) -> np.ndarray:
