@@ -35,6 +35,22 @@ public struct DoneRecord: Codable, Equatable, Sendable {
     }
 }
 
+/// A job that failed for good in some run: `_cube/failed/<bin>/<row>.<col>.json`. Removed when
+/// the job is done later, so the folder always lists the jobs that still need attention.
+public struct FailureRecord: Codable, Equatable, Sendable {
+    public var job: String
+    public var error: String
+    public var attempts: Int
+    public var failed: String
+
+    public init(job: String, error: String, attempts: Int, failed: String) {
+        self.job = job
+        self.error = error
+        self.attempts = attempts
+        self.failed = failed
+    }
+}
+
 public struct SkippedScene: Codable, Equatable, Sendable {
     public var id: String
     public var reason: String
@@ -47,6 +63,7 @@ public struct SkippedScene: Codable, Equatable, Sendable {
 /// Done records in the store: the only shared state workers need to resume a build.
 public struct JobLedger: Sendable {
     public static let donePrefix = "_cube/done"
+    public static let failedPrefix = "_cube/failed"
     public let store: any Store
     public let plan: Plan
 
@@ -66,25 +83,63 @@ public struct JobLedger: Sendable {
         return try JSONDecoder().decode(DoneRecord.self, from: data)
     }
 
-    public func markDone(_ job: JobID, _ record: DoneRecord) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        try store.put(doneKey(job), enc.encode(record))
+    public func failedKey(_ job: JobID) -> String {
+        "\(JobLedger.failedPrefix)/\(plan.bins[job.bin].label)/\(job.cy).\(job.cx).json"
     }
 
-    /// All jobs with a done record (one listing of the done folder).
-    public func doneJobs() throws -> Set<JobID> {
-        var done = Set<JobID>()
+    /// Records the job done; must come after every chunk of the job is stored. Clears an
+    /// earlier failure record of the job.
+    public func markDone(_ job: JobID, _ record: DoneRecord) throws {
+        try store.put(doneKey(job), Self.encode(record))
+        try store.delete(failedKey(job))
+    }
+
+    public func markFailed(_ job: JobID, _ record: FailureRecord) throws {
+        try store.put(failedKey(job), Self.encode(record))
+    }
+
+    /// Every done record (one GET each), for reports.
+    public func doneRecords() throws -> [JobID: DoneRecord] {
+        var out: [JobID: DoneRecord] = [:]
+        for job in try doneJobs() {
+            if let r = try record(job) { out[job] = r }
+        }
+        return out
+    }
+
+    /// Failure records of jobs that are not done.
+    public func failures() throws -> [JobID: FailureRecord] {
+        var out: [JobID: FailureRecord] = [:]
+        for (job, key) in try jobKeys(under: JobLedger.failedPrefix) {
+            guard let data = try store.get(key), let r = try? JSONDecoder().decode(FailureRecord.self, from: data) else { continue }
+            out[job] = r
+        }
+        return out
+    }
+
+    static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try enc.encode(value)
+    }
+
+    /// Jobs named by the `<label>/<cy>.<cx>.json` keys under `prefix` (one listing).
+    private func jobKeys(under prefix: String) throws -> [(JobID, String)] {
         let labels = Dictionary(uniqueKeysWithValues: plan.bins.enumerated().map { ($1.label, $0) })
-        for key in try store.list(prefix: JobLedger.donePrefix) {
-            // _cube/done/<label>/<cy>.<cx>.json
+        var out: [(JobID, String)] = []
+        for key in try store.list(prefix: prefix) {
             let parts = key.split(separator: "/")
             guard parts.count == 4, let bin = labels[String(parts[2])], parts[3].hasSuffix(".json") else { continue }
             let rc = parts[3].dropLast(5).split(separator: ".")
             guard rc.count == 2, let cy = Int(rc[0]), let cx = Int(rc[1]) else { continue }
-            done.insert(JobID(bin: bin, cy: cy, cx: cx))
+            out.append((JobID(bin: bin, cy: cy, cx: cx), key))
         }
-        return done
+        return out
+    }
+
+    /// All jobs with a done record (one listing of the done folder).
+    public func doneJobs() throws -> Set<JobID> {
+        Set(try jobKeys(under: JobLedger.donePrefix).map(\.0))
     }
 
     /// Jobs of the plan without a done record, in plan order.

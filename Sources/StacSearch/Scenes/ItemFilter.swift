@@ -35,6 +35,13 @@ public struct ItemFilter: Sendable {
         return nil
     }
 
+    /// True when the item lies outside the query's time interval or footprint.
+    public func isOutsideQuery(_ item: StacItem) -> Bool {
+        if item.datetime < interval.start || item.datetime >= interval.end { return true }
+        if let footprint, !item.footprint.intersects(footprint) { return true }
+        return false
+    }
+
     public func apply(_ items: [StacItem]) -> (kept: [StacItem], rejected: [SkippedItem]) {
         var kept: [StacItem] = []
         var rejected: [SkippedItem] = []

@@ -52,8 +52,9 @@ public final class StacSearcher {
 
     private func searchFile(path: String, collection: String?, query: SearchQuery) throws -> SearchResult {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        // A local file holds the whole catalog: items outside the query are not "found" and
-        // not worth a line in the job log (a server would not have returned them).
+        // A local file holds the whole catalog: items outside the query's place and time are
+        // not "found" and not worth a line in the job log (a server would not have returned
+        // them); collection and cloud-cover rejections are still listed.
         var collector = ItemCollector(parser: StacItemParser(hrefPolicy: .local(catalogDirectory: directory)),
                                       filter: filter(collection: collection, query: query), reportsRejections: false)
         for (label, value) in try LocalCatalog.features(path: path) {
@@ -86,6 +87,7 @@ public final class StacSearcher {
 private struct ItemCollector {
     let parser: StacItemParser
     let filter: ItemFilter
+    /// False: items outside the query's interval or footprint are dropped without a record.
     var reportsRejections = true
     var items: [StacItem] = []
     var skipped: [SkippedItem] = []
@@ -102,7 +104,9 @@ private struct ItemCollector {
                 return
             }
             if let why = filter.rejection(item) {
-                if reportsRejections { skipped.append(SkippedItem(id: item.id, reason: why.description)) }
+                if reportsRejections || !filter.isOutsideQuery(item) {
+                    skipped.append(SkippedItem(id: item.id, reason: why.description))
+                }
             } else {
                 items.append(item)
             }

@@ -1,0 +1,84 @@
+import CubeStore
+import Foundation
+
+/// One coordinator per store: `_cube/run.lock`, created atomically (`createIfAbsent`), kept
+/// fresh by a heartbeat and removed at the end of the run. A second `cube run` refuses with the
+/// holder's host, pid and start time. A lock whose holder is gone (same host and the pid is
+/// dead, or no heartbeat for `staleAfter`) is taken over, so a SIGKILLed run does not block
+/// the next one.
+public final class RunLock: @unchecked Sendable {
+    public static let key = "_cube/run.lock"
+
+    public struct Holder: Codable, Equatable, Sendable {
+        public var host: String
+        public var pid: Int32
+        public var token: String
+        public var started: String
+        public var heartbeat: Double
+        public var executor: String
+    }
+
+    public let store: any Store
+    public let staleAfter: TimeInterval
+    public private(set) var holder: Holder
+
+    private init(store: any Store, holder: Holder, staleAfter: TimeInterval) {
+        self.store = store
+        self.holder = holder
+        self.staleAfter = staleAfter
+    }
+
+    public static func currentHost() -> String { ProcessInfo.processInfo.hostName }
+
+    /// Takes the lock or throws `JobError` naming the run that holds it.
+    public static func acquire(store: any Store, executor: String, staleAfter: TimeInterval = 90) throws -> RunLock {
+        let now = Date()
+        let me = Holder(host: currentHost(), pid: getpid(), token: UUID().uuidString,
+                        started: ISO8601DateFormatter().string(from: now),
+                        heartbeat: now.timeIntervalSince1970, executor: executor)
+        let data = try JSONEncoder().encode(me)
+        for _ in 0..<3 {
+            if try store.createIfAbsent(key, data) {
+                return RunLock(store: store, holder: me, staleAfter: staleAfter)
+            }
+            guard let other = try read(store) else { continue }  // released meanwhile: try again
+            if let why = staleness(other, staleAfter: staleAfter) {
+                FileHandle.standardError.write(Data("cube: taking over the run lock of \(other.host) pid \(other.pid): \(why)\n".utf8))
+                try store.delete(key)
+                continue
+            }
+            throw JobError("another `cube run` is building this store (\(other.executor) executor, pid \(other.pid) on \(other.host), started \(other.started)); wait for it, or watch it with `cube status`")
+        }
+        throw JobError("could not take the run lock \(key) (it keeps changing hands)")
+    }
+
+    public static func read(_ store: any Store) throws -> Holder? {
+        guard let data = try store.get(key) else { return nil }
+        return try? JSONDecoder().decode(Holder.self, from: data)
+    }
+
+    /// Why a lock no longer protects a live run, or nil while it does.
+    public static func staleness(_ h: Holder, staleAfter: TimeInterval) -> String? {
+        if h.host == currentHost(), h.pid > 0, kill(h.pid, 0) != 0, errno == ESRCH {
+            return "its process is gone"
+        }
+        let age = Date().timeIntervalSince1970 - h.heartbeat
+        if age > staleAfter { return "no heartbeat for \(Int(age)) s" }
+        return nil
+    }
+
+    /// Refreshes the heartbeat; throws if another run took the lock over.
+    public func heartbeat() throws {
+        guard let current = try Self.read(store), current.token == holder.token else {
+            throw JobError("this run lost its lock \(Self.key) to another run")
+        }
+        holder.heartbeat = Date().timeIntervalSince1970
+        try store.put(Self.key, JSONEncoder().encode(holder))
+    }
+
+    public func release() {
+        if let current = try? Self.read(store), current.token == holder.token {
+            try? store.delete(Self.key)
+        }
+    }
+}
