@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The flow runs one way through these modules:
-//   CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → ChunkWorker
+//   CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → CubeRun (coordinator) → ChunkWorker
 //   (StacSearch → SceneWarp → Composite → Zarr → CubeStore)
 // C libraries stay behind the thin wrappers in GDALKit, CubeStore and Zarr.
 import PackageDescription
@@ -40,8 +40,11 @@ let package = Package(
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",
             "StacSearch", "SceneWarp", "Composite",
         ]),
+        .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit"]),
+        .target(name: "CubeRun", dependencies: ["CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview"]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr", "ChunkWorker",
+            "CubeRun", "CubePreview",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -55,6 +58,7 @@ let package = Package(
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
+        .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeStore"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",
         ]),

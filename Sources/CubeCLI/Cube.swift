@@ -15,7 +15,7 @@ struct Cube: ParsableCommand {
         jobs; `cube plan` shows what a spec would build without writing anything.
         """,
         version: version,
-        subcommands: [InitCommand.self, PlanCommand.self, WorkerCommand.self]
+        subcommands: [InitCommand.self, PlanCommand.self, RunCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self]
     )
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChunkWorker
 import CubeJobs
+import CubeRun
 import CubeStore
 import Foundation
 
@@ -45,6 +46,15 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: "Rebuild jobs that are already done.")
     var redo = false
 
+    @Option(help: "Only jobs of these time bins: a label (2024-03), a list or an inclusive range (2024-03..2024-06).")
+    var time: [String] = []
+
+    @Option(help: "Only chunks touching this lon/lat box: WEST,SOUTH,EAST,NORTH.")
+    var bbox: String?
+
+    @Flag(help: .hidden)
+    var serve = false
+
     func validate() throws {
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -54,6 +64,7 @@ struct WorkerCommand: ParsableCommand {
     }
 
     func run() throws {
+        if serve { return try runServing() }
         var failures = 0
         try runReportingErrors {
             let cube = try OpenCube(store: openStore(store))
@@ -83,12 +94,18 @@ struct WorkerCommand: ParsableCommand {
                 return job
             }
         }
-        let pending = redo ? JobID.all(in: plan) : try cube.ledger.pendingJobs()
+        let all: [JobID]
+        do {
+            all = try JobSelection.select(plan, time: time, bbox: try bbox.map(parseBBox))
+        } catch let e as JobError {
+            throw UsageError(e.description)
+        }
+        let done = redo ? [] : try cube.ledger.doneJobs()
+        let pending = all.filter { !done.contains($0) }
         guard let shard else { return pending }
         let (index, count) = try Shard.parse(shard, env: shardEnv)
-        // Shares are taken from the full job list, not the pending one, so every worker of an
-        // array agrees on them however far the others have got.
-        let all = JobID.all(in: plan)
+        // Shares are taken from the selected job list, not the pending one, so every worker of
+        // an array agrees on them however far the others have got.
         let mine = Set(all.enumerated().filter { $0.offset % count == index }.map(\.element))
         return pending.filter(mine.contains)
     }
@@ -104,12 +121,51 @@ struct WorkerCommand: ParsableCommand {
             } catch {
                 let final = attempt == attempts
                 JobLog.emitFailure(job: name, attempt: attempt, final: final, error: "\(error)")
-                if final { return false }
+                if final {
+                    try? worker.cube.ledger.markFailed(job, FailureRecord(
+                        job: name, error: "\(error)", attempts: attempt,
+                        failed: ISO8601DateFormatter().string(from: Date())))
+                    return false
+                }
                 Thread.sleep(forTimeInterval: min(30, 0.5 * Double(1 << (attempt - 1))) * Double.random(in: 0.75...1.25))
             }
         }
         return false
     }
+}
+
+extension WorkerCommand {
+    /// `--serve` (used by `cube run`'s local executor): job names arrive on standard input, one
+    /// per line; each gets one JSON line on standard output, one attempt (the coordinator
+    /// retries). Ends at end of input, after the running job: so a coordinator that dies never
+    /// leaves a job half done. SIGINT is ignored (Ctrl-C is the coordinator's to handle).
+    func runServing() throws {
+        signal(SIGINT, SIG_IGN)
+        try runReportingErrors {
+            let cube = try OpenCube(store: openStore(store))
+            let worker = try ChunkWorker(cube: cube, options: WorkerOptions(
+                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads))
+            while let line = readLine(strippingNewline: true) {
+                let name = line.trimmingCharacters(in: .whitespaces)
+                if name.isEmpty { continue }
+                do {
+                    let job = try JobID.parse(name, plan: cube.plan)
+                    JobLog.emit(try worker.run(job))
+                } catch {
+                    JobLog.emitFailure(job: name, attempt: 1, final: true, error: "\(error)")
+                }
+            }
+        }
+    }
+}
+
+/// "W,S,E,N" → [W, S, E, N].
+func parseBBox(_ text: String) throws -> [Double] {
+    let parts = text.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+    guard parts.count == 4, parts.allSatisfy({ $0 != nil && $0!.isFinite }) else {
+        throw UsageError("--bbox '\(text)' is not WEST,SOUTH,EAST,NORTH (four numbers)")
+    }
+    return parts.map { $0! }
 }
 
 enum Shard {

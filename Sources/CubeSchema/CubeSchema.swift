@@ -224,3 +224,21 @@ public enum CubeSchema {
 enum TimeBinsDays {
     static func days(_ d: Date) -> Int { Int((d.timeIntervalSince1970 / 86_400).rounded(.down)) }
 }
+
+extension CubeSchema {
+    /// Sets the root attribute `cube:complete` (true once every land job is done) and
+    /// re-consolidates the metadata. Does nothing when it already has that value.
+    public static func setComplete(_ complete: Bool, store: any Store, layout: CubeLayout) throws {
+        let zarr = ZarrHierarchy(store: store, format: layout.format)
+        var attributes = try zarr.readGroupAttributes()
+        if attributes["cube:complete"] == .bool(complete) { return }
+        attributes["cube:complete"] = .bool(complete)
+        try zarr.createGroup(attributes: attributes)
+        try zarr.consolidate()
+    }
+
+    /// The root attribute `cube:complete`.
+    public static func isComplete(store: any Store, layout: CubeLayout) throws -> Bool {
+        try ZarrHierarchy(store: store, format: layout.format).readGroupAttributes()["cube:complete"] == .bool(true)
+    }
+}

@@ -124,6 +124,29 @@ public final class LocalStore: Store {
         }
     }
 
+    /// Removes temporary files left by writers that were killed mid-put (their pid is gone on
+    /// this machine, or the file is older than `olderThan`). Returns how many were removed.
+    /// Temporaries are never visible as objects; this only reclaims their space.
+    @discardableResult
+    public func removeStaleTemporaries(olderThan: TimeInterval = 24 * 3600) -> Int {
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return 0 }
+        var removed = 0
+        let now = Date()
+        while let relative = walker.nextObject() as? String {
+            let name = (relative as NSString).lastPathComponent
+            guard name.hasPrefix(StoreKey.temporaryMarker) else { continue }
+            let path = root + "/" + relative
+            let rest = name.dropFirst(StoreKey.temporaryMarker.count)
+            let pid = Int32(rest.split(separator: ".").first ?? "") ?? 0
+            let dead = pid > 0 && kill(pid, 0) != 0 && errno == ESRCH
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date) ?? now
+            if dead || now.timeIntervalSince(modified) > olderThan {
+                if unlink(path) == 0 { removed += 1 }
+            }
+        }
+        return removed
+    }
+
     // MARK: helpers
 
     private func path(of key: String) throws -> String {

@@ -1,0 +1,153 @@
+import ArgumentParser
+import CubePlan
+import CubeRun
+import CubeSchema
+import CubeSpec
+import CubeStore
+import Foundation
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Build the cube: fan the pending land chunk jobs out to worker processes.",
+        discussion: """
+        Given a spec, initialises the store first if needed (like `cube init`); given a store,
+        continues building it. Jobs already done are skipped, so an interrupted run (Ctrl-C,
+        a killed machine) is resumed by running the same command again.
+
+        Executors: `local` (default) runs --workers processes here; `slurm` submits a job array
+        (`sbatch --array`) whose tasks run `cube worker --shard` and follows them through the
+        store and the Slurm queue; `kubernetes` only writes an Indexed Job manifest (--emit) for
+        `kubectl apply`. A failed job is retried (--attempts, with backoff); a job that keeps
+        failing is recorded with its error and the run goes on; the exit code is 1 when any job
+        failed for good, 130 when the run was interrupted.
+
+        The run report goes to _cube/report.json in the store and is printed as a summary; a
+        quicklook PNG per time bin built goes to _cube/previews/. When every land job is done,
+        the root attribute cube:complete becomes true.
+        """
+    )
+
+    @Argument(help: "A cube spec (YAML) or the store of an initialised cube.")
+    var target: String
+
+    @Option(help: "Store location; overrides the spec's `store` (only with a spec).")
+    var store: String?
+
+    @Option(help: "Where workers run: local, slurm or kubernetes.")
+    var executor: String = "local"
+
+    @Option(help: "Worker processes (local; default: the number of cores) or array tasks (slurm, kubernetes; default 16).")
+    var workers: Int?
+
+    @Option(help: "Attempts per job before it counts as failed.")
+    var attempts = 3
+
+    @Option(help: "Only these time bins: a label (2024-03), a list or an inclusive range (2024-03..2024-06). Repeatable.")
+    var time: [String] = []
+
+    @Option(help: "Only chunks touching this lon/lat box: WEST,SOUTH,EAST,NORTH.")
+    var bbox: String?
+
+    @Option(help: "Median threads per worker job.")
+    var threads = 1
+
+    @Option(name: .customLong("memory-mib"), help: "Memory budget per worker job, MiB.")
+    var memoryMiB = 512
+
+    @Flag(help: "Only the final summary.")
+    var quiet = false
+
+    @Flag(help: "JSON lines on standard output: one per job event, then the run report.")
+    var json = false
+
+    @Flag(name: .customLong("no-previews"), help: "Do not render the quicklook PNGs.")
+    var noPreviews = false
+
+    @Option(name: .customLong("slurm-arg"), help: "An extra sbatch argument, e.g. --slurm-arg=--partition=batch (repeatable).")
+    var slurmArgs: [String] = []
+
+    @Option(name: .customLong("log-dir"), help: "Slurm: folder for the batch script and task logs (default: cube-slurm-logs).")
+    var logDir = "cube-slurm-logs"
+
+    @Option(help: "Kubernetes: write the Indexed Job manifest to this file ('-' for standard output).")
+    var emit: String?
+
+    @Option(help: "Kubernetes: the container image that has `cube` on its PATH.")
+    var image = "ghcr.io/example/cube:latest"
+
+    @Option(help: "Kubernetes: pods running at once (default: all indexes).")
+    var parallelism: Int?
+
+    func validate() throws {
+        guard ["local", "slurm", "kubernetes"].contains(executor) else {
+            throw ValidationError("--executor must be local, slurm or kubernetes, not '\(executor)'")
+        }
+        if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
+        guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+        if quiet && json { throw ValidationError("--quiet and --json cannot be combined") }
+        if executor == "kubernetes" && emit == nil { throw ValidationError("--executor kubernetes needs --emit FILE (the manifest to apply)") }
+        if emit != nil && executor != "kubernetes" { throw ValidationError("--emit is only for --executor kubernetes") }
+    }
+
+    func run() throws {
+        var exitCode: Int32 = 0
+        try runReportingErrors {
+            let (cubeStore, location) = try openTarget()
+            let bboxValues = try bbox.map(parseBBox)
+            var workerArgs: [String] = []
+            if threads != 1 { workerArgs += ["--threads", "\(threads)"] }
+            if memoryMiB != 512 { workerArgs += ["--memory-mib", "\(memoryMiB)"] }
+
+            if executor == "kubernetes" {
+                let manifest = KubernetesManifest(
+                    storeLocation: location, image: image, shards: workers ?? 16,
+                    parallelism: parallelism, attempts: attempts, time: time, bbox: bboxValues,
+                    workerArguments: workerArgs)
+                let yaml = manifest.yaml()
+                if emit == "-" { print(yaml, terminator: "") } else {
+                    try yaml.write(toFile: emit!, atomically: true, encoding: .utf8)
+                    FileHandle.standardError.write(Data("wrote \(emit!): an Indexed Job of \(manifest.shards) shards; run it with `kubectl apply -f \(emit!)` and follow it with `cube status \(location)`\n".utf8))
+                }
+                return
+            }
+
+            let kind: ExecutorKind = executor == "slurm"
+                ? .slurm(SlurmOptions(tasks: workers ?? 16, sbatchArguments: slurmArgs, logDirectory: logDir))
+                : .local(workers: workers ?? ProcessInfo.processInfo.activeProcessorCount)
+            let display: DisplayMode = quiet ? .quiet : json ? .json : ProgressDisplay.automaticMode()
+            let options = RunOptions(executor: kind, attempts: attempts, time: time, bbox: bboxValues,
+                                     display: display, previews: !noPreviews, workerArguments: workerArgs)
+            let report = try Coordinator(store: cubeStore, storeLocation: location, options: options).run()
+            if json {
+                print(String(decoding: try report.encoded(), as: UTF8.self))
+            } else {
+                print(report.summary)
+            }
+            if report.interrupted { exitCode = 130 } else if report.jobs.failed > 0 { exitCode = 1 }
+        }
+        if exitCode != 0 { throw ExitCode(exitCode) }
+    }
+
+    /// A spec (initialised here when needed) or a store path.
+    private func openTarget() throws -> (any Store, String) {
+        var isDirectory: ObjCBool = false
+        let exists = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory)
+        if exists && !isDirectory.boolValue {
+            let spec = try loadSpec(target, store: store)
+            let plan = try Plan.make(spec)
+            let s = try openStore(spec.store)
+            switch try CubeSchema.initialize(spec: spec, plan: plan, store: s, force: false) {
+            case .created:
+                FileHandle.standardError.write(Data("initialised \(spec.store): \(plan.jobCount) jobs\n".utf8))
+            case .unchanged, .replaced:
+                break
+            }
+            return (s, spec.store)
+        }
+        if store != nil { throw UsageError("--store goes with a spec; '\(target)' is a store already") }
+        guard exists else { throw UsageError("'\(target)' is neither a spec file nor a store folder") }
+        let location = URL(fileURLWithPath: target).standardizedFileURL.path
+        return (try openStore(location), location)
+    }
+}

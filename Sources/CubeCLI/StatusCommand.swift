@@ -1,0 +1,83 @@
+import ArgumentParser
+import CubeJobs
+import CubeRun
+import CubeSchema
+import CubeStore
+import Foundation
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show how far a cube's build has got: jobs done, failed and pending, the running coordinator.",
+        discussion: "Reads only the store (done and failure records, the run lock, the last run report), so it works at any time, also while a run is going on, from any machine that sees the store."
+    )
+
+    @Argument(help: "The cube's store.")
+    var store: String
+
+    @Flag(help: "Print the status as JSON.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors {
+            let s = try openStore(store)
+            let (spec, plan, layout) = try CubeSchema.open(store: s)
+            let ledger = JobLedger(store: s, plan: plan)
+            let all = JobID.all(in: plan)
+            let done = try ledger.doneJobs().intersection(all)
+            let failures = try ledger.failures().filter { !done.contains($0.key) }
+            let holder = try RunLock.read(s)
+            let lastReport = try s.get(RunReport.key).flatMap { try? JSONDecoder().decode(RunReport.self, from: $0) }
+            let complete = try CubeSchema.isComplete(store: s, layout: layout)
+            var perBin: [String: [String: Int]] = [:]
+            for bin in plan.bins.indices {
+                let jobs = all.filter { $0.bin == bin }
+                perBin[plan.bins[bin].label] = [
+                    "jobs": jobs.count, "done": jobs.filter(done.contains).count,
+                    "failed": jobs.filter { failures[$0] != nil }.count,
+                ]
+            }
+            var running: [String: Any]?
+            if let h = holder {
+                running = ["host": h.host, "pid": Int(h.pid), "started": h.started, "executor": h.executor,
+                           "stale": RunLock.staleness(h, staleAfter: 90) as Any]
+            }
+            if json {
+                var object: [String: Any] = [
+                    "cube": spec.name, "store": s.description, "complete": complete,
+                    "jobs": ["total": all.count, "done": done.count, "failed": failures.count,
+                             "pending": all.count - done.count - failures.count],
+                    "ocean_jobs_skipped": plan.oceanChunkCount * plan.bins.count,
+                    "bins": perBin,
+                    "failures": failures.sorted { $0.key < $1.key }.map { ["job": $0.value.job, "error": $0.value.error, "attempts": $0.value.attempts] },
+                ]
+                object["running"] = running ?? NSNull()
+                object["last_run"] = lastReport.map { ["finished": $0.finished, "wall_seconds": $0.wall_seconds, "interrupted": $0.interrupted] } ?? NSNull()
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            let pct = all.isEmpty ? 100 : 100 * Double(done.count) / Double(all.count)
+            print("cube \(spec.name) in \(s): \(complete ? "complete" : "incomplete")")
+            print(String(format: "jobs:     %d of %d done (%.1f%%), %d failed, %d pending; %d ocean jobs skipped",
+                         done.count, all.count, pct, failures.count, all.count - done.count - failures.count,
+                         plan.oceanChunkCount * plan.bins.count))
+            for label in perBin.keys.sorted() {
+                let b = perBin[label]!
+                print("  \(label): \(b["done"]!)/\(b["jobs"]!) done\(b["failed"]! > 0 ? ", \(b["failed"]!) failed" : "")")
+            }
+            if let h = holder {
+                let stale = RunLock.staleness(h, staleAfter: 90)
+                print("running:  \(h.executor) run, pid \(h.pid) on \(h.host), started \(h.started)\(stale.map { " (stale: \($0))" } ?? "")")
+            } else {
+                print("running:  no run holds the store")
+            }
+            if let r = lastReport {
+                print(String(format: "last run: finished %@ after %.1f s%@", r.finished, r.wall_seconds, r.interrupted ? " (interrupted)" : ""))
+            }
+            for (_, f) in failures.sorted(by: { $0.key < $1.key }).prefix(20) {
+                print("failed:   \(f.job) after \(f.attempts) attempt(s): \(f.error)")
+            }
+        }
+    }
+}

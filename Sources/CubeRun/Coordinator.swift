@@ -1,0 +1,242 @@
+import CubeJobs
+import CubePlan
+import CubePreview
+import CubeSchema
+import CubeStore
+import Foundation
+
+/// Where the work runs.
+public enum ExecutorKind: Sendable {
+    /// N worker processes on this machine.
+    case local(workers: Int)
+    /// A Slurm job array whose tasks run `cube worker --shard`.
+    case slurm(SlurmOptions)
+
+    var name: String {
+        switch self {
+        case .local: return "local"
+        case .slurm: return "slurm"
+        }
+    }
+}
+
+public struct RunOptions: Sendable {
+    public var executor: ExecutorKind
+    public var attempts: Int
+    public var time: [String]
+    public var bbox: [Double]?
+    public var display: DisplayMode
+    public var previews: Bool
+    /// Passed to every worker (threads, memory budget).
+    public var workerArguments: [String]
+    /// The `cube` executable workers run (this one by default).
+    public var executable: String
+
+    public init(executor: ExecutorKind, attempts: Int = 3, time: [String] = [], bbox: [Double]? = nil,
+                display: DisplayMode = .lines, previews: Bool = true, workerArguments: [String] = [],
+                executable: String = Coordinator.currentExecutable()) {
+        self.executor = executor
+        self.attempts = attempts
+        self.time = time
+        self.bbox = bbox
+        self.display = display
+        self.previews = previews
+        self.workerArguments = workerArguments
+        self.executable = executable
+    }
+}
+
+/// `cube run`: takes the store's run lock, works out the pending jobs, hands them to an
+/// executor, records failures, writes the run report, renders quicklooks and marks the cube
+/// complete when every land job is done. Everything it knows lives in the store, so a run can
+/// be stopped at any moment and the next one continues.
+public final class Coordinator {
+    public let store: any Store
+    public let storeLocation: String
+    public let options: RunOptions
+    public let layout: CubeLayout
+    public let plan: Plan
+    let ledger: JobLedger
+    let cubeName: String
+
+    public init(store: any Store, storeLocation: String, options: RunOptions) throws {
+        self.store = store
+        self.storeLocation = storeLocation
+        self.options = options
+        let opened = try CubeSchema.open(store: store)
+        layout = opened.layout
+        plan = opened.plan
+        cubeName = opened.spec.name
+        ledger = JobLedger(store: store, plan: plan)
+    }
+
+    /// --time/--bbox as worker arguments.
+    var selectionArguments: [String] {
+        var args: [String] = []
+        for t in options.time { args += ["--time", t] }
+        if let b = options.bbox { args += ["--bbox", b.map { "\($0)" }.joined(separator: ",")] }
+        return args
+    }
+
+    public static func currentExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+    }
+
+    /// Runs and returns the report (also stored at `_cube/report.json`).
+    public func run() throws -> RunReport {
+        let started = Date()
+        let lock = try RunLock.acquire(store: store, executor: options.executor.name)
+        defer { lock.release() }
+        let heartbeat = DispatchSource.makeTimerSource(queue: .global())
+        heartbeat.schedule(deadline: .now() + 15, repeating: 15)
+        heartbeat.setEventHandler { try? lock.heartbeat() }
+        heartbeat.resume()
+        defer { heartbeat.cancel() }
+
+        if let local = store as? LocalStore { local.removeStaleTemporaries() }
+
+        let selected = try JobSelection.select(plan, time: options.time, bbox: options.bbox)
+        let doneBefore = try ledger.doneJobs()
+        let pending = selected.filter { !doneBefore.contains($0) }
+        let queue = JobQueue(jobs: pending, maxAttempts: options.attempts)
+        let display = ProgressDisplay(mode: options.display, snapshot: { queue.snapshot() })
+        let workers: Int
+        switch options.executor {
+        case .local(let n): workers = min(n, max(1, pending.count))
+        case .slurm(let s): workers = s.tasks
+        }
+        display.note("\(cubeName): \(selected.count) jobs selected, \(selected.count - pending.count) already done, \(pending.count) to build with \(workers) \(options.executor.name) worker\(workers == 1 ? "" : "s")")
+
+        let signals = SignalTrap()
+        var interrupted = false
+        if !pending.isEmpty {
+            display.start()
+            switch options.executor {
+            case .local:
+                let executor = LocalExecutor(executable: options.executable, storeLocation: storeLocation,
+                                             workers: workers, workerArguments: options.workerArguments)
+                signals.install(
+                    first: {
+                        queue.stop()
+                        display.note("stopping: no new jobs; running jobs finish (Ctrl-C again to abort them)")
+                    },
+                    second: {
+                        executor.processes.killAll()
+                        display.note("aborted; the next `cube run` continues where this one stopped")
+                    })
+                executor.run(queue: queue, plan: plan) { event in
+                    display.event(event)
+                    if case .failed(let job, let attempts, let error) = event, let id = try? JobID.parse(job, plan: self.plan) {
+                        try? self.ledger.markFailed(id, FailureRecord(job: job, error: error, attempts: attempts,
+                                                                      failed: ISO8601DateFormatter().string(from: Date())))
+                    }
+                }
+            case .slurm(let slurm):
+                signals.install(first: { queue.stop(); display.note("stopping: cancelling the Slurm array") }, second: {})
+                try SlurmExecutor(options: slurm, executable: options.executable, storeLocation: storeLocation,
+                                  attempts: options.attempts, workerArguments: options.workerArguments,
+                                  selectionArguments: selectionArguments)
+                    .run(queue: queue, pending: pending, ledger: ledger, plan: plan, display: display)
+            }
+            display.stop()
+            interrupted = queue.isStopped
+        }
+        signals.uninstall()
+
+        return try finish(started: started, selected: selected, doneBefore: doneBefore, queue: queue,
+                          workers: workers, interrupted: interrupted, display: display)
+    }
+
+    private func finish(started: Date, selected: [JobID], doneBefore: Set<JobID>, queue: JobQueue,
+                        workers: Int, interrupted: Bool, display: ProgressDisplay) throws -> RunReport {
+        let doneNow = try ledger.doneJobs()
+        let failures = try ledger.failures()
+        let selectedSet = Set(selected)
+        let newlyDone = doneNow.subtracting(doneBefore).intersection(selectedSet)
+        // Records of this run: from the workers' replies (local) or the store (cluster).
+        var records = queue.records
+        for job in newlyDone where records[job] == nil {
+            if let r = try ledger.record(job) { records[job] = r }
+        }
+        var reasons: [String: Int] = [:]
+        var skipped = 0
+        for r in records.values {
+            skipped += r.scenes_skipped.count
+            for s in r.scenes_skipped { reasons[RunReport.reasonKind(s.reason), default: 0] += 1 }
+        }
+        let allJobs = JobID.all(in: plan)
+        let complete = allJobs.allSatisfy(doneNow.contains)
+        if complete { try CubeSchema.setComplete(true, store: store, layout: layout) }
+
+        var previews: [String: String] = [:]
+        if options.previews && !newlyDone.isEmpty {
+            let bins = Set(newlyDone.map(\.bin)).sorted()
+            for bin in bins {
+                let label = plan.bins[bin].label
+                let key = "_cube/previews/\(label).png"
+                do {
+                    let png = try Quicklook(layout: layout, store: store).png(bin: bin)
+                    try store.put(key, png)
+                    previews[label] = key
+                } catch {
+                    display.note("preview \(label): \(error)")
+                }
+            }
+        }
+        let failedSelected = failures.filter { selectedSet.contains($0.key) }
+        let report = RunReport(
+            cube: cubeName, store: storeLocation, executor: options.executor.name, workers: workers,
+            started: ISO8601DateFormatter().string(from: started),
+            finished: ISO8601DateFormatter().string(from: Date()),
+            wall_seconds: Date().timeIntervalSince(started), interrupted: interrupted,
+            jobs: .init(total: allJobs.count, selected: selected.count,
+                        already_done: doneBefore.intersection(selectedSet).count,
+                        done_this_run: newlyDone.count,
+                        empty_this_run: newlyDone.filter { records[$0]?.wrote_chunks == false }.count,
+                        failed: failedSelected.count,
+                        pending: selected.filter { !doneNow.contains($0) && failedSelected[$0] == nil }.count,
+                        skipped_ocean: plan.oceanChunkCount * plan.bins.count,
+                        done_in_store: doneNow.count),
+            scenes: .init(used: records.values.reduce(0) { $0 + $1.scenes_used }, skipped: skipped, skip_reasons: reasons),
+            bytes_read: records.values.reduce(0) { $0 + $1.bytes_read },
+            bytes_written: records.values.reduce(0) { $0 + $1.bytes_written },
+            failures: failedSelected.sorted { $0.key < $1.key }.map {
+                .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
+            },
+            complete: complete, previews: previews)
+        try store.put(RunReport.key, report.encoded())
+        return report
+    }
+}
+
+/// SIGINT/SIGTERM: the first stops handing out jobs, the second aborts.
+final class SignalTrap: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private var count = 0
+    private let lock = NSLock()
+
+    func install(first: @escaping () -> Void, second: @escaping () -> Void) {
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                self.count += 1
+                let n = self.count
+                self.lock.unlock()
+                if n == 1 { first() } else if n == 2 { second() }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func uninstall() {
+        for s in sources { s.cancel() }
+        sources = []
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}

@@ -1,0 +1,104 @@
+import CubeJobs
+import CubePlan
+import Foundation
+
+/// What a run did, kept with the store at `_cube/report.json` and printed as a summary.
+public struct RunReport: Codable, Sendable {
+    public static let key = "_cube/report.json"
+
+    public struct Jobs: Codable, Sendable {
+        /// Land chunks × time bins: every job of the cube.
+        public var total: Int
+        /// Jobs this run was asked to cover (all, or those matching --time/--bbox).
+        public var selected: Int
+        /// Of the selected jobs, those done before this run started.
+        public var already_done: Int
+        public var done_this_run: Int
+        /// Done jobs whose chunk had no valid pixel (no data chunks written), this run.
+        public var empty_this_run: Int
+        public var failed: Int
+        /// Selected jobs neither done nor failed (the run was stopped).
+        public var pending: Int
+        /// Ocean chunks × time bins: never built, read as fill value.
+        public var skipped_ocean: Int
+        /// Every job of the cube that has a done record now.
+        public var done_in_store: Int
+    }
+
+    public struct Scenes: Codable, Sendable {
+        public var used: Int
+        public var skipped: Int
+        /// Skipped scenes by kind of reason (unreadable, outside the chunk, duplicate, ...).
+        public var skip_reasons: [String: Int]
+    }
+
+    public struct Failure: Codable, Sendable {
+        public var job: String
+        public var error: String
+        public var attempts: Int
+    }
+
+    public var cube: String
+    public var store: String
+    public var executor: String
+    public var workers: Int
+    public var started: String
+    public var finished: String
+    public var wall_seconds: Double
+    public var interrupted: Bool
+    public var jobs: Jobs
+    public var scenes: Scenes
+    public var bytes_read: Int
+    public var bytes_written: Int
+    public var failures: [Failure]
+    /// True once every land job of the cube is done (also the root attribute cube:complete).
+    public var complete: Bool
+    /// Quicklook PNG per time bin label, as store keys.
+    public var previews: [String: String]
+
+    public func encoded() throws -> Data {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try enc.encode(self)
+    }
+
+    public var summary: String {
+        var lines: [String] = []
+        let state = complete ? "complete" : interrupted ? "interrupted" : jobs.failed > 0 ? "incomplete (failures)" : "incomplete"
+        lines.append("cube \(cube): \(state)")
+        lines.append(String(format: "jobs:    %d done this run (%d empty), %d already done, %d failed, %d pending; %d of %d in the store",
+                            jobs.done_this_run, jobs.empty_this_run, jobs.already_done, jobs.failed, jobs.pending,
+                            jobs.done_in_store, jobs.total))
+        lines.append("ocean:   \(jobs.skipped_ocean) ocean jobs skipped")
+        let reasons = scenes.skip_reasons.sorted { $0.value > $1.value }.prefix(4)
+            .map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        lines.append("scenes:  \(scenes.used) read, \(scenes.skipped) skipped\(reasons.isEmpty ? "" : " (\(reasons))")")
+        lines.append(String(format: "bytes:   %@ read, %@ written", Self.size(bytes_read), Self.size(bytes_written)))
+        lines.append(String(format: "time:    %.1f s with %d %@ worker%@", wall_seconds, workers, executor, workers == 1 ? "" : "s"))
+        for f in failures.prefix(10) { lines.append("failed:  \(f.job) after \(f.attempts) attempt(s): \(f.error)") }
+        if failures.count > 10 { lines.append("failed:  … and \(failures.count - 10) more (see \(RunReport.key))") }
+        for (label, key) in previews.sorted(by: { $0.key < $1.key }) { lines.append("preview: \(label) → \(key)") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func size(_ bytes: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(bytes), i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return i == 0 ? "\(bytes) B" : String(format: "%.1f %@", v, units[i])
+    }
+
+    /// Groups free-text skip reasons into a few kinds for the report.
+    static func reasonKind(_ reason: String) -> String {
+        let r = reason.lowercased()
+        if r.hasPrefix("unreadable") { return "unreadable" }
+        if r.hasPrefix("reprocessed duplicate") { return "reprocessed duplicate" }
+        if r.hasPrefix("datetime") { return "outside the time bin" }
+        if r.contains("cloud_cover") { return "too cloudy" }
+        if r.hasPrefix("footprint") || r.hasPrefix("outside the chunk") { return "outside the chunk" }
+        if r.hasPrefix("no usable pixel") || r.hasPrefix("no valid pixel") { return "no usable pixel" }
+        if r.hasPrefix("same-day observation") { return "same-day observation complete" }
+        if r.hasPrefix("collection") { return "other collection" }
+        return String(reason.prefix(40))
+    }
+}
