@@ -58,7 +58,7 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Only the final summary.")
     var quiet = false
 
-    @Flag(help: "JSON lines on standard output: one per job event, then the run report.")
+    @Flag(help: "JSON lines on standard output: one per job event, then the run report (one line).")
     var json = false
 
     @Flag(name: .customLong("no-previews"), help: "Do not render the quicklook PNGs.")
@@ -120,7 +120,7 @@ struct RunCommand: ParsableCommand {
                                      display: display, previews: !noPreviews, workerArguments: workerArgs)
             let report = try Coordinator(store: cubeStore, storeLocation: location, options: options).run()
             if json {
-                print(String(decoding: try report.encoded(), as: UTF8.self))
+                print(String(decoding: try report.encoded(pretty: false), as: UTF8.self))
             } else {
                 print(report.summary)
             }

@@ -56,9 +56,9 @@ public struct RunReport: Codable, Sendable {
     /// Quicklook PNG per time bin label, as store keys.
     public var previews: [String: String]
 
-    public func encoded() throws -> Data {
+    public func encoded(pretty: Bool = true) throws -> Data {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        enc.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
         return try enc.encode(self)
     }
 
