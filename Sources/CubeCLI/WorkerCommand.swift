@@ -55,6 +55,10 @@ struct WorkerCommand: ParsableCommand {
     @Flag(help: .hidden)
     var serve = false
 
+    /// Benchmarks: instead of building, time GDAL decoding the source windows of each --job.
+    @Flag(name: .customLong("decode-floor"), help: .hidden)
+    var decodeFloor = false
+
     func validate() throws {
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
@@ -65,6 +69,17 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         if serve { return try runServing() }
+        if decodeFloor {
+            return try runReportingErrors {
+                let cube = try OpenCube(store: openStore(store))
+                for job in try selectJobs(cube) {
+                    let result = try DecodeFloor.measure(cube: cube, job: job)
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.sortedKeys]
+                    print(String(decoding: try enc.encode(result), as: UTF8.self))
+                }
+            }
+        }
         var failures = 0
         try runReportingErrors {
             let cube = try OpenCube(store: openStore(store))
