@@ -4,6 +4,7 @@ import CubeJobs
 import CubePlan
 import CubeSchema
 import CubeSpec
+import CubeStore
 import Foundation
 import GDALKit
 import HTTPClient
@@ -46,6 +47,7 @@ public final class ChunkWorker {
             throw SpecError("mask.invalid", "\(error)")
         }
         NetworkStats.enable()
+        if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
         reader = SceneReader()
         fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,

@@ -146,6 +146,7 @@ struct RunCommand: ParsableCommand {
             return (s, spec.store)
         }
         if store != nil { throw UsageError("--store goes with a spec; '\(target)' is a store already") }
+        if target.lowercased().hasPrefix("s3://") { return (try openStore(target), target) }
         guard exists else { throw UsageError("'\(target)' is neither a spec file nor a store folder") }
         let location = URL(fileURLWithPath: target).standardizedFileURL.path
         return (try openStore(location), location)

@@ -89,9 +89,22 @@ struct SlurmExecutor {
         return id
     }
 
+    /// Whether any task of the array is still pending or running. A job the controller has
+    /// already purged makes squeue fail with "Invalid job id": that means finished. Other
+    /// squeue failures (controller restarting) are retried for a while.
     private func isQueued(_ arrayID: String) throws -> Bool {
-        let out = try Shell.run("squeue", ["-h", "-j", arrayID, "-o", "%i"])
-        return !out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        var lastError: Error?
+        for attempt in 0..<10 {
+            do {
+                let out = try Shell.run("squeue", ["-h", "-j", arrayID, "-o", "%i"])
+                return !out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            } catch {
+                if "\(error)".contains("Invalid job id") { return false }
+                lastError = error
+                Thread.sleep(forTimeInterval: min(10, 0.5 * Double(attempt + 1)))
+            }
+        }
+        throw lastError!
     }
 }
 

@@ -227,8 +227,10 @@ extension CubeSpec {
     /// `2024-03-01`, or a full RFC 3339 instant. A bare end date means the end of that day.
     static func parseInstant(_ n: Node, _ field: String, endOfDay: Bool) throws -> Date {
         let raw = try Fields.string(n, field)
-        if raw.range(of: #"^\d{4}-\d{2}-\d{2}$"#, options: .regularExpression) != nil {
+        // ASCII digits only: `\d` also matches other scripts' digits, which Int() does not read.
+        if raw.range(of: #"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"#, options: .regularExpression) != nil {
             let parts = raw.split(separator: "-").compactMap { Int($0) }
+            guard parts.count == 3 else { throw SpecError(field, "'\(Fields.clip(raw))' is not a valid date") }
             var c = DateComponents()
             (c.year, c.month, c.day) = (parts[0], parts[1], parts[2])
             var cal = Calendar(identifier: .gregorian)

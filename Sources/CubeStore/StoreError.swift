@@ -9,6 +9,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible, Loc
     case io(operation: String, key: String, store: String, errno: Int32, message: String)
     /// The location names a kind of store this build does not support.
     case unsupported(location: String, reason: String)
+    /// An object store refused or failed a request (after retries), e.g. 403 or 503.
+    case remote(operation: String, key: String, store: String, message: String)
 
     public var description: String {
         switch self {
@@ -18,6 +20,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible, Loc
             return "cannot \(operation) \(Self.quoted(key)) in \(store): \(message) (errno \(code))"
         case let .unsupported(location, reason):
             return "unsupported store location \(Self.quoted(location)): \(reason)"
+        case let .remote(operation, key, store, message):
+            return "cannot \(operation) \(Self.quoted(key)) in \(store): \(message)"
         }
     }
 
