@@ -46,6 +46,24 @@ final class SceneFusion {
     /// scene that cannot be read, and rethrows transient network failures as `TransientFailure`
     /// so the job fails (and is retried) instead of silently losing the scene.
     func fuse(_ scene: StacItem, target: GeoBox, into builder: ObservationBuilder) throws -> SceneOutcome {
+        // A dropped connection or a burst of 5xx costs a retry of this scene, not of the job.
+        // Nothing reaches the observation before every plane of the scene is read, so a
+        // retry starts clean.
+        var attempt = 0
+        while true {
+            do {
+                return try fuseOnce(scene, target: target, into: builder)
+            } catch let failure as TransientFailure {
+                attempt += 1
+                if attempt >= Self.sceneAttempts { throw failure }
+                Thread.sleep(forTimeInterval: 0.25 * Double(1 << (attempt - 1)) * Double.random(in: 0.75...1.25))
+            }
+        }
+    }
+
+    static let sceneAttempts = 4
+
+    private func fuseOnce(_ scene: StacItem, target: GeoBox, into builder: ObservationBuilder) throws -> SceneOutcome {
         let pixels = target.width * target.height
         if maskPlane.count != pixels {
             maskPlane = [UInt8](repeating: 0, count: pixels)
@@ -117,16 +135,19 @@ final class SceneFusion {
 public struct TransientFailure: Error, CustomStringConvertible {
     public let description: String
 
-    /// GDAL/curl wording of network and server-side failures (404 and corrupt data are not here:
-    /// retrying them cannot help, so those scenes are skipped and listed).
+    /// GDAL/curl wording of network and server-side failures: any libcurl transport error
+    /// (connection refused or reset, timeouts, garbled or empty replies), HTTP 5xx and 429.
+    /// Not here: 404/403 and data that does not decode; retrying them cannot help, so those
+    /// scenes are skipped and listed. When in doubt a network failure fails the job (it is
+    /// retried and reported) rather than silently losing a scene.
     static func matches(_ message: String) -> Bool {
         let m = message.lowercased()
         let markers = [
-            "couldn't connect", "could not connect", "failed to connect", "connection refused",
+            "curl error", "couldn't connect", "could not connect", "failed to connect", "connection refused",
             "connection reset", "connection timed out", "operation timed out", "timeout was reached",
             "recv failure", "send failure", "empty reply from server", "server returned nothing",
             "http response code: 5", "http error code: 5", "http response code: 429", "http error code: 429",
-            "couldn't resolve host", "ssl connect error",
+            "couldn't resolve host", "ssl connect error", "http/0.9",
         ]
         return markers.contains { m.contains($0) }
     }

@@ -161,9 +161,15 @@ public final class Coordinator {
         }
         var reasons: [String: Int] = [:]
         var skipped = 0
-        for r in records.values {
+        var unreadable: [String: SkippedScene] = [:]
+        for job in records.keys.sorted() {
+            let r = records[job]!
             skipped += r.scenes_skipped.count
-            for s in r.scenes_skipped { reasons[RunReport.reasonKind(s.reason), default: 0] += 1 }
+            for s in r.scenes_skipped {
+                let kind = RunReport.reasonKind(s.reason)
+                reasons[kind, default: 0] += 1
+                if kind == "unreadable", unreadable[s.id] == nil, unreadable.count < 1000 { unreadable[s.id] = s }
+            }
         }
         let allJobs = JobID.all(in: plan)
         let complete = allJobs.allSatisfy(doneNow.contains)
@@ -184,7 +190,13 @@ public final class Coordinator {
                 }
             }
         }
-        let failedSelected = failures.filter { selectedSet.contains($0.key) }
+        // Failures of this run come from the queue too: a failure record may not have reached
+        // the store (full disk, lost bucket), and the report must still say so.
+        var failedSelected = failures.filter { selectedSet.contains($0.key) && !doneNow.contains($0.key) }
+        for (job, f) in queue.failures where !doneNow.contains(job) {
+            failedSelected[job] = FailureRecord(job: job.name(in: plan), error: f.error, attempts: f.attempts,
+                                                failed: ISO8601DateFormatter().string(from: Date()))
+        }
         let report = RunReport(
             cube: cubeName, store: storeLocation, executor: options.executor.name, workers: workers,
             started: ISO8601DateFormatter().string(from: started),
@@ -198,14 +210,21 @@ public final class Coordinator {
                         pending: selected.filter { !doneNow.contains($0) && failedSelected[$0] == nil }.count,
                         skipped_ocean: plan.oceanChunkCount * plan.bins.count,
                         done_in_store: doneNow.count),
-            scenes: .init(used: records.values.reduce(0) { $0 + $1.scenes_used }, skipped: skipped, skip_reasons: reasons),
+            scenes: .init(used: records.values.reduce(0) { $0 + $1.scenes_used }, skipped: skipped, skip_reasons: reasons,
+                          unreadable: unreadable.values.sorted { $0.id < $1.id }),
             bytes_read: records.values.reduce(0) { $0 + $1.bytes_read },
             bytes_written: records.values.reduce(0) { $0 + $1.bytes_written },
             failures: failedSelected.sorted { $0.key < $1.key }.map {
                 .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
             },
             complete: complete, previews: previews)
-        try store.put(RunReport.key, report.encoded())
+        do {
+            try store.put(RunReport.key, report.encoded())
+        } catch {
+            // A full disk or a lost bucket must not hide what the run did: the report is
+            // still printed, and the store keeps the previous one.
+            display.note("could not store the run report: \(error)")
+        }
         return report
     }
 }

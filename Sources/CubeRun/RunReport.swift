@@ -30,6 +30,9 @@ public struct RunReport: Codable, Sendable {
         public var skipped: Int
         /// Skipped scenes by kind of reason (unreadable, outside the chunk, duplicate, ...).
         public var skip_reasons: [String: Int]
+        /// Every scene that could not be read (broken file, missing asset, wrong CRS), once,
+        /// with the first reason met (at most 1000).
+        public var unreadable: [SkippedScene]
     }
 
     public struct Failure: Codable, Sendable {
@@ -75,6 +78,8 @@ public struct RunReport: Codable, Sendable {
         lines.append("scenes:  \(scenes.used) read, \(scenes.skipped) skipped\(reasons.isEmpty ? "" : " (\(reasons))")")
         lines.append(String(format: "bytes:   %@ read, %@ written", Self.size(bytes_read), Self.size(bytes_written)))
         lines.append(String(format: "time:    %.1f s with %d %@ worker%@", wall_seconds, workers, executor, workers == 1 ? "" : "s"))
+        for u in scenes.unreadable.prefix(10) { lines.append("skipped: \(u.id): \(u.reason)") }
+        if scenes.unreadable.count > 10 { lines.append("skipped: … and \(scenes.unreadable.count - 10) more unreadable scenes (see \(RunReport.key))") }
         for f in failures.prefix(10) { lines.append("failed:  \(f.job) after \(f.attempts) attempt(s): \(f.error)") }
         if failures.count > 10 { lines.append("failed:  … and \(failures.count - 10) more (see \(RunReport.key))") }
         for (label, key) in previews.sorted(by: { $0.key < $1.key }) { lines.append("preview: \(label) → \(key)") }

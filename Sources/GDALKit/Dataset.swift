@@ -21,6 +21,7 @@ public final class Dataset {
     /// (`/vsicurl/https://…`, `/vsis3/…`).
     public init(path: String, options: [String] = []) throws {
         GDAL.initialize()
+        RecentErrors.clear()
         var opts = options
         let h = withCStringArray(&opts) { o in
             GDALOpenEx(path, UInt32(GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR), nil, o, nil)
@@ -104,6 +105,7 @@ public struct RasterBand {
     public func read<T: RasterElement>(x: Int, y: Int, width: Int, height: Int,
                                        into buffer: UnsafeMutableBufferPointer<T>) throws {
         precondition(buffer.count >= width * height)
+        RecentErrors.clear()
         let err = GDALRasterIO(handle, GF_Read, Int32(x), Int32(y), Int32(width), Int32(height),
                                buffer.baseAddress, Int32(width), Int32(height), T.gdalType, 0, 0)
         if err != CE_None {
@@ -116,6 +118,7 @@ public struct RasterBand {
                                        outWidth: Int, outHeight: Int,
                                        into buffer: UnsafeMutableBufferPointer<T>) throws {
         precondition(buffer.count >= outWidth * outHeight)
+        RecentErrors.clear()
         let err = GDALRasterIO(handle, GF_Read, Int32(x), Int32(y), Int32(width), Int32(height),
                                buffer.baseAddress, Int32(outWidth), Int32(outHeight), T.gdalType, 0, 0)
         if err != CE_None {

@@ -7,8 +7,10 @@ import Foundation
 public enum GDAL {
     private static let once: Void = {
         GDALAllRegister()
-        // Quiet by default: errors are surfaced through GDALError, not stderr.
-        CPLSetErrorHandler(CPLQuietErrorHandler)
+        // Quiet: errors are surfaced through GDALError, not stderr. The handler keeps the last
+        // few messages of each thread, because the last one alone often hides the cause
+        // ("TIFFReadEncodedTile() failed" after "CURL error: Connection reset").
+        CPLSetErrorHandler(recordError)
         for (key, value) in cloudDefaults where CPLGetConfigOption(key, nil) == nil {
             CPLSetConfigOption(key, value)
         }
@@ -46,12 +48,45 @@ public enum GDAL {
         CPLSetConfigOption(key, value)
     }
 
-    /// The last GDAL error message on this thread, cleared after reading.
+    /// The recent GDAL error messages on this thread (oldest first, distinct), cleared after
+    /// reading; falls back to GDAL's last error message.
     static func takeLastError() -> String {
-        let message = String(cString: CPLGetLastErrorMsg())
+        let last = String(cString: CPLGetLastErrorMsg())
         CPLErrorReset()
-        return message
+        var recent = RecentErrors.take()
+        if recent.isEmpty && !last.isEmpty { recent = [last] }
+        return recent.joined(separator: " / ")
     }
+}
+
+/// Per-thread ring of the last GDAL warnings and errors.
+enum RecentErrors {
+    static let key = "cube.gdal.recent-errors"
+    static let capacity = 4
+
+    static func add(_ message: String) {
+        let dict = Thread.current.threadDictionary
+        var list = dict[key] as? [String] ?? []
+        if list.last == message { return }
+        list.append(message)
+        if list.count > capacity { list.removeFirst(list.count - capacity) }
+        dict[key] = list
+    }
+
+    static func take() -> [String] {
+        let dict = Thread.current.threadDictionary
+        let list = dict[key] as? [String] ?? []
+        dict.removeObject(forKey: key)
+        return list
+    }
+
+    /// Forgets messages left over from earlier, unrelated calls.
+    static func clear() { Thread.current.threadDictionary.removeObject(forKey: key) }
+}
+
+private func recordError(_ level: CPLErr, _ number: CPLErrorNum, _ message: UnsafePointer<CChar>?) {
+    guard level.rawValue >= CE_Warning.rawValue, let message else { return }
+    RecentErrors.add(String(cString: message))
 }
 
 public struct GDALError: Error, CustomStringConvertible {

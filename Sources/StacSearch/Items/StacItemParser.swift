@@ -143,7 +143,11 @@ public struct StacItemParser: Sendable {
         let scale = band?.scale ?? 1
         guard scale != 0, scale.isFinite else { throw ItemProblem.invalid("\(field).raster:bands[0].scale", "is 0 with a non-zero offset") }
         let shift = (offset / scale).rounded()
-        guard abs(shift) < 1e9 else { throw ItemProblem.invalid("\(field).raster:bands[0].offset", "gives an absurd DN shift") }
+        // Beyond the uint16 DN range the composite refuses the shift and would fail the whole job;
+        // refuse it here, so only this item is skipped (with its reason).
+        guard abs(shift) <= 65535 else {
+            throw ItemProblem.invalid("\(field).raster:bands[0].offset", "gives an absurd DN shift (outside -65535...65535)")
+        }
         return Int(shift)
     }
 
