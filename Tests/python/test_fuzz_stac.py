@@ -44,6 +44,7 @@ START = date(2023, 1, 1)
 END = date(2024, 6, 30)
 DAYS = (END - START).days + 1                        # 547 jobs
 WORKER_TIMEOUT = 600                                 # hard bound; the run should take well under 2 min
+SLOW = bool(os.environ.get("FUZZ_STAC_SLOW"))        # also a COG that answers 500 for good (costs minutes)
 SIGNAL_EXITS = {132, 133, 134, 135, 136, 139}
 
 # The chunk: 16 x 16 one-arc-second pixels at 12.2 E, 45.5 N (about 345 m x 490 m).
@@ -116,7 +117,8 @@ def item(ctx: Ctx, k: int = 0, cog: str = "missing", when: str | None = None, po
     """An Earth Search like sentinel-2-l2a item over the chunk on the job's day; its COGs are
     served by this server according to `cog` (default: 404)."""
     dt = when if when is not None else f"{ctx.day.isoformat()}T10:30:{k % 60:02d}Z"
-    cog_base = f"{ctx.base}/cog/{cog}/{ctx.idx}/{k}"
+    host = "http://127.0.0.1:1" if cog == "refused" else ctx.base     # port 1: connection refused
+    cog_base = f"{host}/cog/{cog}/{ctx.idx}/{k}"
     it = {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -619,7 +621,13 @@ def cog_variants() -> list[Variant]:
     add("cog-redirect-file", "redirect-file", text="unreadable")
     add("cog-no-range", "norange")
     add("cog-slow", "slow")
-    add("cog-500", "500", status="failed", text="500")
+    if SLOW:
+        # GDAL retries a 5xx itself (5 times, from 0.5 s doubling, ignoring Retry-After): ~26 s per
+        # open, times the worker's own scene attempts.
+        add("cog-500", "500", status="failed", text="500")
+    else:
+        add("cog-500", "500x2", used=1)             # two 500s, then the file: GDAL's retries get through
+    add("cog-connection-refused", "refused", status="failed", text="connect")
     add("cog-mask-ok-red-missing", "redmissing", text="unreadable")
     add("cog-float-nan", "floatnan")
     # odd but parseable catalogue values next to a readable file
@@ -701,6 +709,7 @@ class StacServer:
         self.cogs = cogs
         self.lock = threading.Lock()
         self.calls: dict[int, int] = {}
+        self.cog_calls: dict[str, int] = {}
         self.requests = 0
         self.cog_requests = 0
         self.errors: list[str] = []
@@ -793,6 +802,12 @@ class StacServer:
         parts = path.strip("/").split("/")          # cog/<kind>/<idx>/<k>/<asset>.tif
         kind = parts[1] if len(parts) > 1 else ""
         asset = parts[-1].rsplit(".", 1)[0]
+        if kind == "500x2":
+            with self.lock:
+                self.cog_calls[path] = self.cog_calls.get(path, 0) + 1
+                if self.cog_calls[path] <= 2:
+                    return self.send(h, Response(500, b"boom"), method)
+            kind = "good"
         data = self.cogs.get(f"{kind}/{asset}")
         if kind == "500":
             return self.send(h, Response(500, b"boom"), method)
