@@ -18,10 +18,14 @@ public struct WorkerOptions: Sendable {
     public var memoryBudgetBytes: Int
     /// Threads for the median of one job (1 when many worker processes share the cores).
     public var reduceThreads: Int
+    /// Threads reading and fusing observations of one job in parallel, each with its own
+    /// scene reader (1 when many worker processes share the cores).
+    public var readThreads: Int
 
-    public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1) {
+    public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1, readThreads: Int = 1) {
         self.memoryBudgetBytes = memoryBudgetBytes
         self.reduceThreads = max(1, reduceThreads)
+        self.readThreads = max(1, readThreads)
     }
 }
 
@@ -36,6 +40,8 @@ public final class ChunkWorker {
     let searcher: StacSearcher
     let reader: SceneReader
     let fusion: SceneFusion
+    /// Extra lanes for `readThreads` > 1, made on first use and kept between jobs.
+    var fusions: [SceneFusion] = []
 
     public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
         self.cube = cube
@@ -94,20 +100,14 @@ public final class ChunkWorker {
                 let stripTarget = target.subBox(stripWindow)
                 let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
                                                    maxObservations: observations.count)
-                for observation in observations {
-                    let builder = try reducer.beginObservation(maskRule: fusion.maskRule)
-                    for scene in observation.scenes where !ledger.isBroken(scene.id) {
-                        if builder.isComplete {
-                            ledger.note(scene.id, .notNeeded("same-day observation already complete"))
-                            continue
-                        }
-                        do {
-                            ledger.note(scene.id, try fusion.fuse(scene, target: stripTarget, into: builder))
-                        } catch let broken as BrokenScene {
-                            ledger.markBroken(scene.id, broken.description)
+                let events = try compose(observations, target: stripTarget, into: reducer, skipping: ledger.brokenIDs)
+                for list in events {
+                    for event in list {
+                        switch event {
+                        case .outcome(let id, let outcome): ledger.note(id, outcome)
+                        case .broken(let id, let why): ledger.markBroken(id, why)
                         }
                     }
-                    try reducer.commitObservation()
                 }
                 storedObservations = max(storedObservations, reducer.observationCount)
                 clock.lap("read")
@@ -160,6 +160,90 @@ public final class ChunkWorker {
     }
 }
 
+/// What happened to one scene while composing an observation.
+enum SceneEvent {
+    case outcome(String, SceneOutcome)
+    case broken(String, String)
+}
+
+extension ChunkWorker {
+    /// Reads and fuses every observation into `reducer`; returns the scene events per
+    /// observation, in observation order (so logs do not depend on thread timing).
+    /// One thread: each observation is built in place in the reducer's next slot. Several:
+    /// observations are handed out to lanes, each with its own scene reader and builder, and
+    /// copied into the reducer as they finish (the median does not depend on their order).
+    func compose(_ observations: [Observation], target: GeoBox, into reducer: CompositeReducer,
+                 skipping broken: Set<String>) throws -> [[SceneEvent]] {
+        let lanes = min(options.readThreads, observations.count)
+        if lanes <= 1 {
+            return try observations.map { observation in
+                let builder = try reducer.beginObservation(maskRule: fusion.maskRule)
+                let events = try fuse(observation, target: target, builder: builder, fusion: fusion, skipping: broken)
+                try reducer.commitObservation()
+                return events
+            }
+        }
+        while fusions.count < lanes {
+            fusions.append(SceneFusion(reader: SceneReader(), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
+                                       maskRule: fusion.maskRule, resampling: cube.spec.resampling))
+        }
+        let lock = NSLock()
+        var nextIndex = 0
+        var firstError: Error?
+        var events = [[SceneEvent]](repeating: [], count: observations.count)
+        let lanesFusions = [fusion] + fusions.prefix(lanes - 1)
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            let fusion = lanesFusions[lane]
+            let builder: ObservationBuilder
+            do {
+                builder = try ObservationBuilder(pixelCount: reducer.pixelCount, bandCount: reducer.bandCount,
+                                                 maskRule: fusion.maskRule)
+            } catch {
+                lock.lock(); firstError = firstError ?? error; lock.unlock()
+                return
+            }
+            while true {
+                lock.lock()
+                let i = nextIndex
+                nextIndex += 1
+                let stop = firstError != nil
+                lock.unlock()
+                if stop || i >= observations.count { return }
+                builder.reset()
+                do {
+                    let list = try self.fuse(observations[i], target: target, builder: builder, fusion: fusion, skipping: broken)
+                    lock.lock()
+                    defer { lock.unlock() }
+                    events[i] = list
+                    try reducer.add(builder)
+                } catch {
+                    lock.lock(); firstError = firstError ?? error; lock.unlock()
+                    return
+                }
+            }
+        }
+        if let firstError { throw firstError }
+        return events
+    }
+
+    private func fuse(_ observation: Observation, target: GeoBox, builder: ObservationBuilder, fusion: SceneFusion,
+                      skipping broken: Set<String>) throws -> [SceneEvent] {
+        var events: [SceneEvent] = []
+        for scene in observation.scenes where !broken.contains(scene.id) {
+            if builder.isComplete {
+                events.append(.outcome(scene.id, .notNeeded("same-day observation already complete")))
+                continue
+            }
+            do {
+                events.append(.outcome(scene.id, try fusion.fuse(scene, target: target, into: builder)))
+            } catch let b as BrokenScene {
+                events.append(.broken(scene.id, b.description))
+            }
+        }
+        return events
+    }
+}
+
 /// Per-scene bookkeeping across observations and strips: a scene counts as used when it
 /// filled a pixel anywhere; a scene that could not be read is skipped everywhere after.
 struct SceneLedger {
@@ -171,6 +255,8 @@ struct SceneLedger {
     var usedCount: Int { used.count }
 
     func isBroken(_ id: String) -> Bool { broken[id] != nil }
+
+    var brokenIDs: Set<String> { Set(broken.keys) }
 
     mutating func note(_ id: String, _ outcome: SceneOutcome) {
         if !order.contains(id) { order.append(id) }

@@ -31,6 +31,8 @@ final class SceneFusion {
     let resampling: Resampling
 
     private var maskPlane: [UInt8] = []
+    /// 1 where a target pixel can still take a value from the scene being read.
+    private var neededPlane: [UInt8] = []
     /// Band-major planes in one buffer: band b is bandPlanes[b*pixels ..< (b+1)*pixels].
     private var bandPlanes: [UInt16] = []
 
@@ -67,6 +69,7 @@ final class SceneFusion {
         let pixels = target.width * target.height
         if maskPlane.count != pixels {
             maskPlane = [UInt8](repeating: 0, count: pixels)
+            neededPlane = [UInt8](repeating: 0, count: pixels)
             bandPlanes = [UInt16](repeating: 0, count: bands.count * pixels)
         }
         guard let mask = scene.assets[maskAsset] else {
@@ -82,7 +85,7 @@ final class SceneFusion {
         let maskPlan = try guarded { try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg) }
         if maskPlan.isEmpty { return .notNeeded("outside the chunk") }
         try guarded { try maskPlane.withUnsafeMutableBufferPointer { try reader.read(maskPlan, into: $0) } }
-        if !hasUsablePixel(builder) { return .notNeeded("no usable pixel (masked, nodata or already filled)") }
+        if markNeededPixels(builder) == 0 { return .notNeeded("no usable pixel (masked, nodata or already filled)") }
 
         for (b, asset) in bandAssets.enumerated() {
             let plan = try guarded {
@@ -90,7 +93,10 @@ final class SceneFusion {
             }
             try guarded {
                 try bandPlanes.withUnsafeMutableBufferPointer { all in
-                    try reader.read(plan, into: UnsafeMutableBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]))
+                    try neededPlane.withUnsafeBufferPointer { needed in
+                        try reader.read(plan, into: UnsafeMutableBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]),
+                                        needed: resampling == .nearest ? needed : nil)
+                    }
                 }
             }
         }
@@ -104,13 +110,21 @@ final class SceneFusion {
         return filled > 0 ? .used(pixels: filled) : .notNeeded("no valid pixel in the chunk")
     }
 
-    /// True when some pixel has a valid mask class and is not yet filled in the observation.
-    private func hasUsablePixel(_ builder: ObservationBuilder) -> Bool {
+    /// Marks the pixels with a valid mask class that are not yet filled in the observation
+    /// (only their source blocks are decoded); returns how many there are.
+    private func markNeededPixels(_ builder: ObservationBuilder) -> Int {
         let rule = maskRule
         return maskPlane.withUnsafeBufferPointer { m in
-            builder.withBand(0) { filled in
-                for p in 0..<m.count where filled[p] == 0 && !rule.isInvalid(m[p]) { return true }
-                return false
+            neededPlane.withUnsafeMutableBufferPointer { needed in
+                builder.withBand(0) { filled in
+                    var count = 0
+                    for p in 0..<m.count {
+                        let take: UInt8 = filled[p] == 0 && !rule.isInvalid(m[p]) ? 1 : 0
+                        needed[p] = take
+                        count += Int(take)
+                    }
+                    return count
+                }
             }
         }
     }

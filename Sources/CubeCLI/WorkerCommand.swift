@@ -37,7 +37,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Attempts per job before it counts as failed.")
     var attempts = 3
 
-    @Option(help: "Threads for the median of one job.")
+    @Option(help: "Threads per job: observations are read and fused in parallel, and the median is split across them. Use 1 when one worker process runs per core.")
     var threads = 1
 
     @Option(name: .customLong("memory-mib"), help: "Memory budget for a job's observations, in MiB (larger chunks are reduced in strips).")
@@ -85,7 +85,7 @@ struct WorkerCommand: ParsableCommand {
             let cube = try OpenCube(store: openStore(store))
             let selected = try selectJobs(cube)
             let worker = try ChunkWorker(cube: cube, options: WorkerOptions(
-                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads))
+                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads))
             for job in selected {
                 if !redo, try cube.ledger.isDone(job) { continue }
                 if !runWithRetries(worker, job) { failures += 1 }
@@ -159,7 +159,7 @@ extension WorkerCommand {
         try runReportingErrors {
             let cube = try OpenCube(store: openStore(store))
             let worker = try ChunkWorker(cube: cube, options: WorkerOptions(
-                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads))
+                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads))
             while let line = readLine(strippingNewline: true) {
                 let name = line.trimmingCharacters(in: .whitespaces)
                 if name.isEmpty { continue }

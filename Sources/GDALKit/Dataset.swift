@@ -113,6 +113,21 @@ public struct RasterBand {
         }
     }
 
+    /// Reads the window (x, y, width, height) into `buffer` at `offset`, rows `lineStride`
+    /// elements apart: a sub-rectangle of a larger row-major buffer.
+    public func read<T: RasterElement>(x: Int, y: Int, width: Int, height: Int,
+                                       into buffer: UnsafeMutableBufferPointer<T>, offset: Int, lineStride: Int) throws {
+        precondition(offset >= 0 && lineStride >= width && offset + (height - 1) * lineStride + width <= buffer.count)
+        RecentErrors.clear()
+        let size = MemoryLayout<T>.stride
+        let err = GDALRasterIO(handle, GF_Read, Int32(x), Int32(y), Int32(width), Int32(height),
+                               buffer.baseAddress! + offset, Int32(width), Int32(height), T.gdalType,
+                               Int32(size), Int32(lineStride * size))
+        if err != CE_None {
+            throw GDALError.last("reading \(width)x\(height) at (\(x), \(y)) of \(dataset.path)")
+        }
+    }
+
     /// Reads a window resampled to (outWidth, outHeight), e.g. from overviews for previews.
     public func read<T: RasterElement>(x: Int, y: Int, width: Int, height: Int,
                                        outWidth: Int, outHeight: Int,

@@ -12,6 +12,9 @@ public struct ReadStats: Equatable, Sendable {
     public var indexMapsBuilt = 0
     /// Assets opened (dataset cache misses).
     public var datasetsOpened = 0
+    /// Source blocks of the windows read, and those skipped because no needed pixel lies in them.
+    public var blocksRead = 0
+    public var blocksSkipped = 0
 
     public init() {}
 }

@@ -93,19 +93,26 @@ public final class SceneReader {
     /// Produces the target-grid plane of `band` (1-based) into `out`
     /// (`plan.target.width * plan.target.height` samples, row-major). 0 where the source does
     /// not cover the target or holds nodata. Nearest reads exactly `plan.window`.
-    public func read<T: WarpSample>(_ plan: ReadPlan, band: Int = 1, into out: UnsafeMutableBufferPointer<T>) throws {
+    ///
+    /// `needed` (nearest only; one flag per target pixel): only the source blocks holding a
+    /// needed pixel are decoded; the other target pixels get 0. The worker passes the pixels
+    /// whose mask is valid and not yet filled, so cloudy or already-covered parts of a scene
+    /// cost no decoding.
+    public func read<T: WarpSample>(_ plan: ReadPlan, band: Int = 1, into out: UnsafeMutableBufferPointer<T>,
+                                    needed: UnsafeBufferPointer<UInt8>? = nil) throws {
         precondition(out.count == plan.targetPixels, "output holds \(out.count) samples, target has \(plan.targetPixels)")
         guard let window = plan.window, !plan.isEmpty else {
             out.update(repeating: 0)
             return
         }
+        var pixels = window.pixelCount
         switch plan.resampling {
-        case .nearest: try readNearest(plan, window: window, band: band, into: out)
+        case .nearest: pixels = try readNearest(plan, window: window, band: band, into: out, needed: needed)
         case .bilinear, .average: try readWarped(plan, band: band, into: out)
         }
         stats.planesRead += 1
-        stats.pixelsRead += window.pixelCount
-        stats.bytesRead += window.pixelCount * plan.bytesPerSample
+        stats.pixelsRead += pixels
+        stats.bytesRead += pixels * plan.bytesPerSample
     }
 
     public func read<T: WarpSample>(_ plan: ReadPlan, band: Int = 1, as type: T.Type = T.self) throws -> [T] {
@@ -122,12 +129,26 @@ public final class SceneReader {
         try read(plan(href: href, target: target, resampling: resampling), band: band, as: type)
     }
 
+    /// Returns the number of source pixels decoded.
     private func readNearest<T: WarpSample>(_ plan: ReadPlan, window: PixelWindow, band: Int,
-                                            into out: UnsafeMutableBufferPointer<T>) throws {
+                                            into out: UnsafeMutableBufferPointer<T>,
+                                            needed: UnsafeBufferPointer<UInt8>?) throws -> Int {
         let source = try rasterBand(plan.scene, band)
         let samples = scratchBuffer(window.pixelCount, of: T.self)
+        var decoded = window.pixelCount
         do {
-            try source.read(x: window.col, y: window.row, width: window.width, height: window.height, into: samples)
+            let rects = needed.map { neededRectangles(plan, window: window, block: source.blockSize, needed: $0) }
+            if let rects, rects.partial {
+                samples.update(repeating: 0)
+                decoded = 0
+                for r in rects.list {
+                    try source.read(x: r.col, y: r.row, width: r.width, height: r.height, into: samples,
+                                    offset: (r.row - window.row) * window.width + (r.col - window.col), lineStride: window.width)
+                    decoded += r.pixelCount
+                }
+            } else {
+                try source.read(x: window.col, y: window.row, width: window.width, height: window.height, into: samples)
+            }
         } catch {
             throw SceneWarpError(.read, href: plan.href, "cannot read band \(band): \(error)")
         }
@@ -135,6 +156,46 @@ public final class SceneReader {
         plan.map.indices.withUnsafeBufferPointer { indices in
             T.gather(window: UnsafeBufferPointer(samples), indices: indices, into: out)
         }
+        return decoded
+    }
+
+    /// The parts of `window` to decode: horizontal runs of source blocks (clipped to the
+    /// window) that hold at least one needed target pixel. `partial` is false when every
+    /// block is needed (one read of the whole window is cheaper).
+    private func neededRectangles(_ plan: ReadPlan, window: PixelWindow, block: (width: Int, height: Int),
+                                  needed: UnsafeBufferPointer<UInt8>) -> (partial: Bool, list: [PixelWindow]) {
+        let bw = max(1, block.width), bh = max(1, block.height)
+        let bx0 = window.col / bw, bx1 = (window.col + window.width - 1) / bw
+        let by0 = window.row / bh, by1 = (window.row + window.height - 1) / bh
+        let nbx = bx1 - bx0 + 1, nby = by1 - by0 + 1
+        var flags = [Bool](repeating: false, count: nbx * nby)
+        let ww = window.width
+        plan.map.indices.withUnsafeBufferPointer { idx in
+            for p in 0..<min(idx.count, needed.count) where needed[p] != 0 {
+                let k = Int(idx[p])
+                if k < 0 { continue }
+                let x = window.col + k % ww, y = window.row + k / ww
+                flags[(y / bh - by0) * nbx + (x / bw - bx0)] = true
+            }
+        }
+        let neededCount = flags.reduce(0) { $0 + ($1 ? 1 : 0) }
+        stats.blocksRead += neededCount
+        stats.blocksSkipped += flags.count - neededCount
+        if neededCount == flags.count { return (false, []) }
+        var list: [PixelWindow] = []
+        for by in 0..<nby {
+            var bx = 0
+            while bx < nbx {
+                guard flags[by * nbx + bx] else { bx += 1; continue }
+                var end = bx
+                while end + 1 < nbx && flags[by * nbx + end + 1] { end += 1 }
+                let x0 = max(window.col, (bx0 + bx) * bw), x1 = min(window.col + window.width, (bx0 + end + 1) * bw)
+                let y0 = max(window.row, (by0 + by) * bh), y1 = min(window.row + window.height, (by0 + by + 1) * bh)
+                list.append(PixelWindow(col: x0, row: y0, width: x1 - x0, height: y1 - y0))
+                bx = end + 1
+            }
+        }
+        return (true, list)
     }
 
     /// Bilinear and average: GDAL's warper with an exact transformer (`-et 0`), no overviews.

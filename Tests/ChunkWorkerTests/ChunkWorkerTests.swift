@@ -60,12 +60,19 @@ private func buildAll(_ cube: OpenCube, options: WorkerOptions = WorkerOptions()
     let world = try WorkerWorld(seed: 5)
     let (whole, _) = try makeCube(world)
     let (strips, _) = try makeCube(world)
-    try buildAll(whole)
-    // 16 KiB holds a few rows of 4 observations x 2 bands: many strips per chunk.
-    try buildAll(strips, options: WorkerOptions(memoryBudgetBytes: 16 << 10, reduceThreads: 2))
+    let (lanes, _) = try makeCube(world)
+    let wholeRecords = try buildAll(whole)
+    // 16 KiB holds a few rows of 4 observations x 2 bands: many strips per chunk; and observations
+    // read by parallel lanes.
+    try buildAll(strips, options: WorkerOptions(memoryBudgetBytes: 16 << 10, reduceThreads: 2, readThreads: 2))
+    let laneRecords = try buildAll(lanes, options: WorkerOptions(reduceThreads: 2, readThreads: 3))
     for array in WorkerWorld.bands + ["count"] {
         #expect(try mosaic(whole, array) == mosaic(strips, array), "\(array)")
+        #expect(try mosaic(whole, array) == mosaic(lanes, array), "\(array)")
     }
+    // The job log does not depend on thread timing either.
+    #expect(wholeRecords.map(\.scenes_skipped) == laneRecords.map(\.scenes_skipped))
+    #expect(wholeRecords.map(\.scenes_used) == laneRecords.map(\.scenes_used))
     #expect(try mosaic(whole, "count") == world.truth().count)
 }
 

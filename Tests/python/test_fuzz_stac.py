@@ -15,7 +15,9 @@ skipped scenes with reasons.
 
     CUBE=.build/debug/cube .venv/bin/python -m pytest Tests/python/test_fuzz_stac.py -q -s
 
-`-s` prints the summary; FUZZ_SUMMARY_STAC=path also writes it as JSON.
+`-s` prints the summary; FUZZ_SUMMARY_STAC=path also writes it as JSON. FUZZ_STAC_SLOW=1 adds a COG
+that answers 500 for good (GDAL retries it itself for ~26 s per open, times the worker's scene
+attempts: minutes); by default that COG answers 500 twice and then serves the file.
 """
 from __future__ import annotations
 
@@ -900,8 +902,9 @@ def test_fuzz_stac(tmp_path):
         store = tmp_path / "stacfuzz.zarr"
 
         started = time.monotonic()
+        env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
         proc = subprocess.Popen([cube, "worker", str(store), "--attempts", "1"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
         # Read the job lines as they come, with arrival times (for the slowest jobs).
         lines: list[tuple[float, bytes]] = []
         err_chunks: list[bytes] = []
