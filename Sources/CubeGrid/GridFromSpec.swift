@@ -15,6 +15,14 @@ extension GeoBox {
         } catch {
             throw SpecError("grid.crs", "unknown CRS '\(spec.crs.prefix(60))' (use e.g. EPSG:4326, EPSG:32632, a WKT or PROJ string)")
         }
+        // A vertical or engineering CRS parses but cannot hold a map grid.
+        if !(crs.isGeographic && crs.epsg == 4326) {
+            do {
+                _ = try crs.transform(to: .lonLat)
+            } catch {
+                throw SpecError("grid.crs", "'\(spec.crs.prefix(60))' is not a horizontal CRS that maps to longitude/latitude (\(error))")
+            }
+        }
         var (minX, minY, maxX, maxY) = (spec.bbox[0], spec.bbox[1], spec.bbox[2], spec.bbox[3])
         if spec.bboxCRS == .lonLat, let area = crs.reference.areaOfUse, area.west <= area.east,
            maxX < area.west || minX > area.east || maxY < area.south || minY > area.north {

@@ -81,10 +81,16 @@ public final class LandMask {
                 throw SpecError("land_mask", "file not found: \(path)")
             }
             let ext = URL(fileURLWithPath: path).pathExtension.lowercased()
-            if ["geojson", "json", "shp", "gpkg", "fgb", "kml", "gml"].contains(ext) {
-                return try LandMask(vectorPath: path, covering: bounds)
+            do {
+                if ["geojson", "json", "shp", "gpkg", "fgb", "kml", "gml"].contains(ext) {
+                    return try LandMask(vectorPath: path, covering: bounds)
+                }
+                return try LandMask(rasterPath: path)
+            } catch let e as SpecError {
+                throw e
+            } catch {
+                throw SpecError("land_mask", "cannot read \(path) as a land mask (a raster with 1 = land, or land polygons): \(error)")
             }
-            return try LandMask(rasterPath: path)
         }
     }
 

@@ -105,7 +105,8 @@ extension CubeSpec {
     }
 
     static func checkName(_ name: String, field: String) throws {
-        let ok = name.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", options: .regularExpression) != nil
+        // \z, not $: `$` also matches before a final newline ("red\n").
+        let ok = name.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\\z", options: .regularExpression) != nil
         guard ok else {
             throw SpecError(field, "'\(Fields.clip(name))' must be 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit")
         }

@@ -24,7 +24,11 @@ struct Fields {
         }
     }
 
-    static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    /// The dotted field path; an empty key (`'': x`) is shown as `""` so the message still names a field.
+    static func join(_ path: String, _ key: String) -> String {
+        let k = key.isEmpty ? "\"\"" : key
+        return path.isEmpty ? k : "\(path).\(k)"
+    }
 
     static func kind(_ node: Node) -> String {
         switch node {
