@@ -196,21 +196,25 @@ def test_build_into_bucket_equals_local_build_and_consumers_read_it(s3, initiali
 def test_injected_500_and_503_during_writes_and_reads_are_survived(s3, initialised, local_build, tmp_path):
     url, env, client = s3
     upload_tree(client, initialised, "cubes", "faulty.zarr")
-    proxy = subprocess.Popen([sys.executable, str(REPO / "scripts" / "faultproxy.py"), "--target", url,
-                              "--fail-every", "4", "--status", "503", "--retry-after", "0",
-                              "--port-file", str(tmp_path / "port")],
+    # Two proxies in a row: every 4th request answered 503 SlowDown, every 7th 500.
+    def start(target, *args):
+        p = subprocess.Popen([sys.executable, str(REPO / "scripts" / "faultproxy.py"), "--target", target, *args],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return p, f"http://127.0.0.1:{int(p.stdout.readline().split()[-1])}"
+
+    slow, slow_url = start(url, "--fail-every", "4", "--status", "503", "--retry-after", "0")
+    broken, broken_url = start(slow_url, "--fail-every", "7", "--status", "500")
+    errors = []
     try:
-        line = proxy.stdout.readline()
-        port = int(line.split()[-1])
-        faulty = {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        faulty = {**env, "AWS_ENDPOINT_URL": broken_url}
         out = cube("run", "s3://cubes/faulty.zarr", "--workers", "2", "--json", "--no-previews", env=faulty)
         assert json.loads(out.stdout.splitlines()[-1])["complete"]
     finally:
-        proxy.send_signal(signal.SIGTERM)
-        _, err = proxy.communicate(timeout=30)
-    injected = int(err.split("'status': ")[1].split(",")[0])
-    assert injected > 20, err
+        for p in (broken, slow):
+            p.send_signal(signal.SIGTERM)
+            errors.append(p.communicate(timeout=30)[1])
+    injected = [int(err.split("'status': ")[1].split(",")[0]) for err in errors]
+    assert all(n > 10 for n in injected), errors
     assert data_part(bucket_objects(client, "cubes", "faulty.zarr")) == data_part(local_objects(local_build))
 
 
