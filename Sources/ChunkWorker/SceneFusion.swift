@@ -162,6 +162,8 @@ public struct TransientFailure: Error, CustomStringConvertible {
             "recv failure", "send failure", "empty reply from server", "server returned nothing",
             "http response code: 5", "http error code: 5", "http response code: 429", "http error code: 429",
             "couldn't resolve host", "ssl connect error", "http/0.9",
+            // /vsicurl/ range reads: "Request for 100206-149210 failed with response_code=0" (no response).
+            "response_code=0", "response_code=5", "response_code=429",
         ]
         return markers.contains { m.contains($0) }
     }
