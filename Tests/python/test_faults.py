@@ -21,7 +21,7 @@ import shapely
 import zarr
 from shapely.geometry import shape
 
-from world_testkit import REPO, cube_bin, world_with
+from world_testkit import REPO, cube_bin, world_with, wait_http
 
 from world.reference import reference_cube
 from world.refgrid import Grid, month_bins
@@ -56,19 +56,6 @@ def chunks(store: Path) -> dict[str, bytes]:
     """Every data chunk (the cube's values) by key."""
     return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
             if p.is_file() and "/c/" in str(p.relative_to(store))}
-
-
-def wait_http(url, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 class Proxy:

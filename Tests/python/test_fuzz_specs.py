@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+from world_testkit import REPO, cube_bin  # noqa: E402
 SEED = 20240601
 TIMEOUT = 20           # seconds per `cube plan`
 THREADS = 2
@@ -54,13 +54,6 @@ BASE = {
     "zarr_format": 3,
     "compression": {"codec": "blosc", "level": 5},
 }
-
-
-def cube_bin() -> str:
-    path = os.environ.get("CUBE") or str(REPO / ".build" / "debug" / "cube")
-    if not Path(path).exists():
-        raise RuntimeError(f"no cube executable at {path}; run `swift build` or set CUBE")
-    return path
 
 
 # ---------------------------------------------------------------- case generation

@@ -40,7 +40,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from world_testkit import REPO, cube_bin  # noqa: E402
 SEED = 547
 START = date(2023, 1, 1)
 END = date(2024, 6, 30)
@@ -55,13 +55,6 @@ SCENE_POLYGON = [[[12.1, 45.4], [12.3, 45.4], [12.3, 45.6], [12.1, 45.6], [12.1,
 FAR_POLYGON = [[[20.0, 10.0], [20.1, 10.0], [20.1, 10.1], [20.0, 10.1], [20.0, 10.0]]]
 # UTM 32N, 10 m pixels, 64 x 64: covers the chunk (centre ~ 750166 E, 5043730 N).
 UTM_ORIGIN = (749840.0, 5044050.0)
-
-
-def cube_bin() -> str:
-    path = os.environ.get("CUBE") or str(REPO / ".build" / "debug" / "cube")
-    if not Path(path).exists():
-        raise RuntimeError(f"no cube executable at {path}; run `swift build` or set CUBE")
-    return path
 
 
 # ---------------------------------------------------------------- responses

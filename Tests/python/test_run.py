@@ -22,7 +22,7 @@ import shapely
 import yaml
 import zarr
 
-from world_testkit import REPO, cube_bin, world_with
+from world_testkit import REPO, cube_bin, world_with, served
 
 from world.ground import _SEA
 from world.reference import reference_cube
@@ -37,11 +37,8 @@ CHUNK = 32
 @pytest.fixture(scope="module")
 def coast():
     world = world_with("small", seed=5, name="coast", aoi=tuple(BBOX), start=date(2024, 3, 1), end=date(2024, 3, 31))
-    out = subprocess.run([SERVICES, "start", str(world)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    env = dict(line.split("=", 1) for line in (world / ".run" / "urls.env").read_text().splitlines())
-    yield world, env
-    subprocess.run([SERVICES, "stop", str(world)], timeout=60)
+    with served(world) as env:
+        yield world, env
 
 
 def spec(tmp: Path, env, name="coastal", fmt=3) -> Path:

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from world_testkit import REPO, cube_bin, world_with
+from world_testkit import REPO, cube_bin, world_with, wait_http
 
 SERVICES = str(REPO / "scripts" / "services")
 BBOX = [11.98, 45.47, 12.02, 45.49]
@@ -32,19 +32,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 @pytest.fixture(scope="module")

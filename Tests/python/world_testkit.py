@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
+import subprocess
+import time
+import urllib.error
+import urllib.request
 import functools
 import hashlib
 import json
@@ -60,3 +65,31 @@ def tree_digest(world: Path) -> dict[str, str]:
     """sha256 of every generated file (run state under .run excluded)."""
     return {str(p.relative_to(world)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(world.rglob("*")) if p.is_file() and ".run" not in p.parts}
+
+
+SERVICES = str(REPO / "scripts" / "services")
+
+
+@contextlib.contextmanager
+def served(world: Path):
+    """nginx + `rustac serve` over `world` for the duration of the block; yields urls.env as a dict."""
+    out = subprocess.run([SERVICES, "start", str(world)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    try:
+        yield dict(line.split("=", 1) for line in (world / ".run" / "urls.env").read_text().splitlines())
+    finally:
+        subprocess.run([SERVICES, "stop", str(world)], timeout=60)
+
+
+def wait_http(url: str, seconds: float = 30) -> None:
+    """Waits until `url` answers with any HTTP status."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
