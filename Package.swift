@@ -34,7 +34,8 @@ let package = Package(
         .target(name: "CubeSchema", dependencies: ["CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "GDALKit"]),
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["HTTPClient"]),
-        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"]),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
+        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit", "CDeflate"]),
         .target(name: "Composite", dependencies: []),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",

@@ -8,8 +8,10 @@ final class IndexMap {
     let window: PixelWindow?
     let indices: [Int32]
     let coveredCount: Int
+    /// The map grouped by source block, built on the first tile-by-tile read.
+    var groups: BlockGroups?
 
-    var byteCount: Int { indices.count * MemoryLayout<Int32>.stride }
+    var byteCount: Int { indices.count * MemoryLayout<Int32>.stride + (groups?.byteCount ?? 0) }
 
     /// `grid.width * grid.height` must fit in Int32 (checked when the scene is opened).
     init(centres: SourceCentres, grid: SourceGrid) {

@@ -34,6 +34,10 @@ final class OpenScene {
     let dataset: Dataset
     let grid: SourceGrid
     let reference: SpatialReference
+    /// The asset as a byte stream (opened on the first tile-by-tile read).
+    var file: VSIFile?
+    /// Per band: read tile by tile, or nil when only GDAL's RasterIO can read it.
+    var tiled: [Int: TiledBand?] = [:]
 
     init(href: String, dataset: Dataset, grid: SourceGrid, reference: SpatialReference) {
         self.href = href
@@ -49,5 +53,29 @@ extension PixelWindow {
         let c0 = max(0, col - margin), r0 = max(0, row - margin)
         let c1 = min(width, col + self.width + margin), r1 = min(height, row + self.height + margin)
         return PixelWindow(col: c0, row: r0, width: c1 - c0, height: r1 - r0)
+    }
+}
+
+/// A band read tile by tile: its layout and where each block is stored.
+final class TiledBand {
+    let layout: TiffTileLayout
+    let band: RasterBand
+    let file: VSIFile
+    private var locations: [Int: (offset: UInt64, size: Int)] = [:]
+
+    init(layout: TiffTileLayout, band: RasterBand, file: VSIFile) {
+        self.layout = layout
+        self.band = band
+        self.file = file
+    }
+
+    func location(col: Int, row: Int) throws -> (offset: UInt64, size: Int) {
+        let key = row * layout.blocksAcross + col
+        if let known = locations[key] { return known }
+        guard let found = band.tiffBlockLocation(col: col, row: row) else {
+            throw TileDecodeError("no offset for block (\(col), \(row))")
+        }
+        locations[key] = found
+        return found
     }
 }

@@ -15,6 +15,8 @@ public struct ReadStats: Equatable, Sendable {
     /// Source blocks of the windows read, and those skipped because no needed pixel lies in them.
     public var blocksRead = 0
     public var blocksSkipped = 0
+    /// Planes read tile by tile (stored blocks decoded here) rather than through GDAL's RasterIO.
+    public var tilePlanes = 0
 
     public init() {}
 }

@@ -37,6 +37,14 @@ public final class SceneReader {
     /// Reused window buffer: no allocation per read once it has grown.
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
+    /// Tile-by-tile reads: one decoded tile and one batch of compressed tiles, reused.
+    private let decoder = TileDecoder()
+    private var tileBuffer = GrowableBuffer()
+    private var compressedBuffer = GrowableBuffer()
+    /// Compressed bytes fetched in one multi-range request (more tiles go in further batches).
+    private let batchBytes = 32 << 20
+    /// Off: always read through GDAL's RasterIO (the decode floor, and tests comparing both).
+    public var readsTiles = true
 
     public init(limits: Limits = Limits()) {
         GDAL.initialize()
@@ -45,7 +53,11 @@ public final class SceneReader {
         maps = LRUCache(maxCount: 256, maxCost: limits.maxIndexMapBytes)
     }
 
-    deinit { scratch?.deallocate() }
+    deinit {
+        scratch?.deallocate()
+        tileBuffer.free()
+        compressedBuffer.free()
+    }
 
     /// Drops every cached dataset and map (e.g. after a network error to force a reopen).
     public func clearCaches() {
@@ -134,12 +146,22 @@ public final class SceneReader {
                                             into out: UnsafeMutableBufferPointer<T>,
                                             needed: UnsafeBufferPointer<UInt8>?) throws -> Int {
         let source = try rasterBand(plan.scene, band)
+        if readsTiles, let tiled = tiledBand(plan.scene, band, source, bytes: MemoryLayout<T>.size) {
+            do {
+                return try readTiles(plan, tiled: tiled, into: out, needed: needed)
+            } catch {
+                // GDAL reads it the usual way below, and reports the failure in its own words
+                // (which is how network errors are told from broken files).
+                plan.scene.tiled[band] = .some(nil)
+            }
+        }
         let samples = scratchBuffer(window.pixelCount, of: T.self)
         var decoded = window.pixelCount
         do {
             let rects = needed.map { neededRectangles(plan, window: window, block: source.blockSize, needed: $0) }
             if let rects, rects.partial {
-                samples.update(repeating: 0)
+                // memset: a generic update(repeating:) is a witness call per sample here.
+                memset(samples.baseAddress!, 0, samples.count * MemoryLayout<T>.stride)
                 decoded = 0
                 for r in rects.list {
                     try source.read(x: r.col, y: r.row, width: r.width, height: r.height, into: samples,
@@ -157,6 +179,104 @@ public final class SceneReader {
             T.gather(window: UnsafeBufferPointer(samples), indices: indices, into: out)
         }
         return decoded
+    }
+
+    /// Reads the blocks holding needed pixels as stored (byte ranges through GDAL's virtual file
+    /// system), decodes them and gathers the target pixels straight from each decoded tile.
+    /// Returns the number of source pixels decoded.
+    private func readTiles<T: WarpSample>(_ plan: ReadPlan, tiled: TiledBand, into out: UnsafeMutableBufferPointer<T>,
+                                          needed: UnsafeBufferPointer<UInt8>?) throws -> Int {
+        let layout = tiled.layout
+        let groups = blockGroups(plan, width: layout.blockWidth, height: layout.blockHeight)
+        memset(out.baseAddress!, 0, out.count * MemoryLayout<T>.stride)
+        // Blocks to fetch: those holding a covered target pixel that is needed.
+        var blocks: [(group: Int, col: Int, row: Int, offset: UInt64, size: Int)] = []
+        var present = 0
+        groups.starts.withUnsafeBufferPointer { starts in
+            groups.targets.withUnsafeBufferPointer { targets in
+                for g in 0..<groups.groupCount where starts[g] < starts[g + 1] {
+                    present += 1
+                    if let needed {
+                        var any = false
+                        for j in Int(starts[g])..<Int(starts[g + 1]) where needed[Int(targets[j])] != 0 { any = true; break }
+                        if !any { continue }
+                    }
+                    blocks.append((g, groups.firstCol + g % groups.across, groups.firstRow + g / groups.across, 0, 0))
+                }
+            }
+        }
+        for i in blocks.indices {
+            (blocks[i].offset, blocks[i].size) = try tiled.location(col: blocks[i].col, row: blocks[i].row)
+        }
+        stats.blocksRead += blocks.count
+        stats.blocksSkipped += present - blocks.count
+        let tile = tileBuffer.bytes(layout.blockBytes)
+        var start = 0
+        while start < blocks.count {
+            // One batch: consecutive blocks up to `batchBytes` of compressed data (at least one).
+            var end = start, total = 0
+            while end < blocks.count && (end == start || total + blocks[end].size <= batchBytes) {
+                total += blocks[end].size
+                end += 1
+            }
+            let batch = compressedBuffer.bytes(max(1, total))
+            var pointers: [UnsafeMutableRawPointer] = [], offsets: [UInt64] = [], sizes: [Int] = []
+            var at = 0
+            for b in blocks[start..<end] where b.size > 0 {
+                pointers.append(batch.baseAddress! + at)
+                offsets.append(b.offset)
+                sizes.append(b.size)
+                at += b.size
+            }
+            try tiled.file.read(offsets: offsets, sizes: sizes, into: pointers)
+            at = 0
+            for b in blocks[start..<end] where b.size > 0 {
+                let rows = min(layout.blockHeight, layout.height - b.row * layout.blockHeight)
+                try decoder.decode(UnsafeRawBufferPointer(rebasing: batch[at..<(at + b.size)]), layout: layout,
+                                   rows: rows, into: tile)
+                at += b.size
+                gatherGroup(b.group, groups, tile: tile.baseAddress!.assumingMemoryBound(to: T.self), into: out)
+            }
+            start = end
+        }
+        if let noData = tiled.band.noDataValue { T.zeroNoData(out, noData: noData) }
+        stats.tilePlanes += 1
+        return blocks.count * layout.blockWidth * layout.blockHeight
+    }
+
+    private func gatherGroup<T: WarpSample>(_ g: Int, _ groups: BlockGroups, tile: UnsafePointer<T>,
+                                            into out: UnsafeMutableBufferPointer<T>) {
+        groups.starts.withUnsafeBufferPointer { starts in
+            groups.targets.withUnsafeBufferPointer { targets in
+                groups.offsets.withUnsafeBufferPointer { offsets in
+                    let lo = Int(starts[g]), hi = Int(starts[g + 1])
+                    T.gather(tile: tile, offsets: UnsafeBufferPointer(rebasing: offsets[lo..<hi]),
+                             targets: UnsafeBufferPointer(rebasing: targets[lo..<hi]), into: out)
+                }
+            }
+        }
+    }
+
+    /// The band read tile by tile, when its layout allows and its samples are `bytes` wide.
+    private func tiledBand(_ scene: OpenScene, _ band: Int, _ source: RasterBand, bytes: Int) -> TiledBand? {
+        if let known = scene.tiled[band] { return known.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil } }
+        var result: TiledBand?
+        if scene.file == nil { scene.file = try? VSIFile(path: scene.dataset.path) }
+        if let file = scene.file, let layout = source.tiffTileLayout(file: file) {
+            result = TiledBand(layout: layout, band: source, file: file)
+        }
+        scene.tiled[band] = .some(result)
+        return result.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil }
+    }
+
+    private func blockGroups(_ plan: ReadPlan, width: Int, height: Int) -> BlockGroups {
+        let map = plan.map
+        if let g = map.groups, g.blockWidth == width, g.blockHeight == height { return g }
+        let groups = BlockGroups(map: map, blockWidth: width, blockHeight: height)
+        map.groups = groups
+        // The map now costs more: re-insert it with its new cost (it stays cached if it fits).
+        maps.insert(map, for: IndexMapKey(target: TargetKey(plan.target), source: plan.source), cost: map.byteCount)
+        return groups
     }
 
     /// The parts of `window` to decode: horizontal runs of source blocks (clipped to the
@@ -309,5 +429,26 @@ public final class SceneReader {
         maps.insert(map, for: mapKey, cost: map.byteCount)
         stats.indexMapsBuilt += 1
         return map
+    }
+}
+
+/// A reusable raw buffer that only grows.
+struct GrowableBuffer {
+    private var pointer: UnsafeMutableRawPointer?
+    private var capacity = 0
+
+    mutating func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
+        if count > capacity {
+            pointer?.deallocate()
+            pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+            capacity = count
+        }
+        return UnsafeMutableRawBufferPointer(start: pointer, count: count)
+    }
+
+    mutating func free() {
+        pointer?.deallocate()
+        pointer = nil
+        capacity = 0
     }
 }

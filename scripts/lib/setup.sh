@@ -9,7 +9,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-apt_packages=(libgdal-dev gdal-bin libblosc-dev libzstd-dev libcurl4-openssl-dev nginx-light pkg-config python3-venv
+apt_packages=(libgdal-dev libdeflate-dev gdal-bin libblosc-dev libzstd-dev libcurl4-openssl-dev nginx-light pkg-config python3-venv
               slurmctld slurmd slurm-client munge)
 
 setup_system() {

@@ -1,0 +1,2 @@
+// Debian's libdeflate-dev: the DEFLATE decoder GDAL itself uses for GeoTIFF tiles.
+#include <libdeflate.h>
