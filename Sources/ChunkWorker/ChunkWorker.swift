@@ -42,6 +42,8 @@ public final class ChunkWorker {
     let fusion: SceneFusion
     /// Extra lanes for `readThreads` > 1, made on first use and kept between jobs.
     var fusions: [SceneFusion] = []
+    /// Grid mappings shared by all lanes: each is computed once per job, not once per lane.
+    let grids = GridCache()
 
     public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
         self.cube = cube
@@ -55,7 +57,7 @@ public final class ChunkWorker {
         NetworkStats.enable()
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
-        reader = SceneReader()
+        reader = SceneReader(grids: grids)
         fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
                              maskRule: maskRule, resampling: cube.spec.resampling)
     }
@@ -184,7 +186,7 @@ extension ChunkWorker {
             }
         }
         while fusions.count < lanes {
-            fusions.append(SceneFusion(reader: SceneReader(), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
+            fusions.append(SceneFusion(reader: SceneReader(grids: grids), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
                                        maskRule: fusion.maskRule, resampling: cube.spec.resampling))
         }
         let lock = NSLock()

@@ -17,8 +17,16 @@ final class BlockGroups {
     let starts: [Int32]
     let targets: [Int32]
     let offsets: [Int32]
+    /// Per group, the rows and columns of the block its pixels lie in: `firstRows[g]..<rowEnds[g]`,
+    /// columns `..<colEnds[g]`. Decoding can stop after `rowEnds[g]` rows, and the predictor
+    /// (a running sum from column 0) after `colEnds[g]` columns.
+    let firstRows: [Int32]
+    let rowEnds: [Int32]
+    let colEnds: [Int32]
 
-    var byteCount: Int { (starts.count + targets.count + offsets.count) * MemoryLayout<Int32>.stride }
+    var byteCount: Int {
+        (starts.count + targets.count + offsets.count + 3 * firstRows.count) * MemoryLayout<Int32>.stride
+    }
     var groupCount: Int { across * down }
 
     init(map: IndexMap, blockWidth: Int, blockHeight: Int) {
@@ -27,6 +35,7 @@ final class BlockGroups {
         guard let window = map.window else {
             (firstCol, firstRow, across, down) = (0, 0, 0, 0)
             (starts, targets, offsets) = ([0], [], [])
+            (firstRows, rowEnds, colEnds) = ([], [], [])
             return
         }
         let bx0 = window.col / blockWidth, by0 = window.row / blockHeight
@@ -37,6 +46,9 @@ final class BlockGroups {
         var starts = [Int32](repeating: 0, count: nbx * nby + 1)
         var targets = [Int32](repeating: 0, count: map.coveredCount)
         var offsets = [Int32](repeating: 0, count: map.coveredCount)
+        var firstRows = [Int32](repeating: Int32.max, count: nbx * nby)
+        var rowEnds = [Int32](repeating: 0, count: nbx * nby)
+        var colEnds = [Int32](repeating: 0, count: nbx * nby)
         map.indices.withUnsafeBufferPointer { idx in
             starts.withUnsafeMutableBufferPointer { starts in
                 // Counting sort by block: count, prefix sum, place (stable, so target order is kept).
@@ -55,7 +67,11 @@ final class BlockGroups {
                             let slot = Int(next[g])
                             next[g] += 1
                             targets[slot] = Int32(p)
-                            offsets[slot] = Int32((y % blockHeight) * blockWidth + x % blockWidth)
+                            let row = Int32(y % blockHeight), col = Int32(x % blockWidth)
+                            offsets[slot] = row * Int32(blockWidth) + col
+                            firstRows[g] = min(firstRows[g], row)
+                            rowEnds[g] = max(rowEnds[g], row + 1)
+                            colEnds[g] = max(colEnds[g], col + 1)
                         }
                     }
                 }
@@ -64,5 +80,8 @@ final class BlockGroups {
         self.starts = starts
         self.targets = targets
         self.offsets = offsets
+        self.firstRows = firstRows
+        self.rowEnds = rowEnds
+        self.colEnds = colEnds
     }
 }

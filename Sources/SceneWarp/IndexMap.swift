@@ -1,4 +1,5 @@
 import CubeGrid
+import GDALKit
 
 /// For each target pixel, which sample of the source window to take: the source pixel that
 /// contains the target pixel's centre, `col = floor((X - a) / b)`, `row = floor((Y - d) / f)`,
@@ -8,16 +9,34 @@ final class IndexMap {
     let window: PixelWindow?
     let indices: [Int32]
     let coveredCount: Int
-    /// The map grouped by source block, built on the first tile-by-tile read.
-    var groups: BlockGroups?
+    /// Interpolated centres recomputed exactly because they lie near a pixel edge.
+    let refinedCount: Int
 
-    var byteCount: Int { indices.count * MemoryLayout<Int32>.stride + (groups?.byteCount ?? 0) }
+    var byteCount: Int { indices.count * MemoryLayout<Int32>.stride }
 
     /// `grid.width * grid.height` must fit in Int32 (checked when the scene is opened).
-    init(centres: SourceCentres, grid: SourceGrid) {
+    /// `transform` is the one the centres were made with: interpolated centres near a pixel
+    /// edge are recomputed with it, exactly.
+    init(centres: SourceCentres, grid: SourceGrid, transform: CoordinateTransform?, refine: Bool = true) {
         let n = centres.xs.count
         let a = grid.originX, b = grid.pixelWidth, d = grid.originY, f = grid.pixelHeight
         let sw = Double(grid.width), sh = Double(grid.height)
+        // Centres whose pick interpolation could have moved: closer to a column or row edge
+        // than the interpolation error bound. Ascending, so pass 1 walks them in step.
+        var fix: [Int] = []
+        if refine && centres.tolerance > 0 {
+            let tc = centres.tolerance / abs(b), tr = centres.tolerance / abs(f)
+            centres.xs.withUnsafeBufferPointer { xs in
+                centres.ys.withUnsafeBufferPointer { ys in
+                    for i in 0..<n {
+                        let c = (xs[i] - a) / b, r = (ys[i] - d) / f
+                        if abs(c - c.rounded()) <= tc || abs(r - r.rounded()) <= tr { fix.append(i) }
+                    }
+                }
+            }
+        }
+        let exact = centres.exact(fix, using: transform)
+        refinedCount = fix.count
         var minCol = Int32.max, maxCol = Int32.min, minRow = Int32.max, maxRow = Int32.min
         var covered = 0
         // Pass 1: absolute column into `indices`, row into `rows`, and the bounding window.
@@ -27,11 +46,17 @@ final class IndexMap {
             centres.ys.withUnsafeBufferPointer { ys in
                 rows.withUnsafeMutableBufferPointer { rowOut in
                     indices.withUnsafeMutableBufferPointer { colOut in
+                        var next = 0
                         for i in 0..<n {
+                            var x = xs[i], y = ys[i]
+                            if next < fix.count && fix[next] == i {
+                                (x, y) = (exact.xs[next], exact.ys[next])
+                                next += 1
+                            }
                             // Division, not multiplication by a reciprocal: the reference formula
                             // bit for bit. NaN and infinity fail the range tests.
-                            let c = ((xs[i] - a) / b).rounded(.down)
-                            let r = ((ys[i] - d) / f).rounded(.down)
+                            let c = ((x - a) / b).rounded(.down)
+                            let r = ((y - d) / f).rounded(.down)
                             guard c >= 0, c < sw, r >= 0, r < sh else { continue }
                             let ci = Int32(c), ri = Int32(r)
                             colOut[i] = ci

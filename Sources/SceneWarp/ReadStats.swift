@@ -10,6 +10,8 @@ public struct ReadStats: Equatable, Sendable {
     /// Cache misses: exact PROJ transforms of a target grid, and index maps built.
     public var centreTransforms = 0
     public var indexMapsBuilt = 0
+    /// Interpolated centres recomputed exactly because they lie near a source pixel edge.
+    public var centresRefined = 0
     /// Assets opened (dataset cache misses).
     public var datasetsOpened = 0
     /// Source blocks of the windows read, and those skipped because no needed pixel lies in them.

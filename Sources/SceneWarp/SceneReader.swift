@@ -32,8 +32,8 @@ public final class SceneReader {
     private var scenes: LRUCache<String, OpenScene>
     private var references = LRUCache<String, SpatialReference>(maxCount: 16)
     private var transforms = LRUCache<TransformKey, CoordinateTransform?>(maxCount: 16)
-    private var centres: LRUCache<CentresKey, SourceCentres>
-    private var maps: LRUCache<IndexMapKey, IndexMap>
+    /// Grid mappings, possibly shared with the other read lanes of a worker.
+    public let grids: GridCache
     /// Reused window buffer: no allocation per read once it has grown.
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
@@ -45,12 +45,15 @@ public final class SceneReader {
     private let batchBytes = 32 << 20
     /// Off: always read through GDAL's RasterIO (the decode floor, and tests comparing both).
     public var readsTiles = true
+    /// Off: every target centre is transformed exactly (tests comparing both).
+    public var interpolatesCentres = true
 
-    public init(limits: Limits = Limits()) {
+    /// `grids`: share one cache between the readers of a worker's lanes (each reader still
+    /// needs its own thread).
+    public init(limits: Limits = Limits(), grids: GridCache? = nil) {
         GDAL.initialize()
         scenes = LRUCache(maxCount: limits.maxOpenDatasets)
-        centres = LRUCache(maxCount: 64, maxCost: limits.maxCentreBytes)
-        maps = LRUCache(maxCount: 256, maxCost: limits.maxIndexMapBytes)
+        self.grids = grids ?? GridCache(limits: limits)
     }
 
     deinit {
@@ -59,11 +62,10 @@ public final class SceneReader {
         compressedBuffer.free()
     }
 
-    /// Drops every cached dataset and map (e.g. after a network error to force a reopen).
+    /// Drops the opened datasets (e.g. after a network error to force a reopen). The grid
+    /// mappings stay: they depend on grids only.
     public func clearCaches() {
         scenes.removeAll()
-        centres.removeAll()
-        maps.removeAll()
         transforms.removeAll()
     }
 
@@ -232,8 +234,10 @@ public final class SceneReader {
             at = 0
             for b in blocks[start..<end] where b.size > 0 {
                 let rows = min(layout.blockHeight, layout.height - b.row * layout.blockHeight)
+                let need = (rows: Int(groups.firstRows[b.group])..<Int(groups.rowEnds[b.group]),
+                            columns: Int(groups.colEnds[b.group]))
                 try decoder.decode(UnsafeRawBufferPointer(rebasing: batch[at..<(at + b.size)]), layout: layout,
-                                   rows: rows, into: tile)
+                                   rows: rows, need: need, into: tile)
                 at += b.size
                 gatherGroup(b.group, groups, tile: tile.baseAddress!.assumingMemoryBound(to: T.self), into: out)
             }
@@ -270,13 +274,9 @@ public final class SceneReader {
     }
 
     private func blockGroups(_ plan: ReadPlan, width: Int, height: Int) -> BlockGroups {
-        let map = plan.map
-        if let g = map.groups, g.blockWidth == width, g.blockHeight == height { return g }
-        let groups = BlockGroups(map: map, blockWidth: width, blockHeight: height)
-        map.groups = groups
-        // The map now costs more: re-insert it with its new cost (it stays cached if it fits).
-        maps.insert(map, for: IndexMapKey(target: TargetKey(plan.target), source: plan.source), cost: map.byteCount)
-        return groups
+        let key = GroupsKey(map: IndexMapKey(target: TargetKey(plan.target), source: plan.source),
+                            blockWidth: width, blockHeight: height)
+        return grids.groups(key) { BlockGroups(map: plan.map, blockWidth: width, blockHeight: height) }
     }
 
     /// The parts of `window` to decode: horizontal runs of source blocks (clipped to the
@@ -414,20 +414,17 @@ public final class SceneReader {
 
     private func indexMap(target: GeoBox, scene: OpenScene) throws -> IndexMap {
         let targetKey = TargetKey(target)
-        let mapKey = IndexMapKey(target: targetKey, source: scene.grid)
-        if let map = maps.value(for: mapKey) { return map }
-        let centresKey = CentresKey(target: targetKey, sourceCRS: scene.grid.crsWKT)
-        let points: SourceCentres
-        if let cached = centres.value(for: centresKey) {
-            points = cached
-        } else {
-            points = SourceCentres(target: target, transform: try transform(from: target.crs, to: scene))
-            centres.insert(points, for: centresKey, cost: points.byteCount)
-            stats.centreTransforms += 1
+        let (map, built) = try grids.map(IndexMapKey(target: targetKey, source: scene.grid)) {
+            let exact = try transform(from: target.crs, to: scene)
+            let (points, transformed) = grids.centres(CentresKey(target: targetKey, sourceCRS: scene.grid.crsWKT)) {
+                SourceCentres(target: target, transform: exact, interpolate: interpolatesCentres)
+            }
+            if transformed { stats.centreTransforms += 1 }
+            let map = IndexMap(centres: points, grid: scene.grid, transform: exact)
+            stats.centresRefined += map.refinedCount
+            return map
         }
-        let map = IndexMap(centres: points, grid: scene.grid)
-        maps.insert(map, for: mapKey, cost: map.byteCount)
-        stats.indexMapsBuilt += 1
+        if built { stats.indexMapsBuilt += 1 }
         return map
     }
 }

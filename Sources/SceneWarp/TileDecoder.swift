@@ -17,29 +17,45 @@ final class TileDecoder {
 
     /// `tile` holds `layout.blockWidth * layout.blockHeight` samples; `rows` is how many of
     /// them the image really has (fewer in the last row of blocks; strips are stored short).
+    /// Only `need` (rows, and columns from 0) must come out right: decoding stops soon after
+    /// the last needed row, and the predictor runs over the needed part only.
     func decode(_ input: UnsafeRawBufferPointer, layout: TiffTileLayout, rows: Int,
-                into tile: UnsafeMutableRawBufferPointer) throws {
-        let needed = rows * layout.blockWidth * layout.bytesPerSample
+                need: (rows: Range<Int>, columns: Int), into tile: UnsafeMutableRawBufferPointer) throws {
+        let rowBytes = layout.blockWidth * layout.bytesPerSample
+        let lastRow = min(rows, need.rows.upperBound)
+        let needed = lastRow * rowBytes
         switch layout.compression {
         case .none:
             guard input.count >= needed else { throw TileDecodeError("block holds \(input.count) bytes, expected \(needed)") }
             tile.baseAddress!.copyMemory(from: input.baseAddress!, byteCount: min(input.count, tile.count))
         case .deflate:
+            // When DEFLATE runs out of room it stops before the symbol that does not fit: a match
+            // (at most 258 bytes) or a stored block (at most 65,535). With that much room beyond
+            // the needed rows, everything before them has been written.
+            let room = min(tile.count, needed + 65_535 + 258)
             var actual = 0
             let result = libdeflate_zlib_decompress(decompressor, input.baseAddress, input.count,
-                                                    tile.baseAddress, tile.count, &actual)
-            guard result == LIBDEFLATE_SUCCESS else { throw TileDecodeError("DEFLATE error \(result.rawValue)") }
+                                                    tile.baseAddress, room, &actual)
+            if result == LIBDEFLATE_INSUFFICIENT_SPACE && room < tile.count {
+                actual = room - 65_535 - 258
+            } else if result != LIBDEFLATE_SUCCESS {
+                throw TileDecodeError("DEFLATE error \(result.rawValue)")
+            }
             guard actual >= needed else { throw TileDecodeError("block inflates to \(actual) bytes, expected \(needed)") }
         }
-        let width = layout.blockWidth
+        let width = layout.blockWidth, first = min(need.rows.lowerBound, lastRow)
+        let columns = min(width, need.columns)
         if layout.bytesPerSample == 2 {
             let samples = tile.baseAddress!.assumingMemoryBound(to: UInt16.self)
             if layout.bigEndian {
-                for i in 0..<(rows * width) { samples[i] = UInt16(bigEndian: samples[i]) }
+                for r in first..<lastRow {
+                    for i in (r * width)..<(r * width + columns) { samples[i] = UInt16(bigEndian: samples[i]) }
+                }
             }
-            if layout.predictor == 2 { accumulateRows(samples, width: width, rows: rows) }
+            if layout.predictor == 2 { accumulateRows(samples, width: width, rows: first..<lastRow, columns: columns) }
         } else if layout.predictor == 2 {
-            accumulateRows(tile.baseAddress!.assumingMemoryBound(to: UInt8.self), width: width, rows: rows)
+            accumulateRows(tile.baseAddress!.assumingMemoryBound(to: UInt8.self), width: width,
+                           rows: first..<lastRow, columns: columns)
         }
     }
 }
@@ -47,11 +63,13 @@ final class TileDecoder {
 /// Undoes horizontal differencing: each sample was stored as the difference to its left
 /// neighbour, modulo the type's range.
 @inline(__always)
-private func accumulateRows<T: FixedWidthInteger>(_ samples: UnsafeMutablePointer<T>, width: Int, rows: Int) {
-    for r in 0..<rows {
+private func accumulateRows<T: FixedWidthInteger>(_ samples: UnsafeMutablePointer<T>, width: Int,
+                                                  rows: Range<Int>, columns: Int) {
+    guard columns > 1 else { return }
+    for r in rows {
         let row = samples + r * width
         var acc = row[0]
-        for i in 1..<width {
+        for i in 1..<columns {
             acc &+= row[i]
             row[i] = acc
         }
