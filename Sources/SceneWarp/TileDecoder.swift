@@ -61,18 +61,32 @@ final class TileDecoder {
 }
 
 /// Undoes horizontal differencing: each sample was stored as the difference to its left
-/// neighbour, modulo the type's range.
+/// neighbour, modulo the type's range. A running sum is one long dependency chain per row, so
+/// four rows advance side by side to keep the core's adders busy.
 @inline(__always)
 private func accumulateRows<T: FixedWidthInteger>(_ samples: UnsafeMutablePointer<T>, width: Int,
                                                   rows: Range<Int>, columns: Int) {
     guard columns > 1 else { return }
-    for r in rows {
+    var r = rows.lowerBound
+    while r + 4 <= rows.upperBound {
+        let p0 = samples + r * width, p1 = p0 + width, p2 = p1 + width, p3 = p2 + width
+        var a0 = p0[0], a1 = p1[0], a2 = p2[0], a3 = p3[0]
+        for i in 1..<columns {
+            a0 &+= p0[i]; p0[i] = a0
+            a1 &+= p1[i]; p1[i] = a1
+            a2 &+= p2[i]; p2[i] = a2
+            a3 &+= p3[i]; p3[i] = a3
+        }
+        r += 4
+    }
+    while r < rows.upperBound {
         let row = samples + r * width
         var acc = row[0]
         for i in 1..<columns {
             acc &+= row[i]
             row[i] = acc
         }
+        r += 1
     }
 }
 
