@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["HTTPClient"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
-        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit", "CDeflate"]),
+        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit", "HTTPClient", "CDeflate"]),
         .target(name: "Composite", dependencies: []),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",

@@ -1,5 +1,6 @@
 #include "ccurl.h"
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,4 +102,141 @@ int ccurl_perform(ccurl_handle *h, const ccurl_request *req, ccurl_response *res
 void ccurl_response_free(ccurl_response *resp) {
     free(resp->body); free(resp->headers);
     resp->body = NULL; resp->headers = NULL;
+}
+
+// MARK: parallel byte ranges
+
+struct ccurl_pool {
+    CURLM *multi;
+    CURL **easy;
+    int count;
+};
+
+typedef struct {
+    ccurl_range *range;
+    int overflow;
+} range_sink;
+
+static size_t range_write(char *ptr, size_t size, size_t nmemb, void *ud) {
+    range_sink *k = ud;
+    size_t n = size * nmemb;
+    if (k->range->received + n > k->range->size) { k->overflow = 1; return 0; }  // aborts the transfer
+    memcpy(k->range->dest + k->range->received, ptr, n);
+    k->range->received += n;
+    return n;
+}
+
+ccurl_pool *ccurl_pool_open(int max_parallel) {
+    if (max_parallel < 1) max_parallel = 1;
+    ccurl_pool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->multi = curl_multi_init();
+    p->easy = calloc((size_t)max_parallel, sizeof(CURL *));
+    if (!p->multi || !p->easy) { ccurl_pool_close(p); return NULL; }
+    for (int i = 0; i < max_parallel; i++) {
+        p->easy[i] = curl_easy_init();
+        if (!p->easy[i]) { ccurl_pool_close(p); return NULL; }
+        p->count++;
+    }
+    curl_multi_setopt(p->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)max_parallel);
+    return p;
+}
+
+void ccurl_pool_close(ccurl_pool *p) {
+    if (!p) return;
+    for (int i = 0; i < p->count; i++) curl_easy_cleanup(p->easy[i]);
+    free(p->easy);
+    if (p->multi) curl_multi_cleanup(p->multi);
+    free(p);
+}
+
+static void setup_range(CURL *c, const char *url, ccurl_range *r, range_sink *sink, char *rangebuf,
+                        long connect_timeout_ms, long low_speed_seconds) {
+    curl_easy_reset(c);  // keeps connections, drops old options
+    snprintf(rangebuf, 64, "%llu-%llu", r->offset, r->offset + (unsigned long long)r->size - 1);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_RANGE, rangebuf);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // Large receive chunks: fewer system calls for megabyte-sized tiles.
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, range_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, sink);
+    if (connect_timeout_ms > 0) curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+    if (low_speed_seconds > 0) {
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, low_speed_seconds);
+    }
+}
+
+int ccurl_fetch_ranges(ccurl_pool *p, const char *url, ccurl_range *ranges, size_t count,
+                       long connect_timeout_ms, long low_speed_seconds, char *error, size_t error_len) {
+    if (error && error_len) error[0] = 0;
+    if (count == 0) return 0;
+    range_sink *sinks = calloc(count, sizeof *sinks);
+    char (*rangebufs)[64] = calloc((size_t)p->count, sizeof *rangebufs);
+    if (!sinks || !rangebufs) {
+        free(sinks); free(rangebufs);
+        if (error && error_len) snprintf(error, error_len, "out of memory");
+        return 1;
+    }
+    size_t next = 0, done = 0;
+    int failed = 0;
+    int free_slots[p->count > 0 ? p->count : 1], nfree = 0;
+    for (int i = p->count - 1; i >= 0; i--) free_slots[nfree++] = i;
+    // On the first failure the remaining transfers are abandoned: the caller reads another way.
+    while (done < count && !failed) {
+        while (next < count && nfree > 0) {
+            int slot = free_slots[--nfree];
+            ccurl_range *r = &ranges[next];
+            r->status = 0; r->curl_code = 0; r->received = 0;
+            sinks[next].range = r;
+            sinks[next].overflow = 0;
+            setup_range(p->easy[slot], url, r, &sinks[next], rangebufs[slot], connect_timeout_ms, low_speed_seconds);
+            curl_multi_add_handle(p->multi, p->easy[slot]);
+            next++;
+        }
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(p->multi, &running);
+        if (mc != CURLM_OK) {
+            if (error && error_len) snprintf(error, error_len, "curl multi: %s", curl_multi_strerror(mc));
+            failed = 1;
+            break;
+        }
+        int queued = 0;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(p->multi, &queued))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURL *c = msg->easy_handle;
+            range_sink *sink = NULL;
+            curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&sink);
+            ccurl_range *r = sink->range;
+            r->curl_code = (int)msg->data.result;
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+            curl_multi_remove_handle(p->multi, c);
+            for (int i = 0; i < p->count; i++) if (p->easy[i] == c) free_slots[nfree++] = i;
+            done++;
+            int ok = r->curl_code == 0 && r->received == r->size &&
+                     (r->status == 206 || (r->status == 200 && r->offset == 0));
+            if (!ok && !failed) {
+                failed = 1;
+                if (error && error_len) {
+                    if (sink->overflow)
+                        snprintf(error, error_len, "HTTP %ld: more than the %zu bytes asked for (range ignored?)", r->status, r->size);
+                    else if (r->curl_code != 0)
+                        snprintf(error, error_len, "%s", curl_easy_strerror((CURLcode)r->curl_code));
+                    else
+                        snprintf(error, error_len, "HTTP %ld, %zu of %zu bytes", r->status, r->received, r->size);
+                }
+            }
+        }
+        if (!failed && done < count && running > 0) curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+    }
+    for (int i = 0; i < p->count; i++) curl_multi_remove_handle(p->multi, p->easy[i]);
+    free(sinks); free(rangebufs);
+    return failed;
 }

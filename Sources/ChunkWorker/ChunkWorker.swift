@@ -74,6 +74,7 @@ public final class ChunkWorker {
         let window = grid.chunkWindow(cy: job.cy, cx: job.cx)
         let target = grid.subBox(window)
         let networkBefore = NetworkStats.snapshot()
+        let fetchedBefore = RangeFetcher.totalBytes
 
         // Search.
         let outline = try grid.lonLatFootprint(window)
@@ -153,7 +154,8 @@ public final class ChunkWorker {
             observations: storedObservations,
             valid_pixels: validPixels,
             wrote_chunks: validPixels > 0,
-            bytes_read: max(0, network.bytesDownloaded - networkBefore.bytesDownloaded),
+            bytes_read: max(0, network.bytesDownloaded - networkBefore.bytesDownloaded)
+                + (RangeFetcher.totalBytes - fetchedBefore),
             bytes_written: bytesWritten,
             seconds: clock.seconds,
             finished: ISO8601DateFormatter().string(from: Date()))

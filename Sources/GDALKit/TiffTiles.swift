@@ -26,7 +26,8 @@ extension RasterBand {
     /// caller can decode on its own: unsigned 8 or 16-bit integers, no or DEFLATE compression,
     /// predictor 1 or 2, one sample per block pixel (single band or band-interleaved). nil for
     /// anything else (the caller then reads through GDAL).
-    public func tiffTileLayout(file: VSIFile) -> TiffTileLayout? {
+    /// `header` is the file's first two bytes (its byte order mark).
+    public func tiffTileLayout(header: [UInt8]) -> TiffTileLayout? {
         guard let driver = GDALGetDatasetDriver(dataset.handle),
               String(cString: GDALGetDriverShortName(driver)) == "GTiff" else { return nil }
         let type = GDALGetRasterDataType(handle)
@@ -49,8 +50,8 @@ extension RasterBand {
         guard predictor == 1 || predictor == 2 else { return nil }
         // The GTiff driver reports block offsets (BLOCK_OFFSET_x_y, none for sparse blocks);
         // the byte order is the file header's.
-        guard let order = try? file.read(offset: 0, count: 2),
-              order == [0x49, 0x49] || order == [0x4D, 0x4D] else { return nil }
+        let order = header
+        guard order == [0x49, 0x49] || order == [0x4D, 0x4D] else { return nil }
         let (bw, bh) = blockSize
         let w = Int(GDALGetRasterBandXSize(handle)), h = Int(GDALGetRasterBandYSize(handle))
         guard bw > 0, bh > 0 else { return nil }
@@ -60,17 +61,27 @@ extension RasterBand {
                               width: w, height: h)
     }
 
-    /// Where block (col, row) is stored in the file; size 0 for a sparse (never written) block.
+    /// Where block (col, row) is stored in the file; nil when GDAL does not say: a sparse
+    /// (never written) block, or offsets it could not read (a truncated file). Callers read
+    /// such blocks through GDAL, which tells the two apart.
     public func tiffBlockLocation(col: Int, row: Int) -> (offset: UInt64, size: Int)? {
-        guard let off = GDALGetMetadataItem(handle, "BLOCK_OFFSET_\(col)_\(row)", "TIFF") else {
-            // GDAL omits the item for sparse blocks.
-            return (0, 0)
-        }
-        guard let offset = UInt64(String(cString: off)),
+        guard let off = GDALGetMetadataItem(handle, "BLOCK_OFFSET_\(col)_\(row)", "TIFF"),
+              let offset = UInt64(String(cString: off)),
               let sizeRaw = GDALGetMetadataItem(handle, "BLOCK_SIZE_\(col)_\(row)", "TIFF"),
-              let size = Int(String(cString: sizeRaw)) else { return nil }
+              let size = Int(String(cString: sizeRaw)), size > 0 else { return nil }
         return (offset, size)
     }
+}
+
+/// Options that change GDAL's HTTP requests (authentication, extra headers, cookies): when
+/// one is set, remote bytes must be fetched through GDAL so that it applies.
+public func gdalHasHTTPRequestOptions() -> Bool {
+    GDAL.initialize()
+    let names = ["GDAL_HTTP_HEADERS", "GDAL_HTTP_HEADER_FILE", "GDAL_HTTP_AUTH", "GDAL_HTTP_USERPWD",
+                 "GDAL_HTTP_BEARER", "GDAL_HTTP_COOKIE", "GDAL_HTTP_COOKIEFILE", "GDAL_HTTP_NETRC_FILE",
+                 "GDAL_HTTP_SSLCERT", "GDAL_HTTP_UNSAFESSL", "GDAL_HTTP_PROXY", "GDAL_HTTPS_PROXY",
+                 "GDAL_HTTP_USERAGENT", "CPL_CURL_VERBOSE"]
+    return names.contains { CPLGetConfigOption($0, nil) != nil }
 }
 
 /// A file read through GDAL's virtual file systems (`/vsicurl/`, `/vsis3/`, local paths), so

@@ -3,7 +3,7 @@ import Foundation
 
 /// libcurl must be initialised once per process before any handle is made; a global `let`
 /// initialiser runs exactly once, thread-safely.
-private let curlGlobalInit: Void = { ccurl_global_init() }()
+let curlGlobalInit: Void = { ccurl_global_init() }()
 
 /// One libcurl easy handle, reused across requests so connections (and TLS sessions) are
 /// kept alive. Not thread-safe: use one transport from one thread at a time.

@@ -1,6 +1,7 @@
 import CubeGrid
 import CubeSpec
 import GDALKit
+import HTTPClient
 
 /// What one asset contributes to one target grid, decided before any pixel is read: the source
 /// window to fetch and how many target pixels it covers. Callers skip scenes whose plan is
@@ -34,8 +35,8 @@ final class OpenScene {
     let dataset: Dataset
     let grid: SourceGrid
     let reference: SpatialReference
-    /// The asset as a byte stream (opened on the first tile-by-tile read).
-    var file: VSIFile?
+    /// The asset's bytes (opened on the first tile-by-tile read).
+    var bytes: TileByteSource?
     /// Per band: read tile by tile, or nil when only GDAL's RasterIO can read it.
     var tiled: [Int: TiledBand?] = [:]
 
@@ -60,22 +61,54 @@ extension PixelWindow {
 final class TiledBand {
     let layout: TiffTileLayout
     let band: RasterBand
-    let file: VSIFile
+    let bytes: TileByteSource
     private var locations: [Int: (offset: UInt64, size: Int)] = [:]
 
-    init(layout: TiffTileLayout, band: RasterBand, file: VSIFile) {
+    init(layout: TiffTileLayout, band: RasterBand, bytes: TileByteSource) {
         self.layout = layout
         self.band = band
-        self.file = file
+        self.bytes = bytes
     }
 
     func location(col: Int, row: Int) throws -> (offset: UInt64, size: Int) {
         let key = row * layout.blocksAcross + col
         if let known = locations[key] { return known }
         guard let found = band.tiffBlockLocation(col: col, row: row) else {
-            throw TileDecodeError("no offset for block (\(col), \(row))")
+            throw TileDecodeError("block (\(col), \(row)) is sparse or its offset unreadable")
         }
         locations[key] = found
         return found
+    }
+}
+
+/// Where stored tiles come from: byte ranges of the asset.
+protocol TileByteSource: AnyObject {
+    func read(offsets: [UInt64], sizes: [Int], into buffers: [UnsafeMutableRawPointer]) throws
+}
+
+extension TileByteSource {
+    func read(offset: UInt64, count: Int) throws -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        try bytes.withUnsafeMutableBytes { try read(offsets: [offset], sizes: [count], into: [$0.baseAddress!]) }
+        return bytes
+    }
+}
+
+/// Local files and object stores: GDAL's virtual file systems (credentials, signing).
+extension VSIFile: TileByteSource {}
+
+/// http(s) assets: cube's own parallel range fetcher (GDAL's /vsicurl/ copies every range
+/// through growing buffers, which costs more than decoding some tiles).
+final class HTTPTileSource: TileByteSource {
+    let url: String
+    let fetcher: RangeFetcher
+
+    init(url: String, fetcher: RangeFetcher) {
+        self.url = url
+        self.fetcher = fetcher
+    }
+
+    func read(offsets: [UInt64], sizes: [Int], into buffers: [UnsafeMutableRawPointer]) throws {
+        try fetcher.fetch(url: url, offsets: offsets, sizes: sizes, into: buffers)
     }
 }

@@ -2,6 +2,7 @@ import CubeGrid
 import CubeSpec
 import Foundation
 import GDALKit
+import HTTPClient
 
 /// Reads scene assets onto target grids: the "read and warp" stage of a chunk worker.
 ///
@@ -45,6 +46,8 @@ public final class SceneReader {
     private let batchBytes = 32 << 20
     /// Off: always read through GDAL's RasterIO (the decode floor, and tests comparing both).
     public var readsTiles = true
+    /// For http(s) tiles, made on first use.
+    private var fetcher: RangeFetcher?
     /// Off: every target centre is transformed exactly (tests comparing both).
     public var interpolatesCentres = true
 
@@ -230,7 +233,7 @@ public final class SceneReader {
                 sizes.append(b.size)
                 at += b.size
             }
-            try tiled.file.read(offsets: offsets, sizes: sizes, into: pointers)
+            try tiled.bytes.read(offsets: offsets, sizes: sizes, into: pointers)
             at = 0
             for b in blocks[start..<end] where b.size > 0 {
                 let rows = min(layout.blockHeight, layout.height - b.row * layout.blockHeight)
@@ -265,13 +268,27 @@ public final class SceneReader {
     private func tiledBand(_ scene: OpenScene, _ band: Int, _ source: RasterBand, bytes: Int) -> TiledBand? {
         if let known = scene.tiled[band] { return known.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil } }
         var result: TiledBand?
-        if scene.file == nil { scene.file = try? VSIFile(path: scene.dataset.path) }
-        if let file = scene.file, let layout = source.tiffTileLayout(file: file) {
-            result = TiledBand(layout: layout, band: source, file: file)
+        if scene.bytes == nil { scene.bytes = tileBytes(for: scene) }
+        if let bytes = scene.bytes, let header = try? bytes.read(offset: 0, count: 2),
+           let layout = source.tiffTileLayout(header: header) {
+            result = TiledBand(layout: layout, band: source, bytes: bytes)
         }
         scene.tiled[band] = .some(result)
         return result.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil }
     }
+
+    /// http(s) hrefs through the reader's own fetcher unless GDAL HTTP options (auth,
+    /// headers) are set; everything else through GDAL's virtual file systems.
+    private func tileBytes(for scene: OpenScene) -> TileByteSource? {
+        let lower = scene.href.prefix(8).lowercased()
+        if (lower.hasPrefix("http://") || lower.hasPrefix("https://")) && !Self.gdalHTTPOptions {
+            if fetcher == nil { fetcher = try? RangeFetcher() }
+            if let fetcher { return HTTPTileSource(url: scene.href, fetcher: fetcher) }
+        }
+        return try? VSIFile(path: scene.dataset.path)
+    }
+
+    private static let gdalHTTPOptions = gdalHasHTTPRequestOptions()
 
     private func blockGroups(_ plan: ReadPlan, width: Int, height: Int) -> BlockGroups {
         let key = GroupsKey(map: IndexMapKey(target: TargetKey(plan.target), source: plan.source),

@@ -93,7 +93,9 @@ private func bothWays<T: WarpSample>(_ path: String, _ target: GeoBox, as: T.Typ
         #expect(fast == gdal)
     }
 
-    @Test func sparseBlocksAndNoDataReadAsZero() throws {
+    /// Sparse blocks (and offsets GDAL cannot read, as in a truncated file) are GDAL's to
+    /// read: it alone tells a never-written block from a broken file.
+    @Test func sparseBlocksGoThroughGDAL() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         var data = randomSamples(width * height, seed: 13, maxValue: UInt16(10_000))
         // A nodata band across the top (whole blocks: GDAL leaves them unwritten) and scattered nodata.
@@ -102,10 +104,12 @@ private func bothWays<T: WarpSample>(_ path: String, _ target: GeoBox, as: T.Typ
         let path = try write(data, options: ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128", "COMPRESS=DEFLATE",
                                              "SPARSE_OK=TRUE"], noData: 0, in: dir, name: "sparse.tif")
         let band = try Dataset(path: path).band(1)
-        #expect(band.tiffBlockLocation(col: 0, row: 0)?.size == 0, "the fixture has no sparse block")
+        #expect(band.tiffBlockLocation(col: 0, row: 0) == nil, "the fixture has no sparse block")
+        #expect(band.tiffBlockLocation(col: 0, row: 4) != nil)
         let (fast, gdal, tiles) = try bothWays(path, try sameGrid(), as: UInt16.self)
-        #expect(tiles == 1)
+        #expect(tiles == 0)
         #expect(fast == gdal)
+        #expect(fast.contains(0) && fast.contains { $0 != 0 })
     }
 
     @Test func nonZeroNoDataBecomesZero() throws {
@@ -165,6 +169,21 @@ private func bothWays<T: WarpSample>(_ path: String, _ target: GeoBox, as: T.Typ
         #expect(fast.filter { $0 != 0 }.count > fast.count / 2)
     }
 
+    @Test(arguments: [600, 0])
+    func aTruncatedFileIsAReadErrorNotZeros(cutAt: Int) throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let data = randomSamples(width * height, seed: 18, maxValue: UInt16(10_000))
+        let path = try write(data, options: ["TILED=YES", "BLOCKXSIZE=128", "BLOCKYSIZE=128", "COMPRESS=DEFLATE",
+                                             "PREDICTOR=2"], in: dir, name: "cut.tif")
+        let full = try Data(contentsOf: URL(fileURLWithPath: path))
+        // 600 bytes: inside the tile offsets; 0: in the middle of the tile data.
+        let keep = cutAt > 0 ? cutAt : full.count / 2
+        try full.prefix(keep).write(to: URL(fileURLWithPath: path))
+        let reader = SceneReader()
+        guard let plan = try? reader.plan(href: path, target: try sameGrid()) else { return }  // may fail to open: fine
+        #expect(throws: SceneWarpError.self) { let _: [UInt16] = try reader.read(plan) }
+    }
+
     @Test func aBrokenTileFallsBackToGDALsError() throws {
         let dir = try TempDir(); defer { dir.cleanup() }
         let data = randomSamples(width * height, seed: 17, maxValue: UInt16(10_000))
@@ -172,6 +191,7 @@ private func bothWays<T: WarpSample>(_ path: String, _ target: GeoBox, as: T.Typ
                              in: dir, name: "broken.tif")
         // Overwrite the middle of block (1, 1) with garbage.
         let location = try #require(try Dataset(path: path).band(1).tiffBlockLocation(col: 1, row: 1))
+        #expect(location.size > 200)
         let handle = try #require(FileHandle(forUpdatingAtPath: path))
         try handle.seek(toOffset: location.offset + UInt64(location.size / 3))
         handle.write(Data(repeating: 0xFF, count: 64))

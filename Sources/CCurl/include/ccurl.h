@@ -40,4 +40,26 @@ void ccurl_close(ccurl_handle *h);
 int ccurl_perform(ccurl_handle *h, const ccurl_request *req, ccurl_response *resp);
 void ccurl_response_free(ccurl_response *resp);
 
+
+// Byte ranges of one URL fetched in parallel straight into caller buffers: a pool of easy
+// handles on one multi handle, whose connection cache keeps connections alive between calls.
+// Not thread-safe: one pool per thread.
+typedef struct ccurl_pool ccurl_pool;
+
+typedef struct {
+    unsigned long long offset;
+    size_t size;
+    unsigned char *dest;         // exactly `size` bytes are written here on success
+    long status;                 // HTTP status of the answer, 0 when none arrived
+    int curl_code;               // CURLcode, 0 = OK
+    size_t received;             // body bytes received
+} ccurl_range;
+
+ccurl_pool *ccurl_pool_open(int max_parallel);
+void ccurl_pool_close(ccurl_pool *p);
+// Returns 0 when every range came back complete as a 206 (or a 200 for a range at offset 0
+// that is the whole file); 1 otherwise, with `error` describing the first failure.
+int ccurl_fetch_ranges(ccurl_pool *p, const char *url, ccurl_range *ranges, size_t count,
+                       long connect_timeout_ms, long low_speed_seconds, char *error, size_t error_len);
+
 #endif
