@@ -42,36 +42,75 @@ final class BlockGroups {
         let nbx = (window.col + window.width - 1) / blockWidth - bx0 + 1
         let nby = (window.row + window.height - 1) / blockHeight - by0 + 1
         (firstCol, firstRow, across, down) = (bx0, by0, nbx, nby)
-        let ww = window.width, wc = window.col, wr = window.row
-        var starts = [Int32](repeating: 0, count: nbx * nby + 1)
+        let ww = window.width, wh = window.height
+        // Per window column and row: block index and offset inside the block, so the loop
+        // below needs one integer division per pixel (window index to row), not eight.
+        let colBlock = (0..<ww).map { Int32((window.col + $0) / blockWidth - bx0) }
+        let colOffset = (0..<ww).map { Int32((window.col + $0) % blockWidth) }
+        let rowBlock = (0..<wh).map { Int32((window.row + $0) / blockHeight - by0) }
+        let rowOffset = (0..<wh).map { Int32((window.row + $0) % blockHeight) }
+        let groupCount = nbx * nby
+        var starts = [Int32](repeating: 0, count: groupCount + 1)
         var targets = [Int32](repeating: 0, count: map.coveredCount)
         var offsets = [Int32](repeating: 0, count: map.coveredCount)
-        var firstRows = [Int32](repeating: Int32.max, count: nbx * nby)
-        var rowEnds = [Int32](repeating: 0, count: nbx * nby)
-        var colEnds = [Int32](repeating: 0, count: nbx * nby)
+        var firstRows = [Int32](repeating: Int32.max, count: groupCount)
+        var rowEnds = [Int32](repeating: 0, count: groupCount)
+        var colEnds = [Int32](repeating: 0, count: groupCount)
+        // Pass 1: each covered pixel's group (kept per pixel) and its offset; group sizes.
+        var groupOf = [Int32](repeating: -1, count: map.indices.count)
+        var offsetOf = [Int32](repeating: 0, count: map.indices.count)
+        let inverseWidth = 1 / Double(ww)
+        let counts = UnsafeMutableBufferPointer<Int32>.allocate(capacity: groupCount + 1)
+        let bounds = UnsafeMutableBufferPointer<Int32>.allocate(capacity: 3 * groupCount)  // first row, row end, column end
+        counts.initialize(repeating: 0)
+        for g in 0..<groupCount { (bounds[3 * g], bounds[3 * g + 1], bounds[3 * g + 2]) = (Int32.max, 0, 0) }
+        defer { counts.deallocate(); bounds.deallocate() }
         map.indices.withUnsafeBufferPointer { idx in
-            starts.withUnsafeMutableBufferPointer { starts in
-                // Counting sort by block: count, prefix sum, place (stable, so target order is kept).
-                for k in idx where k >= 0 {
-                    let x = wc + Int(k) % ww, y = wr + Int(k) / ww
-                    starts[(y / blockHeight - by0) * nbx + (x / blockWidth - bx0) + 1] += 1
+            groupOf.withUnsafeMutableBufferPointer { groupOf in
+                offsetOf.withUnsafeMutableBufferPointer { offsetOf in
+                    colBlock.withUnsafeBufferPointer { colBlock in
+                        colOffset.withUnsafeBufferPointer { colOffset in
+                            rowBlock.withUnsafeBufferPointer { rowBlock in
+                                rowOffset.withUnsafeBufferPointer { rowOffset in
+                                    for p in 0..<idx.count where idx[p] >= 0 {
+                                        let k = Int(idx[p])
+                                        // k / ww by a reciprocal, corrected: no integer division.
+                                        var row = Int(Double(k) * inverseWidth)
+                                        if row * ww > k { row -= 1 } else if (row + 1) * ww <= k { row += 1 }
+                                        let col = k - row * ww
+                                        let g = Int(rowBlock[row]) * nbx + Int(colBlock[col])
+                                        let inRow = rowOffset[row], inCol = colOffset[col]
+                                        groupOf[p] = Int32(g)
+                                        offsetOf[p] = inRow * Int32(blockWidth) + inCol
+                                        counts[g + 1] += 1
+                                        bounds[3 * g] = min(bounds[3 * g], inRow)
+                                        bounds[3 * g + 1] = max(bounds[3 * g + 1], inRow + 1)
+                                        bounds[3 * g + 2] = max(bounds[3 * g + 2], inCol + 1)
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                for g in 0..<(nbx * nby) { starts[g + 1] += starts[g] }
-                var next = Array(starts.dropLast())
+            }
+        }
+        for g in 0..<groupCount {
+            starts[g + 1] = starts[g] + counts[g + 1]
+            (firstRows[g], rowEnds[g], colEnds[g]) = (bounds[3 * g], bounds[3 * g + 1], bounds[3 * g + 2])
+        }
+        // Pass 2: place (a stable counting sort, so target order is kept within a group).
+        // `counts` now serves as each group's next free slot.
+        for g in 0..<groupCount { counts[g] = starts[g] }
+        groupOf.withUnsafeBufferPointer { groupOf in
+            offsetOf.withUnsafeBufferPointer { offsetOf in
                 targets.withUnsafeMutableBufferPointer { targets in
                     offsets.withUnsafeMutableBufferPointer { offsets in
-                        for p in 0..<idx.count where idx[p] >= 0 {
-                            let k = Int(idx[p])
-                            let x = wc + k % ww, y = wr + k / ww
-                            let g = (y / blockHeight - by0) * nbx + (x / blockWidth - bx0)
-                            let slot = Int(next[g])
-                            next[g] += 1
+                        for p in 0..<groupOf.count where groupOf[p] >= 0 {
+                            let g = Int(groupOf[p])
+                            let slot = Int(counts[g])
+                            counts[g] += 1
                             targets[slot] = Int32(p)
-                            let row = Int32(y % blockHeight), col = Int32(x % blockWidth)
-                            offsets[slot] = row * Int32(blockWidth) + col
-                            firstRows[g] = min(firstRows[g], row)
-                            rowEnds[g] = max(rowEnds[g], row + 1)
-                            colEnds[g] = max(colEnds[g], col + 1)
+                            offsets[slot] = offsetOf[p]
                         }
                     }
                 }
