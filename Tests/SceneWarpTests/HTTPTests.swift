@@ -51,4 +51,47 @@ import Testing
             #expect(error.description.contains(missing))
         }
     }
+
+    @Test func rangeFetcherFillsBuffersAndRefusesBadAnswers() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let www = dir.url.appendingPathComponent("www")
+        try FileManager.default.createDirectory(at: www.appendingPathComponent("norange"), withIntermediateDirectories: true)
+        let bytes = Data(randomSamples(3_000_000, seed: 21, maxValue: UInt8(255)))
+        try bytes.write(to: www.appendingPathComponent("blob.bin"))
+        try bytes.write(to: www.appendingPathComponent("norange/blob.bin"))
+        let server = try LocalHTTPServer(serving: www, scratch: dir.url)
+        defer { server.stop() }
+        let url = "\(server.baseURL)/blob.bin"
+        let fetcher = try RangeFetcher(maxParallel: 3)
+
+        func fetch(_ url: String, _ ranges: [(UInt64, Int)]) throws -> [Data] {
+            let pointers = ranges.map { UnsafeMutableRawPointer.allocate(byteCount: $0.1, alignment: 16) }
+            defer { pointers.forEach { $0.deallocate() } }
+            try fetcher.fetch(url: url, offsets: ranges.map(\.0), sizes: ranges.map(\.1), into: pointers)
+            return zip(pointers, ranges).map { Data(bytes: $0.0, count: $0.1.1) }
+        }
+        // More ranges than parallel requests, of every size, up to the last byte.
+        var ranges: [(UInt64, Int)] = []
+        for i in 0..<20 {
+            let offset = UInt64(i * 140_000 + i * i)
+            ranges.append((offset, 1 + (i * 7_919) % 60_000))
+        }
+        ranges.append((UInt64(bytes.count - 10), 10))
+        ranges.append((0, 1))
+        let before = RangeFetcher.totalBytes
+        let got = try fetch(url, ranges)
+        for (r, d) in zip(ranges, got) { #expect(d == bytes[Int(r.0)..<(Int(r.0) + r.1)]) }
+        let asked = ranges.map(\.1).reduce(0, +)
+        #expect(RangeFetcher.totalBytes - before >= asked)  // process-wide: other suites may fetch too
+        // Bad answers are errors, never short or wrong data.
+        #expect(throws: TransportError.self) { _ = try fetch(url, [(UInt64(bytes.count - 5), 10)]) }     // past the end
+        #expect(throws: TransportError.self) { _ = try fetch("\(server.baseURL)/missing.bin", [(0, 10)]) }  // 404
+        #expect(throws: TransportError.self) {                                                           // Range ignored
+            _ = try fetch("\(server.baseURL)/norange/blob.bin", [(1000, 10)])
+        }
+        let whole = try fetch("\(server.baseURL)/norange/blob.bin", [(0, bytes.count)])
+        #expect(whole[0] == bytes)
+        server.stop()
+        #expect(throws: TransportError.self) { _ = try fetch(url, [(0, 10)]) }                       // refused
+    }
 }

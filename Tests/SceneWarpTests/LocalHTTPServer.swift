@@ -31,6 +31,8 @@ final class LocalHTTPServer {
             server {
                 listen 127.0.0.1:\(port);
                 root \(root.path);
+                # A server that ignores Range: whole files with 200.
+                location /norange/ { max_ranges 0; }
             }
         }
         """.write(to: conf, atomically: true, encoding: .utf8)
