@@ -73,6 +73,9 @@ public final class ChunkWorker {
         let bin = plan.bins[job.bin]
         let window = grid.chunkWindow(cy: job.cy, cx: job.cx)
         let target = grid.subBox(window)
+        // Grid mappings are per chunk lattice, so none of the previous job's is used again:
+        // dropping them keeps a long-running worker's memory to one job's worth.
+        grids.removeAll()
         let networkBefore = NetworkStats.snapshot()
         let fetchedBefore = RangeFetcher.totalBytes
 
