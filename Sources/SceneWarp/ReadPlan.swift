@@ -1,7 +1,6 @@
 import CubeGrid
 import CubeSpec
 import GDALKit
-import HTTPClient
 
 /// What one asset contributes to one target grid, decided before any pixel is read: the source
 /// window to fetch and how many target pixels it covers. Callers skip scenes whose plan is
@@ -54,61 +53,5 @@ extension PixelWindow {
         let c0 = max(0, col - margin), r0 = max(0, row - margin)
         let c1 = min(width, col + self.width + margin), r1 = min(height, row + self.height + margin)
         return PixelWindow(col: c0, row: r0, width: c1 - c0, height: r1 - r0)
-    }
-}
-
-/// A band read tile by tile: its layout and where each block is stored.
-final class TiledBand {
-    let layout: TiffTileLayout
-    let band: RasterBand
-    let bytes: TileByteSource
-    private var locations: [Int: (offset: UInt64, size: Int)] = [:]
-
-    init(layout: TiffTileLayout, band: RasterBand, bytes: TileByteSource) {
-        self.layout = layout
-        self.band = band
-        self.bytes = bytes
-    }
-
-    func location(col: Int, row: Int) throws -> (offset: UInt64, size: Int) {
-        let key = row * layout.blocksAcross + col
-        if let known = locations[key] { return known }
-        guard let found = band.tiffBlockLocation(col: col, row: row) else {
-            throw TileDecodeError("block (\(col), \(row)) is sparse or its offset unreadable")
-        }
-        locations[key] = found
-        return found
-    }
-}
-
-/// Where stored tiles come from: byte ranges of the asset.
-protocol TileByteSource: AnyObject {
-    func read(offsets: [UInt64], sizes: [Int], into buffers: [UnsafeMutableRawPointer]) throws
-}
-
-extension TileByteSource {
-    func read(offset: UInt64, count: Int) throws -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: count)
-        try bytes.withUnsafeMutableBytes { try read(offsets: [offset], sizes: [count], into: [$0.baseAddress!]) }
-        return bytes
-    }
-}
-
-/// Local files and object stores: GDAL's virtual file systems (credentials, signing).
-extension VSIFile: TileByteSource {}
-
-/// http(s) assets: cube's own parallel range fetcher (GDAL's /vsicurl/ copies every range
-/// through growing buffers, which costs more than decoding some tiles).
-final class HTTPTileSource: TileByteSource {
-    let url: String
-    let fetcher: RangeFetcher
-
-    init(url: String, fetcher: RangeFetcher) {
-        self.url = url
-        self.fetcher = fetcher
-    }
-
-    func read(offsets: [UInt64], sizes: [Int], into buffers: [UnsafeMutableRawPointer]) throws {
-        try fetcher.fetch(url: url, offsets: offsets, sizes: sizes, into: buffers)
     }
 }

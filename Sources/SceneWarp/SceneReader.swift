@@ -2,7 +2,6 @@ import CubeGrid
 import CubeSpec
 import Foundation
 import GDALKit
-import HTTPClient
 
 /// Reads scene assets onto target grids: the "read and warp" stage of a chunk worker.
 ///
@@ -38,16 +37,10 @@ public final class SceneReader {
     /// Reused window buffer: no allocation per read once it has grown.
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
-    /// Tile-by-tile reads: one decoded tile and one batch of compressed tiles, reused.
-    private let decoder = TileDecoder()
-    private var tileBuffer = GrowableBuffer()
-    private var compressedBuffer = GrowableBuffer()
-    /// Compressed bytes fetched in one multi-range request (more tiles go in further batches).
-    private let batchBytes = 32 << 20
+    /// Reads stored tiles (its buffers are reused from plane to plane).
+    private let tiles = TileReader()
     /// Off: always read through GDAL's RasterIO (the decode floor, and tests comparing both).
     public var readsTiles = true
-    /// For http(s) tiles, made on first use.
-    private var fetcher: RangeFetcher?
     /// Off: every target centre is transformed exactly (tests comparing both).
     public var interpolatesCentres = true
 
@@ -59,11 +52,7 @@ public final class SceneReader {
         self.grids = grids ?? GridCache(limits: limits)
     }
 
-    deinit {
-        scratch?.deallocate()
-        tileBuffer.free()
-        compressedBuffer.free()
-    }
+    deinit { scratch?.deallocate() }
 
     /// Drops the opened datasets (e.g. after a network error to force a reopen). The grid
     /// mappings stay: they depend on grids only.
@@ -151,9 +140,10 @@ public final class SceneReader {
                                             into out: UnsafeMutableBufferPointer<T>,
                                             needed: UnsafeBufferPointer<UInt8>?) throws -> Int {
         let source = try rasterBand(plan.scene, band)
-        if readsTiles, let tiled = tiledBand(plan.scene, band, source, bytes: MemoryLayout<T>.size) {
+        if readsTiles, let tiled = tiles.tiledBand(plan.scene, band, source, bytes: MemoryLayout<T>.size) {
             do {
-                return try readTiles(plan, tiled: tiled, into: out, needed: needed)
+                let groups = blockGroups(plan, width: tiled.layout.blockWidth, height: tiled.layout.blockHeight)
+                return try tiles.read(tiled, groups: groups, into: out, needed: needed, stats: &stats)
             } catch {
                 // GDAL reads it the usual way below, and reports the failure in its own words
                 // (which is how network errors are told from broken files).
@@ -185,110 +175,6 @@ public final class SceneReader {
         }
         return decoded
     }
-
-    /// Reads the blocks holding needed pixels as stored (byte ranges through GDAL's virtual file
-    /// system), decodes them and gathers the target pixels straight from each decoded tile.
-    /// Returns the number of source pixels decoded.
-    private func readTiles<T: WarpSample>(_ plan: ReadPlan, tiled: TiledBand, into out: UnsafeMutableBufferPointer<T>,
-                                          needed: UnsafeBufferPointer<UInt8>?) throws -> Int {
-        let layout = tiled.layout
-        let groups = blockGroups(plan, width: layout.blockWidth, height: layout.blockHeight)
-        memset(out.baseAddress!, 0, out.count * MemoryLayout<T>.stride)
-        // Blocks to fetch: those holding a covered target pixel that is needed.
-        var blocks: [(group: Int, col: Int, row: Int, offset: UInt64, size: Int)] = []
-        var present = 0
-        groups.starts.withUnsafeBufferPointer { starts in
-            groups.targets.withUnsafeBufferPointer { targets in
-                for g in 0..<groups.groupCount where starts[g] < starts[g + 1] {
-                    present += 1
-                    if let needed {
-                        var any = false
-                        for j in Int(starts[g])..<Int(starts[g + 1]) where needed[Int(targets[j])] != 0 { any = true; break }
-                        if !any { continue }
-                    }
-                    blocks.append((g, groups.firstCol + g % groups.across, groups.firstRow + g / groups.across, 0, 0))
-                }
-            }
-        }
-        for i in blocks.indices {
-            (blocks[i].offset, blocks[i].size) = try tiled.location(col: blocks[i].col, row: blocks[i].row)
-        }
-        stats.blocksRead += blocks.count
-        stats.blocksSkipped += present - blocks.count
-        let tile = tileBuffer.bytes(layout.blockBytes)
-        var start = 0
-        while start < blocks.count {
-            // One batch: consecutive blocks up to `batchBytes` of compressed data (at least one).
-            var end = start, total = 0
-            while end < blocks.count && (end == start || total + blocks[end].size <= batchBytes) {
-                total += blocks[end].size
-                end += 1
-            }
-            let batch = compressedBuffer.bytes(max(1, total))
-            var pointers: [UnsafeMutableRawPointer] = [], offsets: [UInt64] = [], sizes: [Int] = []
-            var at = 0
-            for b in blocks[start..<end] where b.size > 0 {
-                pointers.append(batch.baseAddress! + at)
-                offsets.append(b.offset)
-                sizes.append(b.size)
-                at += b.size
-            }
-            try tiled.bytes.read(offsets: offsets, sizes: sizes, into: pointers)
-            at = 0
-            for b in blocks[start..<end] where b.size > 0 {
-                let rows = min(layout.blockHeight, layout.height - b.row * layout.blockHeight)
-                let need = (rows: Int(groups.firstRows[b.group])..<Int(groups.rowEnds[b.group]),
-                            columns: Int(groups.colEnds[b.group]))
-                try decoder.decode(UnsafeRawBufferPointer(rebasing: batch[at..<(at + b.size)]), layout: layout,
-                                   rows: rows, need: need, into: tile)
-                at += b.size
-                gatherGroup(b.group, groups, tile: tile.baseAddress!.assumingMemoryBound(to: T.self), into: out)
-            }
-            start = end
-        }
-        if let noData = tiled.band.noDataValue { T.zeroNoData(out, noData: noData) }
-        stats.tilePlanes += 1
-        return blocks.count * layout.blockWidth * layout.blockHeight
-    }
-
-    private func gatherGroup<T: WarpSample>(_ g: Int, _ groups: BlockGroups, tile: UnsafePointer<T>,
-                                            into out: UnsafeMutableBufferPointer<T>) {
-        groups.starts.withUnsafeBufferPointer { starts in
-            groups.targets.withUnsafeBufferPointer { targets in
-                groups.offsets.withUnsafeBufferPointer { offsets in
-                    let lo = Int(starts[g]), hi = Int(starts[g + 1])
-                    T.gather(tile: tile, offsets: UnsafeBufferPointer(rebasing: offsets[lo..<hi]),
-                             targets: UnsafeBufferPointer(rebasing: targets[lo..<hi]), into: out)
-                }
-            }
-        }
-    }
-
-    /// The band read tile by tile, when its layout allows and its samples are `bytes` wide.
-    private func tiledBand(_ scene: OpenScene, _ band: Int, _ source: RasterBand, bytes: Int) -> TiledBand? {
-        if let known = scene.tiled[band] { return known.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil } }
-        var result: TiledBand?
-        if scene.bytes == nil { scene.bytes = tileBytes(for: scene) }
-        if let bytes = scene.bytes, let header = try? bytes.read(offset: 0, count: 2),
-           let layout = source.tiffTileLayout(header: header) {
-            result = TiledBand(layout: layout, band: source, bytes: bytes)
-        }
-        scene.tiled[band] = .some(result)
-        return result.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil }
-    }
-
-    /// http(s) hrefs through the reader's own fetcher unless GDAL HTTP options (auth,
-    /// headers) are set; everything else through GDAL's virtual file systems.
-    private func tileBytes(for scene: OpenScene) -> TileByteSource? {
-        let lower = scene.href.prefix(8).lowercased()
-        if (lower.hasPrefix("http://") || lower.hasPrefix("https://")) && !Self.gdalHTTPOptions {
-            if fetcher == nil { fetcher = try? RangeFetcher() }
-            if let fetcher { return HTTPTileSource(url: scene.href, fetcher: fetcher) }
-        }
-        return try? VSIFile(path: scene.dataset.path)
-    }
-
-    private static let gdalHTTPOptions = gdalHasHTTPRequestOptions()
 
     private func blockGroups(_ plan: ReadPlan, width: Int, height: Int) -> BlockGroups {
         let key = GroupsKey(map: IndexMapKey(target: TargetKey(plan.target), source: plan.source),
@@ -443,26 +329,5 @@ public final class SceneReader {
         }
         if built { stats.indexMapsBuilt += 1 }
         return map
-    }
-}
-
-/// A reusable raw buffer that only grows.
-struct GrowableBuffer {
-    private var pointer: UnsafeMutableRawPointer?
-    private var capacity = 0
-
-    mutating func bytes(_ count: Int) -> UnsafeMutableRawBufferPointer {
-        if count > capacity {
-            pointer?.deallocate()
-            pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
-            capacity = count
-        }
-        return UnsafeMutableRawBufferPointer(start: pointer, count: count)
-    }
-
-    mutating func free() {
-        pointer?.deallocate()
-        pointer = nil
-        capacity = 0
     }
 }
