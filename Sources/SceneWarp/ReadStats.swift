@@ -1,5 +1,6 @@
-/// Running totals of one `SceneReader`, for job logs and tuning. Bytes are decoded window bytes
-/// (window area × bytes per sample); GDALKit's `NetworkStats` has the bytes actually downloaded.
+/// Running totals of one `SceneReader`, for job logs and tuning. Pixels and bytes are decoded
+/// ones (whole stored tiles, or GDAL windows on its path); GDALKit's `NetworkStats` plus
+/// `RangeFetcher.totalBytes` have the bytes actually downloaded.
 public struct ReadStats: Equatable, Sendable {
     /// Planes produced by reading a source (empty plans are not counted).
     public var planesRead = 0
@@ -7,7 +8,7 @@ public struct ReadStats: Equatable, Sendable {
     public var pixelsRead = 0
     /// `pixelsRead` in bytes of the stored type.
     public var bytesRead = 0
-    /// Cache misses: exact PROJ transforms of a target grid, and index maps built.
+    /// Cache misses: target grids placed in a source CRS, and index maps built.
     public var centreTransforms = 0
     public var indexMapsBuilt = 0
     /// Interpolated centres recomputed exactly because they lie near a source pixel edge.
