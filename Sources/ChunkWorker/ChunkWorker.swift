@@ -58,8 +58,10 @@ public final class ChunkWorker {
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
         reader = SceneReader(grids: grids)
+        // Both enums spell the same rules; CubeSpec does not depend on Composite.
+        let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
         fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
-                             maskRule: maskRule, resampling: cube.spec.resampling)
+                             maskRule: maskRule, fusionRule: fusionRule, resampling: cube.spec.resampling)
     }
 
     /// Builds one job and records it done. Throws when the job cannot be finished (search
@@ -132,19 +134,38 @@ public final class ChunkWorker {
         }
         skipped += ledger.skipped
 
-        // Encode and store: bands, then count, then the done record (so done means complete).
+        // Encode and store the band and count chunks, then the done record (so done means
+        // complete). Chunks are independent objects: with several threads they are encoded
+        // and stored in parallel.
         let validPixels = count.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         var bytesWritten = 0
         if validPixels > 0 {
-            for (b, band) in cube.spec.bands.enumerated() {
-                bytesWritten += try medians.withUnsafeBufferPointer { all in
-                    try cube.writer.write(array: band.name, bin: job.bin, cy: job.cy, cx: job.cx,
-                                          plane: UnsafeBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]))
+            let names = cube.spec.bands.map(\.name) + [CubeLayout.countArray]
+            var sizes = [Int](repeating: 0, count: names.count)
+            var failure: Error?
+            let lock = NSLock()
+            let writer = cube.writer
+            medians.withUnsafeBufferPointer { all in
+                count.withUnsafeBufferPointer { countPlane in
+                    let planes = (0..<bandCount).map { UnsafeBufferPointer(rebasing: all[($0 * pixels)..<(($0 + 1) * pixels)]) }
+                        + [countPlane]
+                    let write = { (i: Int) in
+                        do {
+                            let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, plane: planes[i])
+                            lock.lock(); sizes[i] = n; lock.unlock()
+                        } catch {
+                            lock.lock(); failure = failure ?? error; lock.unlock()
+                        }
+                    }
+                    if options.readThreads > 1 {
+                        DispatchQueue.concurrentPerform(iterations: names.count, execute: write)
+                    } else {
+                        for i in names.indices { write(i) }
+                    }
                 }
             }
-            bytesWritten += try count.withUnsafeBufferPointer {
-                try cube.writer.write(array: CubeLayout.countArray, bin: job.bin, cy: job.cy, cx: job.cx, plane: $0)
-            }
+            if let failure { throw failure }
+            bytesWritten = sizes.reduce(0, +)
         }
         clock.lap("write")
 
@@ -184,7 +205,7 @@ extension ChunkWorker {
         let lanes = min(options.readThreads, observations.count)
         if lanes <= 1 {
             return try observations.map { observation in
-                let builder = try reducer.beginObservation(maskRule: fusion.maskRule)
+                let builder = try reducer.beginObservation(maskRule: fusion.maskRule, fusionRule: fusion.fusionRule)
                 let events = try fuse(observation, target: target, builder: builder, fusion: fusion, skipping: broken)
                 try reducer.commitObservation()
                 return events
@@ -192,30 +213,39 @@ extension ChunkWorker {
         }
         while fusions.count < lanes {
             fusions.append(SceneFusion(reader: SceneReader(grids: grids), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
-                                       maskRule: fusion.maskRule, resampling: cube.spec.resampling))
+                                       maskRule: fusion.maskRule, fusionRule: fusion.fusionRule,
+                                       resampling: cube.spec.resampling))
         }
         let lock = NSLock()
         var nextIndex = 0
         var firstError: Error?
         var events = [[SceneEvent]](repeating: [], count: observations.count)
+        // Largest first, so no lane is left alone with a big observation at the end. The work
+        // of a day is about its clear share (clouds are mask-skipped); the median does not
+        // depend on the order and events stay in observation order.
+        let order = observations.indices.sorted { a, b in
+            let wa = Self.expectedWork(observations[a]), wb = Self.expectedWork(observations[b])
+            return wa != wb ? wa > wb : a < b
+        }
         let lanesFusions = [fusion] + fusions.prefix(lanes - 1)
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             let fusion = lanesFusions[lane]
             let builder: ObservationBuilder
             do {
                 builder = try ObservationBuilder(pixelCount: reducer.pixelCount, bandCount: reducer.bandCount,
-                                                 maskRule: fusion.maskRule)
+                                                 maskRule: fusion.maskRule, fusionRule: fusion.fusionRule)
             } catch {
                 lock.lock(); firstError = firstError ?? error; lock.unlock()
                 return
             }
             while true {
                 lock.lock()
-                let i = nextIndex
+                let next = nextIndex
                 nextIndex += 1
                 let stop = firstError != nil
                 lock.unlock()
-                if stop || i >= observations.count { return }
+                if stop || next >= observations.count { return }
+                let i = order[next]
                 builder.reset()
                 do {
                     let list = try self.fuse(observations[i], target: target, builder: builder, fusion: fusion, skipping: broken)
@@ -231,6 +261,12 @@ extension ChunkWorker {
         }
         if let firstError { throw firstError }
         return events
+    }
+
+    /// Relative read work of an observation: the clear share of its least cloudy scene
+    /// (`eo:cloud_cover`; unknown counts as half clear).
+    static func expectedWork(_ observation: Observation) -> Double {
+        observation.scenes.map { 100 - min(100, max(0, $0.cloudCover ?? 50)) }.max() ?? 0
     }
 
     private func fuse(_ observation: Observation, target: GeoBox, builder: ObservationBuilder, fusion: SceneFusion,

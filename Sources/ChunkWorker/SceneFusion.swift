@@ -21,13 +21,15 @@ struct BrokenScene: Error, CustomStringConvertible {
 }
 
 /// The read → mask → fuse stage for one target window: reads a scene's mask first, skips
-/// its bands when no pixel is usable, else reads the bands and fuses the scene into the
-/// observation being built. Owns reusable plane buffers, so no allocation per scene.
+/// its bands when no pixel is usable (masked, or settled by an earlier scene of the day),
+/// else reads the bands and fuses the scene into the observation being built. Owns reusable
+/// plane buffers, so no allocation per scene.
 final class SceneFusion {
     let reader: SceneReader
     let bands: [BandSpec]
     let maskAsset: String
     let maskRule: MaskRule
+    let fusionRule: FusionRule
     let resampling: Resampling
 
     private var maskPlane: [UInt8] = []
@@ -36,11 +38,13 @@ final class SceneFusion {
     /// Band-major planes in one buffer: band b is bandPlanes[b*pixels ..< (b+1)*pixels].
     private var bandPlanes: [UInt16] = []
 
-    init(reader: SceneReader, bands: [BandSpec], maskAsset: String, maskRule: MaskRule, resampling: Resampling) {
+    init(reader: SceneReader, bands: [BandSpec], maskAsset: String, maskRule: MaskRule, fusionRule: FusionRule,
+         resampling: Resampling) {
         self.reader = reader
         self.bands = bands
         self.maskAsset = maskAsset
         self.maskRule = maskRule
+        self.fusionRule = fusionRule
         self.resampling = resampling
     }
 
@@ -85,7 +89,14 @@ final class SceneFusion {
         let maskPlan = try guarded { try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg) }
         if maskPlan.isEmpty { return .notNeeded("outside the chunk") }
         try guarded { try maskPlane.withUnsafeMutableBufferPointer { try reader.read(maskPlan, into: $0) } }
-        if markNeededPixels(builder) == 0 { return .notNeeded("no usable pixel (masked, nodata or already filled)") }
+        let neededCount = maskPlane.withUnsafeBufferPointer { m in
+            neededPlane.withUnsafeMutableBufferPointer { builder.markNeeded(mask: m, into: $0) }
+        }
+        if neededCount == 0 {
+            // Its clouds still count for the day (first-data): later tiles must not fill them.
+            try maskPlane.withUnsafeBufferPointer { _ = try builder.settleMasked(mask: $0) }
+            return .notNeeded("no usable pixel (masked, nodata or settled by an earlier scene of the day)")
+        }
 
         for (b, asset) in bandAssets.enumerated() {
             let plan = try guarded {
@@ -108,25 +119,6 @@ final class SceneFusion {
             }
         }
         return filled > 0 ? .used(pixels: filled) : .notNeeded("no valid pixel in the chunk")
-    }
-
-    /// Marks the pixels with a valid mask class that are not yet filled in the observation
-    /// (only their source blocks are decoded); returns how many there are.
-    private func markNeededPixels(_ builder: ObservationBuilder) -> Int {
-        let rule = maskRule
-        return maskPlane.withUnsafeBufferPointer { m in
-            neededPlane.withUnsafeMutableBufferPointer { needed in
-                builder.withBand(0) { filled in
-                    var count = 0
-                    for p in 0..<m.count {
-                        let take: UInt8 = filled[p] == 0 && !rule.isInvalid(m[p]) ? 1 : 0
-                        needed[p] = take
-                        count += Int(take)
-                    }
-                    return count
-                }
-            }
-        }
     }
 
     /// Turns reader errors into `BrokenScene` (skip) or `TransientFailure` (fail the job).

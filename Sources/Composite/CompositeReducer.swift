@@ -52,18 +52,21 @@ public final class CompositeReducer {
 
     /// Opens the next observation slot and returns a builder writing straight into it.
     /// Calling it again before `commitObservation()` discards the open observation.
-    public func beginObservation(maskRule: MaskRule = .sentinel2Default) throws -> ObservationBuilder {
+    public func beginObservation(maskRule: MaskRule = .sentinel2Default,
+                                 fusionRule: FusionRule = .firstData) throws -> ObservationBuilder {
         guard observationCount < maxObservations else {
             throw CompositeError.capacityExceeded(capacity: maxObservations)
         }
         let offset = observationCount * slotStride
         if let builder = slotBuilder {
             builder.maskRule = maskRule
+            builder.fusionRule = fusionRule
             builder.retarget(offset: offset)
             return builder
         }
         let builder = ObservationBuilder(
-            storage: storage, offset: offset, pixelCount: pixelCount, bandCount: bandCount, maskRule: maskRule)
+            storage: storage, offset: offset, pixelCount: pixelCount, bandCount: bandCount, maskRule: maskRule,
+            fusionRule: fusionRule)
         slotBuilder = builder
         return builder
     }

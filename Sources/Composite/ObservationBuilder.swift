@@ -1,6 +1,7 @@
 /// Solar-day fusion: the scenes of one solar day (overlapping tiles of one pass) become ONE
-/// observation. Scenes must be added in (datetime, item id) order; per pixel the first VALID
-/// scene provides all band values, once, harmonised by its per-band DN shifts.
+/// observation. Scenes must be added in (datetime, item id) order; per pixel one scene
+/// provides all band values, once, harmonised by its per-band DN shifts: the first scene with
+/// data there (`FusionRule.firstData`, the default) or the first valid one (`.firstValid`).
 ///
 /// A scene pixel is valid when its mask class is not invalid and every band value is nonzero.
 /// In the observation, a pixel is valid exactly when its band values are nonzero: harmonised
@@ -14,10 +15,14 @@ public final class ObservationBuilder {
     public let bandCount: Int
     /// The invalid mask classes applied to every scene.
     public var maskRule: MaskRule
+    /// Which scene of the day gives a pixel its values.
+    public var fusionRule: FusionRule
     /// Scenes offered so far (valid or not).
     public private(set) var sceneCount = 0
     /// Pixels filled so far; never decreases until `reset()`.
     public private(set) var validPixelCount = 0
+    /// Pixels some scene had data at so far (`.firstData`: later scenes cannot change them).
+    public private(set) var decidedPixelCount = 0
 
     let storage: PlaneStorage
     /// Element offset of band 0 inside `storage`; band b starts at offset + b * pixelCount.
@@ -25,9 +30,13 @@ public final class ObservationBuilder {
     /// False once a reducer slot builder was committed: it then refuses scenes until the
     /// reducer re-opens it with `beginObservation`. Standalone builders are always open.
     var isOpen = true
+    /// 1 where a scene had data (`.firstData`); one UInt16 per pixel so the fusion loop
+    /// works on it in the same lanes as the bands.
+    private let decided: UnsafeMutablePointer<UInt16>
 
     /// A standalone builder that owns its band planes.
-    public init(pixelCount: Int, bandCount: Int, maskRule: MaskRule = .sentinel2Default) throws {
+    public init(pixelCount: Int, bandCount: Int, maskRule: MaskRule = .sentinel2Default,
+                fusionRule: FusionRule = .firstData) throws {
         guard pixelCount > 0, bandCount > 0 else {
             throw CompositeError.invalidDimensions("pixelCount \(pixelCount), bandCount \(bandCount)")
         }
@@ -35,27 +44,39 @@ public final class ObservationBuilder {
         self.pixelCount = pixelCount
         self.bandCount = bandCount
         self.maskRule = maskRule
+        self.fusionRule = fusionRule
         storage = PlaneStorage(count: n)
         offset = 0
+        decided = .allocate(capacity: pixelCount)
         clearPlanes()
     }
 
     /// A builder writing into `storage` at `offset` (a reducer slot).
-    init(storage: PlaneStorage, offset: Int, pixelCount: Int, bandCount: Int, maskRule: MaskRule) {
+    init(storage: PlaneStorage, offset: Int, pixelCount: Int, bandCount: Int, maskRule: MaskRule,
+         fusionRule: FusionRule) {
         self.pixelCount = pixelCount
         self.bandCount = bandCount
         self.maskRule = maskRule
+        self.fusionRule = fusionRule
         self.storage = storage
         self.offset = offset
+        decided = .allocate(capacity: pixelCount)
         clearPlanes()
     }
+
+    deinit { decided.deallocate() }
 
     /// True once any pixel got a value; an empty observation should be skipped downstream.
     public var hasValidPixels: Bool { validPixelCount > 0 }
 
-    /// True when every pixel is filled: later scenes of the day cannot change anything, so
-    /// the caller may skip reading them.
-    public var isComplete: Bool { validPixelCount == pixelCount }
+    /// True when later scenes of the day cannot change anything (every pixel decided, or
+    /// with `.firstValid` every pixel filled), so the caller may skip reading them.
+    public var isComplete: Bool {
+        switch fusionRule {
+        case .firstData: return decidedPixelCount == pixelCount || validPixelCount == pixelCount
+        case .firstValid: return validPixelCount == pixelCount
+        }
+    }
 
     /// Starts a new observation (all pixels unfilled).
     /// (A reducer slot builder is re-opened by `CompositeReducer.beginObservation` instead.)
@@ -72,8 +93,52 @@ public final class ObservationBuilder {
 
     private func clearPlanes() {
         (storage.base + offset).update(repeating: 0, count: pixelCount * bandCount)
+        decided.update(repeating: 0, count: pixelCount)
         sceneCount = 0
         validPixelCount = 0
+        decidedPixelCount = 0
+    }
+
+    /// A scene whose bands are not read because no pixel of it can be taken (`markNeeded`
+    /// found none): with `.firstData` its masked pixels (class not 0 and invalid) still
+    /// settle the day, so later scenes do not fill them. Returns how many it settled.
+    @discardableResult
+    public func settleMasked(mask: UnsafeBufferPointer<UInt8>) throws -> Int {
+        guard mask.count == pixelCount else {
+            throw CompositeError.planeSizeMismatch(what: "scene mask", expected: pixelCount, actual: mask.count)
+        }
+        guard isOpen else { throw CompositeError.noOpenObservation }
+        sceneCount += 1
+        guard fusionRule == .firstData else { return 0 }
+        let settled = maskRule.table.withUnsafeBufferPointer { table in
+            var count = 0
+            for p in 0..<pixelCount where decided[p] == 0 && mask[p] != 0 && table[Int(mask[p])] != 0 {
+                decided[p] = 1
+                count &+= 1
+            }
+            return count
+        }
+        decidedPixelCount += settled
+        return settled
+    }
+
+    /// Flags the pixels a scene with this mask plane could still fill (its class is valid
+    /// and no earlier scene settled the pixel), so only their source blocks are decoded;
+    /// returns how many there are.
+    public func markNeeded(mask: UnsafeBufferPointer<UInt8>, into needed: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(mask.count == pixelCount && needed.count == pixelCount, "planes must hold pixelCount values")
+        let settled = UnsafePointer(fusionRule == .firstData ? decided : storage.base + offset)
+        let filled = UnsafePointer(storage.base + offset)
+        return maskRule.table.withUnsafeBufferPointer { table in
+            var count = 0
+            for p in 0..<pixelCount {
+                // A filled pixel is settled in both rules.
+                let open = settled[p] == 0 && filled[p] == 0 && table[Int(mask[p])] == 0
+                needed[p] = open ? 1 : 0
+                count &+= open ? 1 : 0
+            }
+            return count
+        }
     }
 
     /// True when the observation has a value at `pixel`.
@@ -118,16 +183,18 @@ public final class ObservationBuilder {
             guard let p = plane.baseAddress else { return 0 }
             sources.append(p)
         }
-        let filled = sources.withUnsafeBufferPointer { src in
+        let (filled, newlyDecided) = sources.withUnsafeBufferPointer { src in
             shifts.withUnsafeBufferPointer { sh in
                 maskRule.table.withUnsafeBufferPointer { table in
                     Self.fuse(
                         sources: src, mask: mask?.baseAddress, table: table, shifts: sh,
-                        out: storage.base + offset, pixelCount: pixelCount)
+                        out: storage.base + offset, decided: fusionRule == .firstData ? decided : nil,
+                        pixelCount: pixelCount)
                 }
             }
         }
         validPixelCount += filled
+        decidedPixelCount += newlyDecided
         return filled
     }
 
@@ -136,36 +203,56 @@ public final class ObservationBuilder {
     /// scalar); pass 2 works on 8 pixels at a time: take = unfilled & class valid & every band
     /// nonzero, then each band selects its shifted value where take.
     /// `out` holds bandCount planes of pixelCount values; a pixel is filled when out band 0 is nonzero.
+    /// `decided` (`.firstData` only): pixels an earlier scene had data at are not taken, and
+    /// the pixels this scene has data at are added. Returns (filled, newly decided).
     private static func fuse(
         sources: UnsafeBufferPointer<UnsafePointer<UInt16>>, mask: UnsafePointer<UInt8>?,
         table: UnsafeBufferPointer<UInt8>, shifts: UnsafeBufferPointer<Int32>,
-        out: UnsafeMutablePointer<UInt16>, pixelCount: Int
-    ) -> Int {
+        out: UnsafeMutablePointer<UInt16>, decided: UnsafeMutablePointer<UInt16>?, pixelCount: Int
+    ) -> (Int, Int) {
         let blockSize = 4096
         let lanes = Lane8.scalarCount
         let classOK = UnsafeMutablePointer<UInt16>.allocate(capacity: blockSize)
-        defer { classOK.deallocate() }
+        let hasClass = UnsafeMutablePointer<UInt16>.allocate(capacity: blockSize)
+        defer { classOK.deallocate(); hasClass.deallocate() }
         let tableBase = table.baseAddress.unsafelyUnwrapped
         let shifters = shifts.map(LaneShift.init)
         let zero = Lane8(repeating: 0), one = Lane8(repeating: 1)
         var filled = zero  // per-lane fill counts, flushed every block (≤ 512 each, no overflow)
         var filledTotal = 0
+        var newly = zero
+        var newlyTotal = 0
         var start = 0
         while start < pixelCount {
             let width = min(blockSize, pixelCount &- start)
             if let mask {
                 let m = mask + start
-                for i in 0..<width { classOK[i] = 1 &- UInt16(tableBase[Int(m[i])]) }
+                for i in 0..<width {
+                    classOK[i] = 1 &- UInt16(tableBase[Int(m[i])])
+                    hasClass[i] = m[i] == 0 ? 0 : 1
+                }
             } else {
                 classOK.update(repeating: 1, count: width)
+                hasClass.update(repeating: 1, count: width)
             }
             var i = 0
             while i < width {
                 let p = start &+ i
                 let n = min(lanes, width &- i)
-                var take = load(classOK + i, n) .!= zero
-                take .&= load(out + p, n) .== zero
-                for src in sources { take .&= load(src + p, n) .!= zero }
+                let classValid = load(classOK + i, n) .!= zero
+                var bandsOK = load(sources[0] + p, n) .!= zero
+                for src in sources.dropFirst() { bandsOK .&= load(src + p, n) .!= zero }
+                var take = classValid .& bandsOK .& (load(out + p, n) .== zero)
+                if let decided {
+                    let d = load(decided + p, n)
+                    let undecided = d .== zero
+                    take .&= undecided
+                    // Data: a class other than 0 and, where the class is valid, every band.
+                    let data = ((load(hasClass + i, n) .!= zero) .& (.!classValid .| bandsOK)) .| take
+                    let fresh = data .& undecided
+                    store(d.replacing(with: one, where: fresh), decided + p, n)
+                    newly &+= zero.replacing(with: one, where: fresh)
+                }
                 for b in 0..<sources.count {
                     let o = out + (b &* pixelCount &+ p)
                     let v = shifters[b].apply(load(sources[b] + p, n))
@@ -176,9 +263,11 @@ public final class ObservationBuilder {
             }
             filledTotal &+= Int(filled.wrappedSum())
             filled = zero
+            newlyTotal &+= Int(newly.wrappedSum())
+            newly = zero
             start &+= width
         }
-        return filledTotal
+        return (filledTotal, newlyTotal)
     }
 
     @inline(__always)

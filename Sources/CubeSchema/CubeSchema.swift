@@ -114,6 +114,7 @@ public enum CubeSchema {
             "cube:time_step": .string(spec.time.step.description),
             "cube:mask_invalid_classes": .ints(spec.mask.invalid),
             "cube:resampling": .string(spec.resampling.rawValue),
+            "cube:fuse": .string(spec.fuse.rawValue),
         ]
         if case .api(let url, let collection, _) = spec.stac {
             root["cube:stac_api"] = .string(url)

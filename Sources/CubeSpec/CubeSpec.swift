@@ -8,6 +8,8 @@ public struct CubeSpec: Equatable, Sendable {
     public var time: TimeSpec
     public var bands: [BandSpec]
     public var mask: MaskSpec
+    /// Which scene of a solar day gives a pixel its values.
+    public var fuse: SameDayFusion
     public var composite: CompositeMethod
     public var resampling: Resampling
     public var landMask: LandMaskSource
@@ -21,7 +23,7 @@ public struct CubeSpec: Equatable, Sendable {
     public var sourceText: String
 
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
-                mask: MaskSpec = MaskSpec(), composite: CompositeMethod = .median,
+                mask: MaskSpec = MaskSpec(), fuse: SameDayFusion = .firstData, composite: CompositeMethod = .median,
                 resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
                 store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
@@ -31,6 +33,7 @@ public struct CubeSpec: Equatable, Sendable {
         self.time = time
         self.bands = bands
         self.mask = mask
+        self.fuse = fuse
         self.composite = composite
         self.resampling = resampling
         self.landMask = landMask
@@ -135,6 +138,14 @@ public enum CompositeMethod: String, Equatable, Sendable, CaseIterable {
     case median
 }
 
+/// Solar-day fusion of overlapping tiles of one pass (see `Composite.FusionRule`).
+public enum SameDayFusion: String, Equatable, Sendable, CaseIterable {
+    /// The first scene with data at a pixel decides (odc-stac's `groupby="solar_day"`).
+    case firstData = "first-data"
+    /// The first scene valid at a pixel gives its values.
+    case firstValid = "first-valid"
+}
+
 public enum Resampling: String, Equatable, Sendable, CaseIterable {
     case nearest, bilinear, average
 }
@@ -196,7 +207,7 @@ extension CubeSpec {
         lines.append("time=\(time.start.timeIntervalSince1970)..\(time.end.timeIntervalSince1970) step=\(time.step)")
         lines.append("bands=\(bands.map { "\($0.asset):\($0.name)" }.joined(separator: ","))")
         lines.append("mask=\(mask.asset):\(mask.invalid.map(String.init).joined(separator: ","))")
-        lines.append("composite=\(composite.rawValue) resampling=\(resampling.rawValue)")
+        lines.append("fuse=\(fuse.rawValue) composite=\(composite.rawValue) resampling=\(resampling.rawValue)")
         switch landMask {
         case .embedded: lines.append("land_mask=embedded")
         case .none: lines.append("land_mask=none")

@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 extension CubeSpec {
-    static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "composite",
+    static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "fuse", "composite",
                           "resampling", "land_mask", "store", "zarr_format", "compression"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
     public static let reservedArrayNames: Set<String> = [
@@ -64,6 +64,7 @@ extension CubeSpec {
         if bands.contains(where: { $0.asset == mask.asset }) {
             throw SpecError("mask.asset", "'\(mask.asset)' is also listed as a band")
         }
+        let fuse = try enumValue(top, "fuse", SameDayFusion.self) ?? .firstData
         let composite = try enumValue(top, "composite", CompositeMethod.self) ?? .median
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
 
@@ -93,7 +94,7 @@ extension CubeSpec {
         }
         let compression = try top.node("compression").map { try parseCompression($0) } ?? .default
 
-        return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, mask: mask,
+        return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, mask: mask, fuse: fuse,
                         composite: composite, resampling: resampling, landMask: landMask,
                         store: store, zarrFormat: zarrFormat, compression: compression,
                         baseDirectory: baseDirectory, sourceText: text)

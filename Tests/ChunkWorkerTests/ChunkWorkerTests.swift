@@ -9,9 +9,11 @@ import Testing
 
 /// Initialises a cube over `world` in a fresh folder store and opens it for building.
 private func makeCube(_ world: WorkerWorld, store: (LocalStore) -> any Store = { $0 },
-                      start: String = "2024-03-01", end: String = "2024-03-31") throws -> (OpenCube, LocalStore) {
+                      start: String = "2024-03-01", end: String = "2024-03-31",
+                      fuse: SameDayFusion = .firstData) throws -> (OpenCube, LocalStore) {
     let root = world.path("cube-\(UUID().uuidString).zarr")
-    let spec = try CubeSpec.parse(yaml: world.spec(store: root, start: start, end: end), baseDirectory: world.dir)
+    let spec = try CubeSpec.parse(yaml: world.spec(store: root, start: start, end: end, fuse: fuse.rawValue),
+                                  baseDirectory: world.dir)
     let local = LocalStore(root: root)
     _ = try CubeSchema.initialize(spec: spec, plan: try Plan.make(spec), store: local)
     return (try OpenCube(store: store(local)), local)
@@ -33,11 +35,11 @@ private func buildAll(_ cube: OpenCube, options: WorkerOptions = WorkerOptions()
     return try JobID.all(in: cube.plan).map { try worker.run($0) }
 }
 
-@Test func workerMatchesNaiveTruth() throws {
+@Test(arguments: SameDayFusion.allCases) func workerMatchesNaiveTruth(fuse: SameDayFusion) throws {
     let world = try WorkerWorld()
-    let (cube, _) = try makeCube(world)
+    let (cube, _) = try makeCube(world, fuse: fuse)
     let records = try buildAll(cube)
-    let truth = world.truth()
+    let truth = world.truth(fuse: fuse)
     #expect(truth.count.max()! >= 3)
     #expect(try mosaic(cube, "count") == truth.count)
     for (b, band) in WorkerWorld.bands.enumerated() {

@@ -1,4 +1,5 @@
 import CubeGrid
+import CubeSpec
 import CubeStore
 import Foundation
 import GDALKit
@@ -102,7 +103,8 @@ final class WorkerWorld {
     }
 
     /// The spec of a cube over the scenes (grid = the scenes' lattice, 2 x 2 chunks of 32).
-    func spec(store: String, start: String = "2024-03-01", end: String = "2024-03-31", resampling: String = "nearest") -> String {
+    func spec(store: String, start: String = "2024-03-01", end: String = "2024-03-31", resampling: String = "nearest",
+              fuse: String = "first-data") -> String {
         """
         name: worker-test
         stac:
@@ -117,6 +119,7 @@ final class WorkerWorld {
         time: {start: \(start), end: \(end)}
         bands: [red, nir]
         resampling: \(resampling)
+        fuse: \(fuse)
         land_mask: none
         store: \(store)
         """
@@ -124,9 +127,11 @@ final class WorkerWorld {
 
     /// Expected (medians per band, count) over the whole 64 x 64 grid for March, from the
     /// rules in docs/compositing.md, without any of the worker's code: per pixel, per solar
-    /// day the first valid scene in (datetime, id) order; median of the valid values (even:
-    /// mean of the middle two, rounded half up); harmonised values clamped to >= 1.
-    func truth(excluding excluded: Set<String> = []) -> (medians: [[UInt16]], count: [UInt16]) {
+    /// day the first scene in (datetime, id) order with data there (`first-data`: SCL not 0
+    /// and, for a clear class, every band nonzero; masked if its class is invalid) or the
+    /// first valid one (`first-valid`); median of the valid values (even: mean of the middle
+    /// two, rounded half up); harmonised values clamped to >= 1.
+    func truth(excluding excluded: Set<String> = [], fuse: SameDayFusion = .firstData) -> (medians: [[UInt16]], count: [UInt16]) {
         let n = Self.size
         let march = scenes.filter { $0.datetime.hasPrefix("2024-03") && !excluded.contains($0.id) }
         let days = Dictionary(grouping: march) { String($0.datetime.prefix(10)) }
@@ -140,7 +145,11 @@ final class WorkerWorld {
                 for s in ordered {
                     let cls = s.scl[(r / 2) * (n / 2) + c / 2]
                     let raw = s.bandData.map { Int($0[p]) }
-                    guard !Self.invalid.contains(cls), raw.allSatisfy({ $0 != 0 }) else { continue }
+                    let clear = !Self.invalid.contains(cls), bandsOK = raw.allSatisfy({ $0 != 0 })
+                    guard clear, bandsOK else {
+                        if fuse == .firstData, cls != 0, !clear || bandsOK { break }
+                        continue
+                    }
                     for b in raw.indices { values[b].append(min(65535, max(1, raw[b] + s.shift))) }
                     break
                 }

@@ -33,14 +33,14 @@ import Testing
         #expect(reducer.finish() == CompositeResult(medians: [[1, 0]], count: [1, 0]))
     }
 
-    @Test func slotBuildersFuseStraightIntoTheReducer() throws {
+    @Test(arguments: FusionRule.allCases) func slotBuildersFuseStraightIntoTheReducer(rule: FusionRule) throws {
         let reducer = try CompositeReducer(pixelCount: 3, bandCount: 1, maxObservations: 2)
         let days: [[(values: [UInt16], mask: [UInt8], shift: Int32)]] = [
             [([1500, 0, 1200], [4, 4, 9], -1000), ([0, 1700, 1300], [4, 4, 4], -1000)],
             [([300, 400, 500], [4, 8, 4], 0)],
         ]
         for day in days {
-            let builder = try reducer.beginObservation()
+            let builder = try reducer.beginObservation(fusionRule: rule)
             for scene in day {
                 _ = try scene.values.withUnsafeBufferPointer { v in
                     try scene.mask.withUnsafeBufferPointer { m in
@@ -54,8 +54,14 @@ import Testing
                 try [UInt16](arrayLiteral: 1, 1, 1).withUnsafeBufferPointer { try builder.addScene(bands: [$0], mask: nil, shifts: [0]) }
             }
         }
-        // Day 1 → [500, 700, 300]; day 2 → [300, -, 500].
-        #expect(reducer.finish() == CompositeResult(medians: [[400, 700, 400]], count: [2, 1, 2]))
+        switch rule {
+        case .firstValid:
+            // Day 1 → [500, 700, 300]; day 2 → [300, -, 500].
+            #expect(reducer.finish() == CompositeResult(medians: [[400, 700, 400]], count: [2, 1, 2]))
+        case .firstData:
+            // Day 1 → [500, 700, -] (the first scene has data at pixel 2: a cloud); day 2 → [300, -, 500].
+            #expect(reducer.finish() == CompositeResult(medians: [[400, 700, 500]], count: [2, 1, 1]))
+        }
         #expect(throws: CompositeError.capacityExceeded(capacity: 2)) { try reducer.beginObservation() }
         #expect(throws: CompositeError.noOpenObservation) { try reducer.commitObservation() }
     }

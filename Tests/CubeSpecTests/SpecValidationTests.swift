@@ -49,6 +49,7 @@ func specError(_ yaml: String) -> SpecError? {
     #expect(spec.mask == MaskSpec(asset: "scl", invalid: [0, 1, 3, 8, 9, 10]))
     #expect(spec.composite == .median)
     #expect(spec.resampling == .nearest)
+    #expect(spec.fuse == .firstData)
     #expect(spec.landMask == .embedded)
     // Relative stores resolve against the spec's folder (the current directory here).
     #expect(spec.store == URL(fileURLWithPath: ".").appendingPathComponent("t.zarr").standardized.path)
@@ -61,6 +62,7 @@ func specError(_ yaml: String) -> SpecError? {
 
     mask: {asset: scl, invalid: [9, 8, 8]}
     resampling: bilinear
+    fuse: first-valid
     land_mask: none
     store: out/cube.zarr
     zarr_format: 2
@@ -69,6 +71,7 @@ func specError(_ yaml: String) -> SpecError? {
     let spec = try CubeSpec.parse(yaml: yaml, baseDirectory: URL(fileURLWithPath: "/data/specs"))
     #expect(spec.mask.invalid == [8, 9])
     #expect(spec.resampling == .bilinear)
+    #expect(spec.fuse == .firstValid)
     #expect(spec.landMask == LandMaskSource.none)
     #expect(spec.store == "/data/specs/out/cube.zarr")
     #expect(spec.zarrFormat == 2)
@@ -118,6 +121,7 @@ func timeSteps(text: String, step: TimeStep) throws {
     (validSpec + "\nzarr_format: 4", "zarr_format", "2 or 3"),
     (validSpec + "\ncomposite: mean", "composite", "median"),
     (validSpec + "\nresampling: cubic", "resampling", "nearest"),
+    (validSpec + "\nfuse: last", "fuse", "first-data, first-valid"),
     (validSpec + "\ncompression: lz4", "compression", "unknown codec"),
     (validSpec + "\ncompression: {codec: blosc, level: 12}", "compression.level", "1...9"),
     (validSpec + "\nmask: {invalid: [300]}", "mask.invalid[0]", "0..255"),

@@ -104,16 +104,24 @@ def assert_agrees(figures):
     assert figures["missing"] == 0 and figures["count_missing"] == 0
 
 
-@pytest.mark.parametrize("crs,res,chunk", [("EPSG:4326", "1/3600", 32), ("EPSG:32633", "10", 100)],
-                         ids=["lonlat", "utm33"])
-def test_cube_matches_independent_reference(served, tmp_path, crs, res, chunk):
+@pytest.mark.parametrize("crs,res,chunk,fuse", [("EPSG:4326", "1/3600", 32, "first-data"),
+                                                ("EPSG:32633", "10", 100, "first-data"),
+                                                ("EPSG:4326", "1/3600", 32, "first-valid")],
+                         ids=["lonlat", "utm33", "lonlat-first-valid"])
+def test_cube_matches_independent_reference(served, tmp_path, crs, res, chunk, fuse):
     world, env = served
-    spec = write_spec(tmp_path / "zones.yaml", f"api: {env['WORLD_STAC_URL']}", crs=crs, res=res, chunk=chunk)
+    spec = write_spec(tmp_path / "zones.yaml", f"api: {env['WORLD_STAC_URL']}", crs=crs, res=res, chunk=chunk,
+                      extra="" if fuse == "first-data" else f"fuse: {fuse}\n")
     store, log = build(spec)
 
     grid = Grid.from_bbox(crs, 1 / 3600 if res == "1/3600" else float(res), BBOX)
-    ref = reference_cube(world, grid, month_bins(START, END), BANDS)
+    ref = reference_cube(world, grid, month_bins(START, END), BANDS, fuse=fuse)
     assert ref["count"].max() >= 2, "the world should give pixels several observations"
+    if fuse == "first-valid":
+        # The world has tile overlaps where the rules differ: first-valid fills some pixels
+        # masked in the first tile of a day from the other tile.
+        data = reference_cube(world, grid, month_bins(START, END), BANDS, fuse="first-data")
+        assert (ref["count"] >= data["count"]).all() and (ref["count"] > data["count"]).any()
     assert (ref["count"] > 0).mean() > 0.5
     figures = agreement(read_cube(store), ref)
     assert_agrees(figures)

@@ -88,17 +88,21 @@ def mini_world(tmp_path):
     return tmp_path
 
 
-def test_mini_world_rules(mini_world):
+@pytest.mark.parametrize("fuse", ["first-data", "first-valid"])
+def test_mini_world_rules(mini_world, fuse):
     grid = Grid("EPSG:32632", 10, 10, X0 // 10, Y0 // 10, 8, 8)
-    ref = reference_cube(mini_world, grid, month_bins(date(2024, 3, 1), date(2024, 4, 1)), ["red"])
+    ref = reference_cube(mini_world, grid, month_bins(date(2024, 3, 1), date(2024, 4, 1)), ["red"], fuse=fuse)
     red, count = ref["red"], ref["count"]
-    # March: day 05 pass (A dup 600 / 700 under its cloud), 05 late (640), 10 (650), 15 (3 / 1 / none).
+    # March: day 05 pass (A dup 600, under its cloud: masked with first-data, the next tile's
+    # 700 with first-valid), 05 late (640), 10 (650), 15 (3 / 1 / none).
     exp = np.full((8, 8), 620, np.uint16)           # {3, 600, 640, 650} -> (600 + 640 + 1) // 2
-    exp[:2, :2] = 645                               # {3, 640, 650, 700}
+    exp[:2, :2] = 640 if fuse == "first-data" else 645   # {3, 640, 650} or {3, 640, 650, 700}
     exp[:, 4:6] = 620                               # {1, 600, 640, 650}
     exp[:, 6:] = 640                                # {600, 640, 650}
     exp_count = np.full((8, 8), 4, np.uint16)
     exp_count[:, 6:] = 3
+    if fuse == "first-data":
+        exp_count[:2, :2] = 3
     np.testing.assert_array_equal(red[0], exp)
     np.testing.assert_array_equal(count[0], exp_count)
     np.testing.assert_array_equal(red[1], _full(999))

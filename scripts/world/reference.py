@@ -3,11 +3,14 @@
 
   .venv/bin/python scripts/world/reference.py --world DIR --crs EPSG:32632 --res 10 \
       --bbox 12.25 45.47 12.28 45.49 --start 2024-02-01 --end 2024-03-31 [--step month|Nd] \
-      [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--out ref.npz] [--compare cube.zarr]
+      [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--fuse first-data|first-valid] \
+      [--out ref.npz] [--compare cube.zarr]
 
 Rules (docs/test-world.md): target pixel centres from integers; nearest = the source pixel that
 contains the centre (floor); time bin [start, next start); footprint filter; dedup; solar-day
-fusion (first valid in (datetime, id) order); validity by SCL class and nonzero bands;
+fusion in (datetime, id) order: the first scene with data decides (first-data: SCL not 0 and,
+for a clear class, every band nonzero) or the first valid scene gives the pixel (first-valid);
+validity by SCL class and nonzero bands;
 harmonisation by round(offset/scale) unless earthsearch:boa_offset_applied, clamped to >= 1;
 median with even counts rounded half up; count of valid observations.
 """
@@ -84,8 +87,9 @@ def _shift(item: RefItem, key: str) -> int:
     return int(round(offset / scale))
 
 
-def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords) -> tuple[np.ndarray, np.ndarray]:
-    """(bands, H, W) harmonised uint16 values and the validity mask of one scene on the grid."""
+def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bands, H, W) harmonised uint16 values, the validity mask and the has-data mask of one
+    scene on the grid."""
     epsg = item.epsg()
     if epsg not in coords:
         xs, ys = np.meshgrid(grid.xs(), grid.ys())
@@ -93,14 +97,16 @@ def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords
         coords[epsg] = tr.transform(xs, ys)
     ex, ny = coords[epsg]
     scl = _sample(world.local(item.raw["assets"]["scl"]["href"]), item, "scl", ex, ny)
-    valid = ~np.isin(scl, np.asarray(sorted(invalid), dtype=np.uint8))
+    clear = ~np.isin(scl, np.asarray(sorted(invalid), dtype=np.uint8))
+    bands_ok = np.ones(scl.shape, bool)
     vals = np.zeros((len(bands), grid.height, grid.width), dtype=np.uint16)
     for k, band in enumerate(bands):
         v = _sample(world.local(item.raw["assets"][band]["href"]), item, band, ex, ny)
-        valid &= v != 0
+        bands_ok &= v != 0
         vals[k] = np.clip(v.astype(np.int32) + _shift(item, band), 1, 65535)
+    valid = clear & bands_ok
     vals[:, ~valid] = 0
-    return vals, valid
+    return vals, valid, (scl != 0) & (~clear | bands_ok)
 
 
 def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,10 +127,13 @@ def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
-                   invalid=DEFAULT_INVALID, exclude=()) -> dict[str, np.ndarray]:
+                   invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data") -> dict[str, np.ndarray]:
     """Expected cube: {band: (time, y, x) uint16, 'count': (time, y, x) uint16}.
     `grid` is a Grid, a spec-like dict {crs, resolution, bbox} or (crs, rx, ry, ix0, iy0, width, height).
-    `exclude`: item ids to leave out (as if the catalog did not hold them), e.g. broken scenes."""
+    `exclude`: item ids to leave out (as if the catalog did not hold them), e.g. broken scenes.
+    `fuse`: the spec's `fuse` rule for scenes of one solar day."""
+    if fuse not in ("first-data", "first-valid"):
+        raise ValueError(f"fuse must be first-data or first-valid, got {fuse!r}")
     if isinstance(grid, dict):
         grid = Grid.from_spec(grid)
     elif isinstance(grid, tuple):
@@ -140,12 +149,12 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
         observations = []
         for group in solar_day_groups(select(items, tbin, foot)):
             fused = np.zeros((len(bands), grid.height, grid.width), np.uint16)
-            filled = np.zeros((grid.height, grid.width), bool)
+            settled = np.zeros((grid.height, grid.width), bool)
             for item in group:
-                vals, valid = scene_values(world, item, grid, bands, invalid, coords)
-                take = valid & ~filled
+                vals, valid, has_data = scene_values(world, item, grid, bands, invalid, coords)
+                take = valid & ~settled
                 fused[:, take] = vals[:, take]
-                filled |= valid
+                settled |= valid | (has_data if fuse == "first-data" else False)
             observations.append(fused)
         stack = np.stack(observations, axis=1) if observations else np.zeros((len(bands), 0, grid.height, grid.width), np.uint16)
         for k, b in enumerate(bands):
@@ -183,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--step", default="month")
     ap.add_argument("--bands", default=",".join(DEFAULT_BANDS))
     ap.add_argument("--invalid", default=",".join(map(str, DEFAULT_INVALID)))
+    ap.add_argument("--fuse", default="first-data", choices=["first-data", "first-valid"])
     ap.add_argument("--out", type=Path, help="write the reference as .npz")
     ap.add_argument("--compare", type=Path, help="a Zarr cube to compare (its x/y define the grid)")
     a = ap.parse_args(argv)
@@ -203,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             grid = spec_grid
         elif cube is None:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
-        ref = reference_cube(a.world, grid, bins, bands, invalid)
+        ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse)
     except (ValueError, OSError, KeyError) as e:
         print(f"reference: error: {e}", file=sys.stderr)
         return 2
