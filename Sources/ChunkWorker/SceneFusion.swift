@@ -88,7 +88,17 @@ final class SceneFusion {
 
         let maskPlan = try guarded { try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg) }
         if maskPlan.isEmpty { return .notNeeded("outside the chunk") }
-        try guarded { try maskPlane.withUnsafeMutableBufferPointer { try reader.read(maskPlan, into: $0) } }
+        // Only the mask blocks of pixels no earlier scene of the day settled are decoded: a
+        // second tile of a pass reads only the part of the chunk the first did not cover.
+        let unsettled = neededPlane.withUnsafeMutableBufferPointer { builder.markUnsettled(into: $0) }
+        if unsettled == 0 { return .notNeeded("same-day observation already complete") }
+        try guarded {
+            try maskPlane.withUnsafeMutableBufferPointer { mask in
+                try neededPlane.withUnsafeBufferPointer { flags in
+                    try reader.read(maskPlan, into: mask, needed: unsettled < pixels ? flags : nil)
+                }
+            }
+        }
         let neededCount = maskPlane.withUnsafeBufferPointer { m in
             neededPlane.withUnsafeMutableBufferPointer { builder.markNeeded(mask: m, into: $0) }
         }

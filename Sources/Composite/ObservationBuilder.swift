@@ -122,6 +122,21 @@ public final class ObservationBuilder {
         return settled
     }
 
+    /// Flags the pixels no scene has settled yet (not filled, and with `.firstData` not
+    /// decided): only there does the next scene's mask matter. Returns how many there are.
+    public func markUnsettled(into flags: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(flags.count == pixelCount, "flags must hold pixelCount values")
+        let filled = UnsafePointer(storage.base + offset)
+        let firstData = fusionRule == .firstData
+        var count = 0
+        for p in 0..<pixelCount {
+            let open = filled[p] == 0 && (!firstData || decided[p] == 0)
+            flags[p] = open ? 1 : 0
+            count &+= open ? 1 : 0
+        }
+        return count
+    }
+
     /// Flags the pixels a scene with this mask plane could still fill (its class is valid
     /// and no earlier scene settled the pixel), so only their source blocks are decoded;
     /// returns how many there are.
