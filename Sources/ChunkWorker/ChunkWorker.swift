@@ -44,6 +44,8 @@ public final class ChunkWorker {
     var fusions: [SceneFusion] = []
     /// Grid mappings shared by all lanes: each is computed once per job, not once per lane.
     let grids = GridCache()
+    /// Lanes out of observations decode tiles for the lanes still reading.
+    let help = DecodeHelp()
 
     public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
         self.cube = cube
@@ -57,7 +59,7 @@ public final class ChunkWorker {
         NetworkStats.enable()
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
-        reader = SceneReader(grids: grids)
+        reader = SceneReader(grids: grids, help: help)
         // Both enums spell the same rules; CubeSpec does not depend on Composite.
         let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
         fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
@@ -212,7 +214,7 @@ extension ChunkWorker {
             }
         }
         while fusions.count < lanes {
-            fusions.append(SceneFusion(reader: SceneReader(grids: grids), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
+            fusions.append(SceneFusion(reader: SceneReader(grids: grids, help: help), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
                                        maskRule: fusion.maskRule, fusionRule: fusion.fusionRule,
                                        resampling: cube.spec.resampling))
         }
@@ -228,7 +230,7 @@ extension ChunkWorker {
             return wa != wb ? wa > wb : a < b
         }
         let lanesFusions = [fusion] + fusions.prefix(lanes - 1)
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+        func readLane(_ lane: Int) {
             let fusion = lanesFusions[lane]
             let builder: ObservationBuilder
             do {
@@ -258,6 +260,14 @@ extension ChunkWorker {
                     return
                 }
             }
+        }
+        help.begin()
+        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
+            help.laneStarted()
+            readLane(lane)
+            // Out of observations: help the lanes still reading until all are done.
+            help.laneDone()
+            help.serve()
         }
         if let firstError { throw firstError }
         return events

@@ -38,16 +38,17 @@ public final class SceneReader {
     private var scratch: UnsafeMutableRawPointer?
     private var scratchBytes = 0
     /// Reads stored tiles (its buffers are reused from plane to plane).
-    private let tiles = TileReader()
+    private let tiles: TileReader
     /// Off: always read through GDAL's RasterIO (the decode floor, and tests comparing both).
     public var readsTiles = true
     /// Off: every target centre is transformed exactly (tests comparing both).
     public var interpolatesCentres = true
 
     /// `grids`: share one cache between the readers of a worker's lanes (each reader still
-    /// needs its own thread).
-    public init(limits: Limits = Limits(), grids: GridCache? = nil) {
+    /// needs its own thread). `help`: lets the worker's idle lanes decode this reader's tiles.
+    public init(limits: Limits = Limits(), grids: GridCache? = nil, help: DecodeHelp? = nil) {
         GDAL.initialize()
+        tiles = TileReader(help: help)
         scenes = LRUCache(maxCount: limits.maxOpenDatasets)
         self.grids = grids ?? GridCache(limits: limits)
     }

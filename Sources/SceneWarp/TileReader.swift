@@ -6,7 +6,8 @@ import HTTPClient
 /// hold a needed target pixel are fetched (byte ranges), inflated (`TileDecoder`) and the
 /// target pixels copied out of each tile (`BlockGroups`). Used by `SceneReader` for the
 /// layouts `TiffTileLayout` accepts; any error sends the plane back to GDAL there.
-/// Not thread safe: one per scene reader.
+/// Not thread safe: one per scene reader (idle lanes may decode some of its tiles through
+/// `DecodeHelp`, on their own buffers).
 final class TileReader {
     /// One decoded tile and one batch of compressed tiles, reused from plane to plane.
     private let decoder = TileDecoder()
@@ -16,6 +17,12 @@ final class TileReader {
     private let batchBytes = 32 << 20
     /// For http(s) tiles, made on first use.
     private var fetcher: RangeFetcher?
+    /// Shared with the other read lanes of a worker, if any.
+    private let help: DecodeHelp?
+
+    init(help: DecodeHelp? = nil) {
+        self.help = help
+    }
 
     deinit {
         tileBuffer.free()
@@ -69,15 +76,30 @@ final class TileReader {
                 at += b.size
             }
             try tiled.bytes.read(offsets: offsets, sizes: sizes, into: pointers)
-            at = 0
-            for b in blocks[start..<end] where b.size > 0 {
+            // Each block's compressed bytes in `batch`, then decode and gather.
+            let items: [(block: Int, at: Int)] = { [blocks] in
+                var list: [(block: Int, at: Int)] = [], at = 0
+                for i in start..<end where blocks[i].size > 0 {
+                    list.append((i, at))
+                    at += blocks[i].size
+                }
+                return list
+            }()
+            let decodeItem = { [blocks] (k: Int, decoder: TileDecoder, tile: UnsafeMutableRawBufferPointer) throws in
+                let b = blocks[items[k].block], at = items[k].at
                 let rows = min(layout.blockHeight, layout.height - b.row * layout.blockHeight)
                 let need = (rows: Int(groups.firstRows[b.group])..<Int(groups.rowEnds[b.group]),
                             columns: Int(groups.colEnds[b.group]))
                 try decoder.decode(UnsafeRawBufferPointer(rebasing: batch[at..<(at + b.size)]), layout: layout,
                                    rows: rows, need: need, into: tile)
-                at += b.size
-                gatherGroup(b.group, groups, tile: tile.baseAddress!.assumingMemoryBound(to: T.self), into: out)
+                Self.gatherGroup(b.group, groups, tile: tile.baseAddress!.assumingMemoryBound(to: T.self), into: out)
+            }
+            if let help, items.count >= 2, help.hasIdleLane {
+                try help.run(count: items.count, decoder: decoder, buffer: &tileBuffer) { k, decoder, buffer in
+                    try decodeItem(k, decoder, buffer.bytes(layout.blockBytes))
+                }
+            } else {
+                for k in items.indices { try decodeItem(k, decoder, tile) }
             }
             start = end
         }
@@ -86,7 +108,7 @@ final class TileReader {
         return blocks.count * layout.blockWidth * layout.blockHeight
     }
 
-    private func gatherGroup<T: WarpSample>(_ g: Int, _ groups: BlockGroups, tile: UnsafePointer<T>,
+    private static func gatherGroup<T: WarpSample>(_ g: Int, _ groups: BlockGroups, tile: UnsafePointer<T>,
                                             into out: UnsafeMutableBufferPointer<T>) {
         groups.starts.withUnsafeBufferPointer { starts in
             groups.targets.withUnsafeBufferPointer { targets in

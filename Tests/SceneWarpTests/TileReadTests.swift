@@ -202,3 +202,73 @@ private func bothWays<T: WarpSample>(_ path: String, _ target: GeoBox, as: T.Typ
         #expect(reader.stats.tilePlanes == 0)
     }
 }
+
+@Suite struct DecodeHelpTests {
+    /// A lane waiting in `serve` while another runs a batch.
+    private func withIdleLane(_ help: DecodeHelp, _ body: () throws -> Void) rethrows {
+        help.begin()
+        help.laneStarted()  // this thread, about to read
+        let served = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            help.laneStarted()
+            help.laneDone()
+            help.serve()
+            served.signal()
+        }
+        while !help.hasIdleLane { usleep(100) }
+        defer {
+            help.laneDone()
+            served.wait()
+        }
+        try body()
+    }
+
+    @Test func idleLaneTakesItemsAndEveryItemRunsOnce() throws {
+        let help = DecodeHelp()
+        let lock = NSLock()
+        var runs = [Int](repeating: 0, count: 40)
+        var buffer = GrowableBuffer()
+        defer { buffer.free() }
+        try withIdleLane(help) {
+            try help.run(count: runs.count, decoder: TileDecoder(), buffer: &buffer) { k, _, _ in
+                usleep(1000)
+                lock.lock(); runs[k] += 1; lock.unlock()
+            }
+        }
+        #expect(runs.allSatisfy { $0 == 1 })
+        #expect(help.helped > 0)
+    }
+
+    @Test func aFailingItemFailsTheBatchAndTheIdleLaneStillEnds() throws {
+        struct Boom: Error {}
+        let help = DecodeHelp()
+        var buffer = GrowableBuffer()
+        defer { buffer.free() }
+        withIdleLane(help) {
+            #expect(throws: Boom.self) {
+                try help.run(count: 20, decoder: TileDecoder(), buffer: &buffer) { k, _, _ in
+                    usleep(500)
+                    if k == 3 { throw Boom() }
+                }
+            }
+        }
+    }
+
+    @Test func tilesDecodedWithAnIdleLaneMatchGDAL() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let data = randomSamples(width * height, seed: 21, maxValue: UInt16(10_000))
+        let path = try write(data, options: ["TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32", "COMPRESS=DEFLATE", "PREDICTOR=2"],
+                             in: dir, name: "h.tif")
+        let target = lonLat()
+        let (_, gdal, _) = try bothWays(path, target, as: UInt16.self)
+        let help = DecodeHelp()
+        let reader = SceneReader(help: help)
+        let plan = try reader.plan(href: path, target: target)
+        var out = [UInt16](repeating: 7, count: plan.targetPixels)
+        try withIdleLane(help) {
+            try out.withUnsafeMutableBufferPointer { try reader.read(plan, into: $0) }
+        }
+        #expect(reader.stats.tilePlanes == 1)
+        #expect(out == gdal)
+    }
+}
