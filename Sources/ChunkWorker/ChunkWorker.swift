@@ -46,6 +46,8 @@ public final class ChunkWorker {
     let grids = GridCache()
     /// Lanes out of observations decode tiles for the lanes still reading.
     let help = DecodeHelp()
+    /// Opens a job's assets ahead of the lanes.
+    let prefetcher = ScenePrefetcher()
 
     public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
         self.cube = cube
@@ -59,7 +61,7 @@ public final class ChunkWorker {
         NetworkStats.enable()
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
-        reader = SceneReader(grids: grids, help: help)
+        reader = SceneReader(grids: grids, help: help, prefetcher: prefetcher)
         // Both enums spell the same rules; CubeSpec does not depend on Composite.
         let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
         fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
@@ -91,6 +93,12 @@ public final class ChunkWorker {
                                          maxCloudCover: cube.spec.stac.maxCloudCover)
         let (observations, dropped) = searcher.observations(from: result.items, footprint: footprint)
         var skipped = (result.skipped + dropped).map { SkippedScene(id: $0.id, reason: $0.reason) }
+        // Assets in the order the lanes will open them (mask first, then the bands).
+        let assetKeys = [cube.spec.mask.asset] + cube.spec.bands.map(\.asset)
+        prefetcher.start(laneOrder(observations).flatMap { i in
+            observations[i].scenes.flatMap { scene in assetKeys.compactMap { scene.assets[$0]?.href } }
+        })
+        defer { prefetcher.stop() }
         clock.lap("search")
 
         // Read, mask, fuse and reduce, strip by strip.
@@ -214,7 +222,7 @@ extension ChunkWorker {
             }
         }
         while fusions.count < lanes {
-            fusions.append(SceneFusion(reader: SceneReader(grids: grids, help: help), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
+            fusions.append(SceneFusion(reader: SceneReader(grids: grids, help: help, prefetcher: prefetcher), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
                                        maskRule: fusion.maskRule, fusionRule: fusion.fusionRule,
                                        resampling: cube.spec.resampling))
         }
@@ -222,13 +230,7 @@ extension ChunkWorker {
         var nextIndex = 0
         var firstError: Error?
         var events = [[SceneEvent]](repeating: [], count: observations.count)
-        // Largest first, so no lane is left alone with a big observation at the end. The work
-        // of a day is about its clear share (clouds are mask-skipped); the median does not
-        // depend on the order and events stay in observation order.
-        let order = observations.indices.sorted { a, b in
-            let wa = Self.expectedWork(observations[a]), wb = Self.expectedWork(observations[b])
-            return wa != wb ? wa > wb : a < b
-        }
+        let order = laneOrder(observations)
         let lanesFusions = [fusion] + fusions.prefix(lanes - 1)
         func readLane(_ lane: Int) {
             let fusion = lanesFusions[lane]
@@ -271,6 +273,18 @@ extension ChunkWorker {
         }
         if let firstError { throw firstError }
         return events
+    }
+
+    /// The order observations are handed to lanes: with several lanes largest first, so no
+    /// lane is left alone with a big observation at the end. The work of a day is about its
+    /// clear share (clouds are mask-skipped); the median does not depend on the order and
+    /// events stay in observation order.
+    func laneOrder(_ observations: [Observation]) -> [Int] {
+        guard min(options.readThreads, observations.count) > 1 else { return Array(observations.indices) }
+        return observations.indices.sorted { a, b in
+            let wa = Self.expectedWork(observations[a]), wb = Self.expectedWork(observations[b])
+            return wa != wb ? wa > wb : a < b
+        }
     }
 
     /// Relative read work of an observation: the clear share of its least cloudy scene

@@ -44,6 +44,12 @@ public enum GDAL {
         VSICurlClearCache()
     }
 
+    /// `clearNetworkCache` for one file (a GDAL path such as `/vsicurl/https://…`).
+    public static func clearNetworkCache(path: String) {
+        initialize()
+        VSICurlPartialClearCache(path)
+    }
+
     public static func setConfig(_ key: String, _ value: String?) {
         CPLSetConfigOption(key, value)
     }

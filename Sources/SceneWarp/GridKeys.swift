@@ -49,3 +49,8 @@ struct TransformKey: Hashable {
     let targetCRS: String
     let sourceCRS: String
 }
+
+struct EPSGMatchKey: Hashable {
+    let code: Int
+    let wkt: String
+}

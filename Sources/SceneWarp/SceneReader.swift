@@ -32,6 +32,10 @@ public final class SceneReader {
     private var scenes: LRUCache<String, OpenScene>
     private var references = LRUCache<String, SpatialReference>(maxCount: 16)
     private var transforms = LRUCache<TransformKey, CoordinateTransform?>(maxCount: 16)
+    /// Catalogue EPSG codes as references, and whether a file CRS (WKT) is that code: a job
+    /// checks every asset, and both take PROJ database lookups.
+    private var epsgReferences = LRUCache<Int, SpatialReference?>(maxCount: 16)
+    private var epsgMatches = LRUCache<EPSGMatchKey, Bool>(maxCount: 64)
     /// Grid mappings, possibly shared with the other read lanes of a worker.
     public let grids: GridCache
     /// Reused window buffer: no allocation per read once it has grown.
@@ -39,6 +43,8 @@ public final class SceneReader {
     private var scratchBytes = 0
     /// Reads stored tiles (its buffers are reused from plane to plane).
     private let tiles: TileReader
+    /// Datasets opened ahead of this reader, shared with the worker's other lanes.
+    private let prefetcher: ScenePrefetcher?
     /// Off: always read through GDAL's RasterIO (the decode floor, and tests comparing both).
     public var readsTiles = true
     /// Off: every target centre is transformed exactly (tests comparing both).
@@ -46,9 +52,12 @@ public final class SceneReader {
 
     /// `grids`: share one cache between the readers of a worker's lanes (each reader still
     /// needs its own thread). `help`: lets the worker's idle lanes decode this reader's tiles.
-    public init(limits: Limits = Limits(), grids: GridCache? = nil, help: DecodeHelp? = nil) {
+    /// `prefetcher`: datasets opened ahead of the lanes.
+    public init(limits: Limits = Limits(), grids: GridCache? = nil, help: DecodeHelp? = nil,
+                prefetcher: ScenePrefetcher? = nil) {
         GDAL.initialize()
         tiles = TileReader(help: help)
+        self.prefetcher = prefetcher
         scenes = LRUCache(maxCount: limits.maxOpenDatasets)
         self.grids = grids ?? GridCache(limits: limits)
     }
@@ -71,10 +80,10 @@ public final class SceneReader {
                      expectedEPSG: Int? = nil) throws -> ReadPlan {
         let scene = try openScene(href)
         if let expectedEPSG {
-            guard let expected = try? SpatialReference.epsg(expectedEPSG) else {
+            guard let expected = try epsgReference(expectedEPSG) else {
                 throw SceneWarpError(.crsMismatch, href: href, "catalogue CRS EPSG:\(expectedEPSG) is unknown")
             }
-            guard expected.isSame(scene.reference) else {
+            guard matches(expected, expectedEPSG, scene) else {
                 let actual = scene.reference.epsgCode.map { "EPSG:\($0)" } ?? scene.reference.name
                 throw SceneWarpError(.crsMismatch, href: href,
                                      "file CRS \(actual) is not the catalogue's EPSG:\(expectedEPSG)")
@@ -262,8 +271,12 @@ public final class SceneReader {
     private func openScene(_ href: String) throws -> OpenScene {
         if let scene = scenes.value(for: href) { return scene }
         let dataset: Dataset
-        do { dataset = try Dataset(path: gdalPath(forHref: href)) } catch {
-            throw SceneWarpError(.open, href: href, "cannot open: \(error)")
+        if let opened = prefetcher?.take(href) {
+            dataset = opened
+        } else {
+            do { dataset = try Dataset(path: gdalPath(forHref: href)) } catch {
+                throw SceneWarpError(.open, href: href, "cannot open: \(error)")
+            }
         }
         guard dataset.bandCount > 0 else { throw SceneWarpError(.open, href: href, "has no raster bands") }
         guard let gt = dataset.geoTransform else {
@@ -288,6 +301,21 @@ public final class SceneReader {
         scenes.insert(scene, for: href)
         stats.datasetsOpened += 1
         return scene
+    }
+
+    private func epsgReference(_ code: Int) throws -> SpatialReference? {
+        if let known = epsgReferences.value(for: code) { return known }
+        let reference = try? SpatialReference.epsg(code)
+        epsgReferences.insert(reference, for: code)
+        return reference
+    }
+
+    private func matches(_ expected: SpatialReference, _ code: Int, _ scene: OpenScene) -> Bool {
+        let key = EPSGMatchKey(code: code, wkt: scene.grid.crsWKT)
+        if let known = epsgMatches.value(for: key) { return known }
+        let same = expected.isSame(scene.reference)
+        epsgMatches.insert(same, for: key)
+        return same
     }
 
     private func spatialReference(_ wkt: String, href: String) throws -> SpatialReference {

@@ -272,3 +272,72 @@ private func bothWays<T: WarpSample>(_ path: String, _ target: GeoBox, as: T.Typ
         #expect(out == gdal)
     }
 }
+
+@Suite struct ScenePrefetcherTests {
+    private func file(_ dir: TempDir, _ name: String) throws -> String {
+        try write(randomSamples(width * height, seed: 5, maxValue: UInt16(1000)), options: ["TILED=YES", "COMPRESS=DEFLATE"],
+                  in: dir, name: name)
+    }
+
+    private func waitUntil(_ prefetcher: ScenePrefetcher, holds count: Int) {
+        let deadline = Date().addingTimeInterval(10)
+        while prefetcher.readyCount < count && Date() < deadline { usleep(1000) }
+    }
+
+    @Test func readersTakeWhatWasOpenedAheadOnce() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let a = try file(dir, "a.tif"), b = try file(dir, "b.tif"), c = try file(dir, "c.tif")
+        let prefetcher = ScenePrefetcher(ahead: 8, threads: 2)
+        prefetcher.start([a, b, a, c])
+        waitUntil(prefetcher, holds: 3)
+        #expect(prefetcher.readyCount == 3)  // a once
+        for href in [a, b, c] {
+            #expect(prefetcher.take(href) != nil)
+            #expect(prefetcher.take(href) == nil)
+        }
+        // A reader with the prefetcher takes its dataset and reads what a plain reader reads.
+        prefetcher.start([a])
+        waitUntil(prefetcher, holds: 1)
+        let target = lonLat()
+        let fast = SceneReader(prefetcher: prefetcher)
+        let x: [UInt16] = try fast.read(href: a, target: target)
+        let y: [UInt16] = try SceneReader().read(href: a, target: target)
+        #expect(x == y)
+        #expect(prefetcher.readyCount == 0)
+    }
+
+    @Test func atMostAheadDatasetsWait() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let files = try (0..<5).map { try file(dir, "f\($0).tif") }
+        let prefetcher = ScenePrefetcher(ahead: 2, threads: 2)
+        prefetcher.start(files)
+        waitUntil(prefetcher, holds: 2)
+        usleep(50_000)
+        #expect(prefetcher.readyCount == 2)
+        #expect(prefetcher.take(files[0]) != nil)
+        waitUntil(prefetcher, holds: 2)
+        #expect(prefetcher.take(files[2]) != nil)  // opened once there was room
+    }
+
+    @Test func aFailedOpenLeavesTheErrorToTheReader() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let missing = dir.path("missing.tif"), a = try file(dir, "a.tif")
+        let prefetcher = ScenePrefetcher()
+        prefetcher.start([missing, a])
+        waitUntil(prefetcher, holds: 1)
+        #expect(prefetcher.take(missing) == nil)
+        let reader = SceneReader(prefetcher: prefetcher)
+        #expect(throws: SceneWarpError.self) { _ = try reader.plan(href: missing, target: lonLat()) }
+    }
+
+    @Test func aNewJobDropsWhatTheLastOneDidNotTake() throws {
+        let dir = try TempDir(); defer { dir.cleanup() }
+        let a = try file(dir, "a.tif")
+        let prefetcher = ScenePrefetcher()
+        prefetcher.start([a])
+        waitUntil(prefetcher, holds: 1)
+        prefetcher.stop()
+        #expect(prefetcher.readyCount == 0)
+        #expect(prefetcher.take(a) == nil)
+    }
+}
