@@ -126,7 +126,9 @@ final class TileReader {
         if let known = scene.tiled[band] { return known.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil } }
         var result: TiledBand?
         if scene.bytes == nil { scene.bytes = tileBytes(for: scene) }
-        if let bytes = scene.bytes, let header = try? bytes.read(offset: 0, count: 2),
+        // The byte order through GDAL's file system: the open has just read the file's first
+        // bytes into its cache, so this costs no request (a round trip per asset otherwise).
+        if let bytes = scene.bytes, let header = try? (VSIFile(path: scene.dataset.path).read(offset: 0, count: 2)),
            let layout = source.tiffTileLayout(header: header) {
             result = TiledBand(layout: layout, band: source, bytes: bytes)
         }
