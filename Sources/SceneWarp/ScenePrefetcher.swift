@@ -16,7 +16,7 @@ public final class ScenePrefetcher: @unchecked Sendable {
     private let state: State
 
     /// `threads`: opens in flight at once (they mostly wait on the network).
-    public init(ahead: Int = 24, threads: Int = 2) {
+    public init(ahead: Int = 24, threads: Int = 4) {
         state = State(ahead: max(1, ahead), threads: max(1, threads))
     }
 
