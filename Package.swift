@@ -35,17 +35,24 @@ let package = Package(
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["HTTPClient"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
-        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit", "HTTPClient", "CDeflate"]),
+        // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.
+        .target(name: "TiffIndex", dependencies: []),
+        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit", "HTTPClient", "CDeflate", "TiffIndex"]),
+        // The scene and COG header index: built once by the coordinator, read by workers.
+        .target(name: "SceneIndex", dependencies: [
+            "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",
+            "HTTPClient", "GDALKit",
+        ]),
         .target(name: "Composite", dependencies: []),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",
-            "StacSearch", "SceneWarp", "Composite",
+            "StacSearch", "SceneWarp", "SceneIndex", "Composite", "GDALKit", "HTTPClient",
         ]),
         .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit"]),
         .target(name: "CubeRun", dependencies: ["CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview"]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr", "ChunkWorker",
-            "CubeRun", "CubePreview",
+            "CubeRun", "CubePreview", "SceneIndex", "StacSearch",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -57,7 +64,8 @@ let package = Package(
         .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
         .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient"], exclude: ["python"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
-        .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp"]),
+        .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient"]),
+        .testTarget(name: "TiffIndexTests", dependencies: ["TiffIndex", "GDALKit"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeStore"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [

@@ -4,7 +4,7 @@
 (optionally with Retry-After), drops the connection, or delays the response.
 
     faultproxy.py --port 0 --target http://127.0.0.1:9000 [--fail-every 7 --status 503 ...]
-                  [--retry-after 0] [--drop-every 0] [--delay-every 0 --delay 0.5]
+                  [--fail-first N] [--retry-after 0] [--drop-every 0] [--delay-every 0 --delay 0.5]
                   [--only-methods PUT,POST] [--port-file F]
 
 Prints "listening on PORT" (and writes it to --port-file). Counts go to stderr on exit.
@@ -62,7 +62,7 @@ def make_handler(args, counter: Counter):
                 except OSError:
                     pass
                 return
-            if eligible and args.fail_every and i % args.fail_every == 0:
+            if eligible and ((args.fail_every and i % args.fail_every == 0) or i <= args.fail_first):
                 counter.injected["status"] += 1
                 payload = (f"<?xml version=\"1.0\"?><Error><Code>{'SlowDown' if args.status == 503 else 'InternalError'}"
                            f"</Code><Message>injected by faultproxy</Message></Error>").encode()
@@ -110,6 +110,7 @@ def main() -> int:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--target", required=True)
     ap.add_argument("--fail-every", type=int, default=0)
+    ap.add_argument("--fail-first", type=int, default=0, help="also fail requests 1..N")
     ap.add_argument("--status", type=int, default=503)
     ap.add_argument("--retry-after", type=int)
     ap.add_argument("--drop-every", type=int, default=0)

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct ccurl_handle { CURL *easy; };
 
@@ -240,3 +241,136 @@ int ccurl_fetch_ranges(ccurl_pool *p, const char *url, ccurl_range *ranges, size
     free(sinks); free(rangebufs);
     return failed;
 }
+
+// MARK: many ranges of many URLs
+
+typedef struct {
+    ccurl_many_range *range;
+    struct curl_slist *headers;
+    int overflow;
+} many_sink;
+
+static size_t many_write(char *ptr, size_t size, size_t nmemb, void *ud) {
+    many_sink *k = ud;
+    size_t n = size * nmemb;
+    if (k->range->received + n > k->range->size) { k->overflow = 1; return 0; }
+    memcpy(k->range->dest + k->range->received, ptr, n);
+    k->range->received += n;
+    return n;
+}
+
+// Case-insensitive header prefix match; returns the value start or NULL.
+static const char *header_value(const char *line, size_t len, const char *name) {
+    size_t n = strlen(name);
+    if (len <= n || strncasecmp(line, name, n) != 0 || line[n] != ':') return NULL;
+    const char *v = line + n + 1;
+    while (v < line + len && (*v == ' ' || *v == '\t')) v++;
+    return v;
+}
+
+static size_t many_header(char *ptr, size_t size, size_t nmemb, void *ud) {
+    many_sink *k = ud;
+    size_t n = size * nmemb;
+    size_t len = n;
+    while (len > 0 && (ptr[len - 1] == '\r' || ptr[len - 1] == '\n')) len--;
+    // A new response (after a redirect) starts with its status line: forget the old headers.
+    if (len >= 5 && strncmp(ptr, "HTTP/", 5) == 0) { k->range->etag[0] = 0; k->range->total = 0; return n; }
+    const char *v;
+    if ((v = header_value(ptr, len, "ETag"))) {
+        size_t m = (size_t)(ptr + len - v);
+        if (m >= sizeof k->range->etag) m = sizeof k->range->etag - 1;
+        memcpy(k->range->etag, v, m);
+        k->range->etag[m] = 0;
+    } else if ((v = header_value(ptr, len, "Content-Range"))) {
+        const char *slash = memchr(v, '/', (size_t)(ptr + len - v));
+        if (slash && slash + 1 < ptr + len && slash[1] != '*') k->range->total = strtoull(slash + 1, NULL, 10);
+    } else if ((v = header_value(ptr, len, "Content-Length")) && k->range->offset == 0 && k->range->total == 0) {
+        // A 200 for the whole object: its length is the object's size (a 206 overrides below).
+        k->range->total = strtoull(v, NULL, 10);
+    }
+    return n;
+}
+
+int ccurl_fetch_many(ccurl_pool *p, ccurl_many_range *ranges, size_t count, long connect_timeout_ms,
+                     long low_speed_seconds, ccurl_done_fn on_done, void *ctx) {
+    if (count == 0) return 0;
+    many_sink *sinks = calloc(count, sizeof *sinks);
+    char (*rangebufs)[64] = calloc((size_t)p->count, sizeof *rangebufs);
+    if (!sinks || !rangebufs) { free(sinks); free(rangebufs); return 1; }
+    size_t next = 0, done = 0;
+    int failed = 0;
+    int free_slots[p->count > 0 ? p->count : 1], nfree = 0;
+    for (int i = p->count - 1; i >= 0; i--) free_slots[nfree++] = i;
+    while (done < count && !failed) {
+        while (next < count && nfree > 0) {
+            int slot = free_slots[--nfree];
+            ccurl_many_range *r = &ranges[next];
+            r->status = 0; r->curl_code = 0; r->received = 0; r->total = 0; r->etag[0] = 0; r->ok = 0;
+            many_sink *k = &sinks[next];
+            k->range = r; k->overflow = 0; k->headers = NULL;
+            CURL *c = p->easy[slot];
+            curl_easy_reset(c);
+            snprintf(rangebufs[slot], 64, "%llu-%llu", r->offset, r->offset + (unsigned long long)r->size - 1);
+            curl_easy_setopt(c, CURLOPT_URL, r->url);
+            curl_easy_setopt(c, CURLOPT_RANGE, rangebufs[slot]);
+            curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+            curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+            curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+            curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+            curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 256L * 1024L);
+            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, many_write);
+            curl_easy_setopt(c, CURLOPT_WRITEDATA, k);
+            curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, many_header);
+            curl_easy_setopt(c, CURLOPT_HEADERDATA, k);
+            curl_easy_setopt(c, CURLOPT_PRIVATE, k);
+            // HTTP/2 where a TLS server offers it (one connection, many streams); HTTP/1.1 keep-alive otherwise.
+            curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+            curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+            for (size_t h = 0; h < r->header_count; h++) k->headers = curl_slist_append(k->headers, r->headers[h]);
+            if (k->headers) curl_easy_setopt(c, CURLOPT_HTTPHEADER, k->headers);
+            if (r->aws_sigv4) {
+                curl_easy_setopt(c, CURLOPT_AWS_SIGV4, r->aws_sigv4);
+                if (r->userpwd) curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
+            }
+            if (connect_timeout_ms > 0) curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms);
+            if (low_speed_seconds > 0) {
+                curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+                curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, low_speed_seconds);
+            }
+            curl_multi_add_handle(p->multi, c);
+            next++;
+        }
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(p->multi, &running);
+        if (mc != CURLM_OK) { failed = 1; break; }
+        int queued = 0;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(p->multi, &queued))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            CURL *c = msg->easy_handle;
+            many_sink *k = NULL;
+            curl_easy_getinfo(c, CURLINFO_PRIVATE, (char **)&k);
+            ccurl_many_range *r = k->range;
+            r->curl_code = (int)msg->data.result;
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+            curl_multi_remove_handle(p->multi, c);
+            curl_slist_free_all(k->headers);
+            k->headers = NULL;
+            for (int i = 0; i < p->count; i++) if (p->easy[i] == c) free_slots[nfree++] = i;
+            done++;
+            // A range running past the end of the object is answered with the bytes up to the end.
+            int to_end = r->total > 0 && r->offset + r->received == r->total && r->received < r->size;
+            r->ok = r->curl_code == 0 && !k->overflow && (r->received == r->size || to_end) &&
+                    (r->status == 206 || (r->status == 200 && r->offset == 0));
+            if (on_done) on_done(ctx, (size_t)(r - ranges));
+        }
+        if (done < count && running > 0) curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+    }
+    for (int i = 0; i < p->count; i++) curl_multi_remove_handle(p->multi, p->easy[i]);
+    for (size_t i = 0; i < count; i++) curl_slist_free_all(sinks[i].headers);
+    free(sinks); free(rangebufs);
+    return failed;
+}
+
+const char *curl_easy_strerror_shim(int code) { return curl_easy_strerror((CURLcode)code); }

@@ -8,6 +8,7 @@ import CubeStore
 import Foundation
 import GDALKit
 import HTTPClient
+import SceneIndex
 import SceneWarp
 import StacSearch
 
@@ -22,10 +23,20 @@ public struct WorkerOptions: Sendable {
     /// scene reader (1 when many worker processes share the cores).
     public var readThreads: Int
 
-    public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1, readThreads: Int = 1) {
+    /// Tile requests in flight at once (COG range requests of the mask and band waves).
+    public var connections: Int
+    /// Read lanes: observations read at once. More lanes than threads hide round trips to a far
+    /// server (a lane waiting for its tiles leaves the core to another); each costs one
+    /// observation's planes of memory.
+    public var readLanes: Int
+
+    public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1, readThreads: Int = 1,
+                connections: Int = 32, readLanes: Int? = nil) {
         self.memoryBudgetBytes = memoryBudgetBytes
         self.reduceThreads = max(1, reduceThreads)
         self.readThreads = max(1, readThreads)
+        self.connections = max(1, connections)
+        self.readLanes = max(1, readLanes ?? self.readThreads)
     }
 }
 
@@ -46,8 +57,17 @@ public final class ChunkWorker {
     let grids = GridCache()
     /// Lanes out of observations decode tiles for the lanes still reading.
     let help = DecodeHelp()
-    /// Opens a job's assets ahead of the lanes.
+    /// Opens a job's assets ahead of the lanes (those not in the header index).
     let prefetcher = ScenePrefetcher()
+    /// Tiles fetched ahead of the lanes: the job's mask tiles at its start, each scene's band
+    /// tiles as soon as its mask is decoded.
+    let tilePrefetch: TilePrefetch
+    /// The cube's scene and header index; nil for a store without one (searched live).
+    let index: IndexedScenes?
+    /// The read lanes' threads.
+    let laneThreads = LaneThreads()
+    /// Target CRS → scene CRS transforms for the mask wave, by EPSG code.
+    private var waveTransforms: [Int: CoordinateTransform?] = [:]
 
     public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
         self.cube = cube
@@ -61,7 +81,10 @@ public final class ChunkWorker {
         NetworkStats.enable()
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
+        index = try IndexedScenes(store: cube.store, source: try cube.stacSource)
+        tilePrefetch = TilePrefetch(connections: options.connections)
         reader = SceneReader(grids: grids, help: help, prefetcher: prefetcher)
+        reader.prefetch = tilePrefetch
         // Both enums spell the same rules; CubeSpec does not depend on Composite.
         let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
         fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
@@ -84,21 +107,38 @@ public final class ChunkWorker {
         grids.removeAll()
         let networkBefore = NetworkStats.snapshot()
         let fetchedBefore = RangeFetcher.totalBytes
+        let requestsBefore = networkBefore.requests + RangeFetcher.totalRequests
+        let staleBefore = staleAssets
 
-        // Search.
+        // Search: in the cube's scene index when it has one, else in the catalog.
         let outline = try grid.lonLatFootprint(window)
         let footprint = StacSearch.LonLatFootprint(
             LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
-        let result = try searcher.search(footprint: footprint, interval: DateInterval(start: bin.start, end: bin.end),
-                                         maxCloudCover: cube.spec.stac.maxCloudCover)
+        let query = SearchQuery(footprint: footprint, interval: DateInterval(start: bin.start, end: bin.end),
+                                maxCloudCover: cube.spec.stac.maxCloudCover)
+        let result: SearchResult
+        var indexed: [String: IndexedAsset] = [:]
+        if let index {
+            (result, indexed) = try index.search(bin: bin.label, cy: job.cy, cx: job.cx, query: query)
+        } else {
+            result = try searcher.search(query)
+        }
         let (observations, dropped) = searcher.observations(from: result.items, footprint: footprint)
         var skipped = (result.skipped + dropped).map { SkippedScene(id: $0.id, reason: $0.reason) }
-        // Assets in the order the lanes will open them (mask first, then the bands).
+        for f in [fusion] + fusions { f.indexed = indexed }
+        // Assets in the order the lanes will open them (mask first, then the bands); those in
+        // the header index need no opening.
         let assetKeys = [cube.spec.mask.asset] + cube.spec.bands.map(\.asset)
-        prefetcher.start(laneOrder(observations).flatMap { i in
-            observations[i].scenes.flatMap { scene in assetKeys.compactMap { scene.assets[$0]?.href } }
+        let order = laneOrder(observations)
+        prefetcher.start(order.flatMap { i in
+            observations[i].scenes.flatMap { scene in
+                assetKeys.compactMap { scene.assets[$0]?.href }.filter { indexed[$0] == nil }
+            }
         })
         defer { prefetcher.stop() }
+        // First wave: every mask tile the job may read, all requests in flight together.
+        requestMaskWave(order.flatMap { observations[$0].scenes }, target: target, indexed: indexed)
+        defer { tilePrefetch.reset() }
         clock.lap("search")
 
         // Read, mask, fuse and reduce, strip by strip.
@@ -192,7 +232,10 @@ public final class ChunkWorker {
                 + (RangeFetcher.totalBytes - fetchedBefore),
             bytes_written: bytesWritten,
             seconds: clock.seconds,
-            finished: ISO8601DateFormatter().string(from: Date()))
+            finished: ISO8601DateFormatter().string(from: Date()),
+            index_snapshot: index?.snapshot.snapshot,
+            requests: network.requests + RangeFetcher.totalRequests - requestsBefore,
+            stale_assets: staleAssets - staleBefore)
         try cube.ledger.markDone(job, record)
         return record
     }
@@ -212,7 +255,7 @@ extension ChunkWorker {
     /// copied into the reducer as they finish (the median does not depend on their order).
     func compose(_ observations: [Observation], target: GeoBox, into reducer: CompositeReducer,
                  skipping broken: Set<String>) throws -> [[SceneEvent]] {
-        let lanes = min(options.readThreads, observations.count)
+        let lanes = min(options.readLanes, observations.count)
         if lanes <= 1 {
             return try observations.map { observation in
                 let builder = try reducer.beginObservation(maskRule: fusion.maskRule, fusionRule: fusion.fusionRule)
@@ -222,9 +265,13 @@ extension ChunkWorker {
             }
         }
         while fusions.count < lanes {
-            fusions.append(SceneFusion(reader: SceneReader(grids: grids, help: help, prefetcher: prefetcher), bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
-                                       maskRule: fusion.maskRule, fusionRule: fusion.fusionRule,
-                                       resampling: cube.spec.resampling))
+            let laneReader = SceneReader(grids: grids, help: help, prefetcher: prefetcher)
+            laneReader.prefetch = tilePrefetch
+            let laneFusion = SceneFusion(reader: laneReader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
+                                         maskRule: fusion.maskRule, fusionRule: fusion.fusionRule,
+                                         resampling: cube.spec.resampling)
+            laneFusion.indexed = fusion.indexed
+            fusions.append(laneFusion)
         }
         let lock = NSLock()
         var nextIndex = 0
@@ -264,15 +311,60 @@ extension ChunkWorker {
             }
         }
         help.begin()
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            help.laneStarted()
+        laneThreads.run(count: lanes) { lane in
+            self.help.laneStarted()
             readLane(lane)
             // Out of observations: help the lanes still reading until all are done.
-            help.laneDone()
-            help.serve()
+            self.help.laneDone()
+            self.help.serve()
         }
         if let firstError { throw firstError }
         return events
+    }
+
+    /// Objects found changed since indexing, over all lanes.
+    var staleAssets: Int { ([fusion] + fusions).reduce(0) { $0 + $1.reader.stats.staleAssets } }
+
+    /// Queues the mask tiles of `scenes` that cover `target` (from their indexed headers: the
+    /// target's bounds in the scene's CRS, a pixel of margin), so they are all in flight
+    /// before the first lane asks for one. Scenes without an indexed http(s) mask are read
+    /// on demand.
+    func requestMaskWave(_ scenes: [StacItem], target: GeoBox, indexed: [String: IndexedAsset]) {
+        for scene in scenes {
+            guard let href = scene.assets[cube.spec.mask.asset]?.href, let asset = indexed[href],
+                  let remote = asset.remote, let layout = asset.tileLayout, let code = asset.header.epsg else { continue }
+            if waveTransforms[code] == nil {
+                waveTransforms[code] = .some((try? SpatialReference.epsg(code)).flatMap { ref in
+                    target.crs.reference.isSame(ref) ? nil : try? CoordinateTransform(from: target.crs.reference, to: ref)
+                })
+            }
+            var bounds = (minX: target.left, minY: target.bottom, maxX: target.right, maxY: target.top)
+            if case .some(.some(let t)) = waveTransforms[code] {
+                guard let b = t.transformBounds(minX: target.left, minY: target.bottom, maxX: target.right,
+                                                maxY: target.top) else { continue }
+                bounds = b
+            }
+            let gt = asset.header.geoTransform
+            guard gt.count == 6, gt[1] > 0, gt[5] < 0 else { continue }
+            let c0 = Int(((bounds.minX - gt[0]) / gt[1]).rounded(.down)) - 1
+            let c1 = Int(((bounds.maxX - gt[0]) / gt[1]).rounded(.up)) + 1
+            let r0 = Int(((bounds.maxY - gt[3]) / gt[5]).rounded(.down)) - 1
+            let r1 = Int(((bounds.minY - gt[3]) / gt[5]).rounded(.up)) + 1
+            let bc0 = max(0, c0 / layout.blockWidth), bc1 = min(layout.blocksAcross - 1, max(0, c1) / layout.blockWidth)
+            let br0 = max(0, r0 / layout.blockHeight), br1 = min(layout.blocksDown - 1, max(0, r1) / layout.blockHeight)
+            guard c1 >= 0, r1 >= 0, bc0 <= bc1, br0 <= br1 else { continue }
+            var ranges: [(offset: UInt64, size: Int)] = []
+            let offsets = asset.header.blockOffsets, counts = asset.header.blockByteCounts
+            for row in br0...br1 {
+                for col in bc0...bc1 {
+                    let i = row * layout.blocksAcross + col
+                    guard i < offsets.count, i < counts.count, offsets[i] > 0, counts[i] > 0,
+                          counts[i] <= UInt64(Int32.max) else { continue }
+                    ranges.append((offsets[i], Int(counts[i])))
+                }
+            }
+            tilePrefetch.request(remote, ranges)
+        }
     }
 
     /// The order observations are handed to lanes: with several lanes largest first, so no
@@ -280,7 +372,7 @@ extension ChunkWorker {
     /// clear share (clouds are mask-skipped); the median does not depend on the order and
     /// events stay in observation order.
     func laneOrder(_ observations: [Observation]) -> [Int] {
-        guard min(options.readThreads, observations.count) > 1 else { return Array(observations.indices) }
+        guard min(options.readLanes, observations.count) > 1 else { return Array(observations.indices) }
         return observations.indices.sorted { a, b in
             let wa = Self.expectedWork(observations[a]), wb = Self.expectedWork(observations[b])
             return wa != wb ? wa > wb : a < b

@@ -3,6 +3,7 @@ import CubeGrid
 import CubeSpec
 import Foundation
 import GDALKit
+import SceneIndex
 import SceneWarp
 import StacSearch
 
@@ -31,6 +32,8 @@ final class SceneFusion {
     let maskRule: MaskRule
     let fusionRule: FusionRule
     let resampling: Resampling
+    /// The job's indexed assets by href (empty without a scene index).
+    var indexed: [String: IndexedAsset] = [:]
 
     private var maskPlane: [UInt8] = []
     /// 1 where a target pixel can still take a value from the scene being read.
@@ -59,6 +62,11 @@ final class SceneFusion {
         while true {
             do {
                 return try fuseOnce(scene, target: target, into: builder)
+            } catch let stale as SceneWarpError where stale.kind == .stale {
+                // The object changed since it was indexed: the reader now opens it from a
+                // fresh header; nothing of this scene reached the observation.
+                attempt += 1
+                if attempt >= Self.sceneAttempts { throw BrokenScene(description: stale.reason) }
             } catch let failure as TransientFailure {
                 attempt += 1
                 if attempt >= Self.sceneAttempts { throw failure }
@@ -86,7 +94,10 @@ final class SceneFusion {
             return asset
         }
 
-        let maskPlan = try guarded { try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg) }
+        let maskPlan = try guarded {
+            try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg,
+                            indexed: indexed[mask.href])
+        }
         if maskPlan.isEmpty { return .notNeeded("outside the chunk") }
         // Only the mask blocks of pixels no earlier scene of the day settled are decoded: a
         // second tile of a pass reads only the part of the chunk the first did not cover.
@@ -108,10 +119,17 @@ final class SceneFusion {
             return .notNeeded("no usable pixel (masked, nodata or settled by an earlier scene of the day)")
         }
 
-        for (b, asset) in bandAssets.enumerated() {
-            let plan = try guarded {
-                try reader.plan(href: asset.href, target: target, resampling: resampling, expectedEPSG: asset.epsg)
+        // Second wave: the needed tiles of every band of the scene go out together.
+        let plans = try bandAssets.map { asset in
+            try guarded {
+                try reader.plan(href: asset.href, target: target, resampling: resampling, expectedEPSG: asset.epsg,
+                                indexed: indexed[asset.href])
             }
+        }
+        neededPlane.withUnsafeBufferPointer { needed in
+            for plan in plans { reader.prefetchBlocks(plan, needed: resampling == .nearest ? needed : nil) }
+        }
+        for (b, plan) in plans.enumerated() {
             try guarded {
                 try bandPlanes.withUnsafeMutableBufferPointer { all in
                     try neededPlane.withUnsafeBufferPointer { needed in
@@ -136,6 +154,7 @@ final class SceneFusion {
         do {
             return try body()
         } catch let error as SceneWarpError {
+            if error.kind == .stale { throw error }
             if TransientFailure.matches(error.reason) {
                 reader.clearCaches()
                 GDAL.clearNetworkCache()

@@ -11,11 +11,12 @@ struct Cube: ParsableCommand {
         abstract: "Build analysis-ready Zarr datacubes from satellite imagery in a STAC catalog.",
         discussion: """
         A cube spec (YAML) names the target grid, the time bins, the bands and the catalog.
-        `cube init` writes the cube's Zarr schema and its job plan; `cube worker` builds chunk
-        jobs; `cube plan` shows what a spec would build without writing anything.
+        `cube init` writes the cube's Zarr schema, its job plan and its scene index; `cube run`
+        builds every job; `cube worker` builds chunk jobs; `cube plan` shows what a spec would
+        build without writing anything.
         """,
         version: version,
-        subcommands: [InitCommand.self, PlanCommand.self, RunCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self]
+        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self]
     )
 }
 

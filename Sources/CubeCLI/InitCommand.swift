@@ -12,7 +12,8 @@ struct InitCommand: ParsableCommand {
         discussion: """
         Writes the root group, one uint16 (time, y, x) array per band and `count`, the x/y and time
         coordinates with time bounds, the `spatial_ref` grid mapping, consolidated metadata, and
-        the plan of land chunk jobs under `_cube/`. Running it again with the same spec does
+        the plan of land chunk jobs under `_cube/`, then the scene and COG header index (see
+        `cube index`). Running it again with the same spec does
         nothing; with a different spec it refuses unless --force is given (which then removes
         the old cube's objects and says how many).
         """
@@ -26,6 +27,10 @@ struct InitCommand: ParsableCommand {
 
     @Flag(help: "Replace a different cube already in the store.")
     var force = false
+
+    @Flag(name: .customLong("no-index"),
+          help: "Do not build the scene index now (`cube run` builds it; a worker without one searches the catalog itself).")
+    var noIndex = false
 
     func run() throws {
         try runReportingErrors {
@@ -41,6 +46,7 @@ struct InitCommand: ParsableCommand {
             case .replaced(let n):
                 print("replaced the previous cube in \(target) (removed \(n) objects): \(plan.jobCount) jobs")
             }
+            if !noIndex { try ensureIndex(target) }
         }
     }
 }

@@ -5,6 +5,7 @@ import CubeSchema
 import CubeSpec
 import CubeStore
 import Foundation
+import SceneIndex
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -94,6 +95,7 @@ struct RunCommand: ParsableCommand {
         var exitCode: Int32 = 0
         try runReportingErrors {
             let (cubeStore, location) = try openTarget()
+            try ensureIndex(cubeStore)
             let bboxValues = try bbox.map(parseBBox)
             var workerArgs: [String] = []
             if threads != 1 { workerArgs += ["--threads", "\(threads)"] }

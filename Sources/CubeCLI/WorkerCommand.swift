@@ -43,6 +43,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("memory-mib"), help: "Memory budget for a job's observations, in MiB (larger chunks are reduced in strips).")
     var memoryMiB = 512
 
+    @Option(help: "COG range requests in flight at once (the mask and band waves of a job).")
+    var connections = 32
+
+    @Option(help: "Observations read at once (default: --threads). More lanes than threads hide round trips to a far server, at one observation's memory each.")
+    var lanes: Int?
+
     @Flag(help: "Rebuild jobs that are already done.")
     var redo = false
 
@@ -63,6 +69,8 @@ struct WorkerCommand: ParsableCommand {
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard memoryMiB >= 16 else { throw ValidationError("--memory-mib must be at least 16") }
+        guard connections >= 1 else { throw ValidationError("--connections must be at least 1") }
+        if let lanes, lanes < 1 { throw ValidationError("--lanes must be at least 1") }
         if shard != nil && !jobs.isEmpty { throw ValidationError("--shard and --job cannot be combined") }
         if shardEnv != nil && shard == nil { throw ValidationError("--shard-env needs --shard N (the number of shards)") }
     }
@@ -85,7 +93,8 @@ struct WorkerCommand: ParsableCommand {
             let cube = try OpenCube(store: openStore(store))
             let selected = try selectJobs(cube)
             let worker = try ChunkWorker(cube: cube, options: WorkerOptions(
-                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads))
+                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads,
+                connections: connections, readLanes: lanes))
             for job in selected {
                 if !redo, try cube.ledger.isDone(job) { continue }
                 if !runWithRetries(worker, job) { failures += 1 }
@@ -159,7 +168,8 @@ extension WorkerCommand {
         try runReportingErrors {
             let cube = try OpenCube(store: openStore(store))
             let worker = try ChunkWorker(cube: cube, options: WorkerOptions(
-                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads))
+                memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads,
+                connections: connections, readLanes: lanes))
             while let line = readLine(strippingNewline: true) {
                 let name = line.trimmingCharacters(in: .whitespaces)
                 if name.isEmpty { continue }

@@ -17,10 +17,24 @@ public struct DoneRecord: Codable, Equatable, Sendable {
     public var bytes_written: Int
     public var seconds: [String: Double]
     public var finished: String
+    /// True when the scene index found no scene for the job's chunk and time bin, so no worker
+    /// ran it (a refresh of the index reconsiders such jobs).
+    public var from_index: Bool?
+    /// The scene index snapshot the job was built from (nil: searched the catalog itself).
+    public var index_snapshot: String?
+    /// Requests the job sent to the COG servers (tiles, and headers not in the index).
+    public var requests: Int?
+    /// Assets whose object changed since the index read its header: read from a fresh header.
+    public var stale_assets: Int?
 
     public init(job: String, scenes_found: Int, scenes_used: Int, scenes_skipped: [SkippedScene], observations: Int,
                 valid_pixels: Int, wrote_chunks: Bool, bytes_read: Int, bytes_written: Int, seconds: [String: Double],
-                finished: String) {
+                finished: String, from_index: Bool? = nil, index_snapshot: String? = nil, requests: Int? = nil,
+                stale_assets: Int? = nil) {
+        self.stale_assets = stale_assets
+        self.from_index = from_index
+        self.index_snapshot = index_snapshot
+        self.requests = requests
         self.job = job
         self.scenes_found = scenes_found
         self.scenes_used = scenes_used

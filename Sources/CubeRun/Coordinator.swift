@@ -78,6 +78,13 @@ public final class Coordinator {
         return args
     }
 
+    /// The id of the store's scene index snapshot (`_cube/index/snapshot.json`), if any.
+    static func indexSnapshot(_ store: any Store) -> String? {
+        struct Snapshot: Decodable { let snapshot: String }
+        guard let data = try? store.get("_cube/index/snapshot.json") else { return nil }
+        return (try? JSONDecoder().decode(Snapshot.self, from: data))?.snapshot
+    }
+
     public static func currentExecutable() -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
@@ -217,7 +224,8 @@ public final class Coordinator {
             failures: failedSelected.sorted { $0.key < $1.key }.map {
                 .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
             },
-            complete: complete, previews: previews)
+            complete: complete, previews: previews, index_snapshot: Self.indexSnapshot(store),
+            requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) })
         do {
             try store.put(RunReport.key, report.encoded())
         } catch {

@@ -58,6 +58,10 @@ public struct RunReport: Codable, Sendable {
     public var complete: Bool
     /// Quicklook PNG per time bin label, as store keys.
     public var previews: [String: String]
+    /// The scene index snapshot the build reads (nil: workers searched the catalog).
+    public var index_snapshot: String?
+    /// Requests the jobs of this run sent to COG servers.
+    public var requests: Int?
 
     public func encoded(pretty: Bool = true) throws -> Data {
         let enc = JSONEncoder()
@@ -76,7 +80,9 @@ public struct RunReport: Codable, Sendable {
         let reasons = scenes.skip_reasons.sorted { $0.value > $1.value }.prefix(4)
             .map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         lines.append("scenes:  \(scenes.used) read, \(scenes.skipped) skipped\(reasons.isEmpty ? "" : " (\(reasons))")")
-        lines.append(String(format: "bytes:   %@ read, %@ written", Self.size(bytes_read), Self.size(bytes_written)))
+        lines.append(String(format: "bytes:   %@ read, %@ written", Self.size(bytes_read), Self.size(bytes_written))
+                     + (requests.map { " (\($0) requests)" } ?? ""))
+        if let index_snapshot { lines.append("index:   snapshot \(index_snapshot) (_cube/index/snapshot.json)") }
         lines.append(String(format: "time:    %.1f s with %d %@ worker%@", wall_seconds, workers, executor, workers == 1 ? "" : "s"))
         for u in scenes.unreadable.prefix(10) { lines.append("skipped: \(u.id): \(u.reason)") }
         if scenes.unreadable.count > 10 { lines.append("skipped: … and \(scenes.unreadable.count - 10) more unreadable scenes (see \(RunReport.key))") }

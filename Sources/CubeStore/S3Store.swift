@@ -40,12 +40,7 @@ public final class S3Store: Store, @unchecked Sendable {
         self.bucket = bucket
         self.prefix = prefix
         self.aws = aws
-        var signing: RequestSigning?
-        if let c = aws.credentials {
-            signing = .awsSigV4(provider: "aws:amz:\(aws.region):s3", accessKeyID: c.accessKeyID,
-                                secretAccessKey: c.secretAccessKey, sessionToken: c.sessionToken)
-        }
-        client = try HTTPClient(configuration: .init(retry: retry, timeout: 300, connectTimeout: 20, signing: signing))
+        client = try HTTPClient(configuration: .init(retry: retry, timeout: 300, connectTimeout: 20, signing: aws.signing))
     }
 
     public var description: String { "s3://\(bucket)\(prefix.isEmpty ? "" : "/" + prefix)" }
@@ -60,41 +55,15 @@ public final class S3Store: Store, @unchecked Sendable {
 
     private func objectKey(_ key: String) -> String { prefix.isEmpty ? key : prefix + "/" + key }
 
-    /// The bucket's base URL (no trailing slash).
-    private var bucketURL: String {
-        if let endpoint = aws.endpoint {
-            var base = endpoint.absoluteString
-            while base.hasSuffix("/") { base.removeLast() }
-            if aws.pathStyle { return base + "/" + bucket }
-            let scheme = endpoint.scheme ?? "https"
-            let hostPort = base.dropFirst(scheme.count + 3)
-            return "\(scheme)://\(bucket).\(hostPort)"
-        }
-        return aws.pathStyle ? "https://s3.\(aws.region).amazonaws.com/\(bucket)" : "https://\(bucket).s3.\(aws.region).amazonaws.com"
-    }
-
     private func url(forObject key: String) throws -> URL {
-        let path = objectKey(key).split(separator: "/", omittingEmptySubsequences: false)
-            .map { Self.encode(String($0)) }.joined(separator: "/")
-        guard let url = URL(string: bucketURL + "/" + path) else {
+        guard let url = URL(string: aws.objectURL(bucket: bucket, key: objectKey(key))) else {
             throw StoreError.invalidKey(key: key, reason: "cannot form an S3 URL")
         }
         return url
     }
 
     /// RFC 3986 encoding as SigV4 wants it: everything but unreserved characters.
-    static func encode(_ s: String) -> String {
-        var out = ""
-        for byte in s.utf8 {
-            let c = Character(UnicodeScalar(byte))
-            if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) {
-                out.append(c)
-            } else {
-                out += String(format: "%%%02X", byte)
-            }
-        }
-        return out
-    }
+    static func encode(_ s: String) -> String { AWSEnvironment.encode(s) }
 
     private func headers(_ extra: [(String, String)] = []) -> HTTPHeaders {
         var h = HTTPHeaders()
@@ -236,7 +205,7 @@ public final class S3Store: Store, @unchecked Sendable {
             query.append(("list-type", "2"))
             query.append(("prefix", full))
             let q = query.map { "\($0.0)=\(Self.encode($0.1))" }.joined(separator: "&")
-            guard let url = URL(string: bucketURL + "/?" + q) else {
+            guard let url = URL(string: aws.bucketURL(bucket) + "/?" + q) else {
                 throw StoreError.invalidKey(key: folder, reason: "cannot form a list URL")
             }
             let body: Data
@@ -308,6 +277,54 @@ enum XMLText {
             }
             out.append(s[i])
             i = s.index(after: i)
+        }
+        return out
+    }
+}
+
+extension AWSEnvironment {
+    /// How requests to S3 are signed (nil: anonymous).
+    public var signing: RequestSigning? {
+        credentials.map {
+            .awsSigV4(provider: "aws:amz:\(region):s3", accessKeyID: $0.accessKeyID,
+                      secretAccessKey: $0.secretAccessKey, sessionToken: $0.sessionToken)
+        }
+    }
+
+    /// The bucket's base URL (no trailing slash): the endpoint (path style or virtual host),
+    /// else AWS's regional one.
+    public func bucketURL(_ bucket: String) -> String {
+        if let endpoint {
+            var base = endpoint.absoluteString
+            while base.hasSuffix("/") { base.removeLast() }
+            if pathStyle { return base + "/" + bucket }
+            let scheme = endpoint.scheme ?? "https"
+            let hostPort = base.dropFirst(scheme.count + 3)
+            return "\(scheme)://\(bucket).\(hostPort)"
+        }
+        return pathStyle ? "https://s3.\(region).amazonaws.com/\(bucket)" : "https://\(bucket).s3.\(region).amazonaws.com"
+    }
+
+    /// The HTTP URL of object `key` (each path segment percent-encoded as SigV4 expects).
+    public func objectURL(bucket: String, key: String) -> String {
+        bucketURL(bucket) + "/" + key.split(separator: "/", omittingEmptySubsequences: false)
+            .map { Self.encode(String($0)) }.joined(separator: "/")
+    }
+
+    /// Headers every S3 request of this environment carries.
+    public var requestHeaders: [String] {
+        ["x-amz-content-sha256: UNSIGNED-PAYLOAD"] + (requesterPays ? ["x-amz-request-payer: requester"] : [])
+    }
+
+    static func encode(_ s: String) -> String {
+        var out = ""
+        for byte in s.utf8 {
+            let c = Character(UnicodeScalar(byte))
+            if c.isASCII && (c.isLetter || c.isNumber || "-._~".contains(c)) {
+                out.append(c)
+            } else {
+                out += String(format: "%%%02X", byte)
+            }
         }
         return out
     }

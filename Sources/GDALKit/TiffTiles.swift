@@ -19,6 +19,20 @@ public struct TiffTileLayout: Equatable, Sendable {
     public let height: Int
 
     public var blockBytes: Int { blockWidth * blockHeight * bytesPerSample }
+
+    public init(blockWidth: Int, blockHeight: Int, blocksAcross: Int, blocksDown: Int, bytesPerSample: Int,
+                compression: Compression, predictor: Int, bigEndian: Bool, width: Int, height: Int) {
+        self.blockWidth = blockWidth
+        self.blockHeight = blockHeight
+        self.blocksAcross = blocksAcross
+        self.blocksDown = blocksDown
+        self.bytesPerSample = bytesPerSample
+        self.compression = compression
+        self.predictor = predictor
+        self.bigEndian = bigEndian
+        self.width = width
+        self.height = height
+    }
 }
 
 extension RasterBand {
@@ -100,6 +114,12 @@ public final class VSIFile {
     }
 
     deinit { _ = VSIFCloseL(handle) }
+
+    /// The size of the file (its end offset).
+    public var size: UInt64? {
+        guard VSIFSeekL(handle, 0, SEEK_END) == 0 else { return nil }
+        return UInt64(VSIFTellL(handle))
+    }
 
     public func read(offset: UInt64, count: Int) throws -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)

@@ -12,8 +12,11 @@ public final class RangeFetcher {
     public var connectTimeoutMilliseconds = 20_000
 
     /// Body bytes fetched by every fetcher of the process (for job records).
-    public static var totalBytes: Int { counter.withLock { $0 } }
-    private static let counter = Mutex(0)
+    public static var totalBytes: Int { counter.withLock { $0.bytes } }
+    /// Range requests sent by every fetcher of the process (`ParallelFetcher`s included).
+    public static var totalRequests: Int { counter.withLock { $0.requests } }
+    private static let counter = Mutex((bytes: 0, requests: 0))
+    static func count(bytes: Int, requests: Int) { counter.withLock { $0.bytes += bytes; $0.requests += requests } }
 
     public init(maxParallel: Int = 8) throws {
         _ = curlGlobalInit
@@ -37,7 +40,7 @@ public final class RangeFetcher {
         var error = [CChar](repeating: 0, count: 512)
         let failed = ccurl_fetch_ranges(pool, url, &ranges, ranges.count, connectTimeoutMilliseconds,
                                         stallSeconds, &error, error.count)
-        Self.counter.withLock { $0 += ranges.reduce(0) { $0 + $1.received } }
+        Self.count(bytes: ranges.reduce(0) { $0 + $1.received }, requests: ranges.count)
         if failed != 0 {
             let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             throw TransportError(code: -1, message: "\(URLRedaction.redact(url)): \(message)", isRetryable: true)

@@ -38,6 +38,10 @@ struct LRUCache<Key: Hashable, Value> {
         }
     }
 
+    mutating func remove(_ key: Key) {
+        if let old = entries.removeValue(forKey: key) { totalCost -= old.cost }
+    }
+
     mutating func removeAll() {
         entries.removeAll()
         totalCost = 0

@@ -28,22 +28,42 @@ public struct ReadPlan {
     let map: IndexMap
 }
 
-/// An opened asset and its georeferencing, kept in the reader's dataset cache.
+/// An opened asset and its georeferencing, kept in the reader's dataset cache. Opened from
+/// its indexed header (no request at all) or by GDAL; an indexed scene opens its GDAL dataset
+/// only when something needs it (resampled reads, the fallback after a failed tile read).
 final class OpenScene {
     let href: String
-    let dataset: Dataset
     let grid: SourceGrid
     let reference: SpatialReference
+    let bytesPerSample: Int
+    /// The header index entry it was opened from, if any.
+    let indexed: IndexedAsset?
+    private var opened: Dataset?
     /// The asset's bytes (opened on the first tile-by-tile read).
     var bytes: TileByteSource?
     /// Per band: read tile by tile, or nil when only GDAL's RasterIO can read it.
     var tiled: [Int: TiledBand?] = [:]
 
-    init(href: String, dataset: Dataset, grid: SourceGrid, reference: SpatialReference) {
+    init(href: String, dataset: Dataset?, grid: SourceGrid, reference: SpatialReference, bytesPerSample: Int,
+         indexed: IndexedAsset? = nil) {
         self.href = href
-        self.dataset = dataset
+        self.opened = dataset
         self.grid = grid
         self.reference = reference
+        self.bytesPerSample = bytesPerSample
+        self.indexed = indexed
+    }
+
+    /// GDAL's dataset of the asset, opened now if it was not.
+    func dataset() throws -> Dataset {
+        if let opened { return opened }
+        do {
+            let d = try Dataset(path: gdalPath(forHref: href))
+            opened = d
+            return d
+        } catch {
+            throw SceneWarpError(.open, href: href, "cannot open: \(error)")
+        }
     }
 }
 

@@ -20,6 +20,11 @@ public struct ReadStats: Equatable, Sendable {
     public var blocksSkipped = 0
     /// Planes read tile by tile (stored blocks decoded here) rather than through GDAL's RasterIO.
     public var tilePlanes = 0
+    /// Assets opened from the header index (no request), and tiles taken from the prefetch.
+    public var indexedOpens = 0
+    public var tilesPrefetched = 0
+    /// Assets whose object changed since it was indexed: read again from a fresh header.
+    public var staleAssets = 0
 
     public init() {}
 }

@@ -76,9 +76,11 @@ public final class SceneReader {
     /// Decides what `href` contributes to `target`: opens the asset (cached), maps the target's
     /// pixel centres into it (cached) and returns the source window to read. Reads no pixels.
     /// `expectedEPSG` (the catalogue's `proj:epsg`) is checked against the file's CRS.
+    /// `indexed`: the asset's entry in the cube's header index; the asset is then opened from
+    /// it without a request (unless it was found stale before).
     public func plan(href: String, target: GeoBox, resampling: Resampling = .nearest,
-                     expectedEPSG: Int? = nil) throws -> ReadPlan {
-        let scene = try openScene(href)
+                     expectedEPSG: Int? = nil, indexed: IndexedAsset? = nil) throws -> ReadPlan {
+        let scene = try openScene(href, indexed: staleHrefs.contains(href) ? nil : indexed)
         if let expectedEPSG {
             guard let expected = try epsgReference(expectedEPSG) else {
                 throw SceneWarpError(.crsMismatch, href: href, "catalogue CRS EPSG:\(expectedEPSG) is unknown")
@@ -98,7 +100,7 @@ public final class SceneReader {
             let margin = resampling == .bilinear ? 1 : Int(footprint.rounded(.up)) + 1
             window = w.grown(by: margin, within: scene.grid.width, scene.grid.height)
         }
-        let bytes = (try? scene.dataset.band(1).bytesPerSample) ?? 2
+        let bytes = scene.bytesPerSample
         return ReadPlan(href: href, target: target, resampling: resampling, source: scene.grid,
                         window: window, coveredPixels: map.coveredCount, bytesPerSample: bytes,
                         scene: scene, map: map)
@@ -149,17 +151,24 @@ public final class SceneReader {
     private func readNearest<T: WarpSample>(_ plan: ReadPlan, window: PixelWindow, band: Int,
                                             into out: UnsafeMutableBufferPointer<T>,
                                             needed: UnsafeBufferPointer<UInt8>?) throws -> Int {
-        let source = try rasterBand(plan.scene, band)
-        if readsTiles, let tiled = tiles.tiledBand(plan.scene, band, source, bytes: MemoryLayout<T>.size) {
+        if readsTiles, let tiled = try tiledBand(plan.scene, band, bytes: MemoryLayout<T>.size) {
             do {
                 let groups = blockGroups(plan, width: tiled.layout.blockWidth, height: tiled.layout.blockHeight)
-                return try tiles.read(tiled, groups: groups, into: out, needed: needed, stats: &stats)
+                return try tiles.read(tiled, groups: groups, into: out, needed: needed, prefetch: prefetch,
+                                      stats: &stats)
+            } catch let error as StaleObject {
+                throw markStale(plan, error.description)
+            } catch let error as TileDecodeError where plan.scene.indexed != nil && error.isDecodeFailure {
+                // Bytes that do not decode with the indexed layout: the object may have been
+                // replaced by one of the same size (no ETag to tell). Read a fresh header.
+                throw markStale(plan, "a tile does not decode with the indexed layout: \(error)")
             } catch {
                 // GDAL reads it the usual way below, and reports the failure in its own words
                 // (which is how network errors are told from broken files).
                 plan.scene.tiled[band] = .some(nil)
             }
         }
+        let source = try rasterBand(plan.scene, band)
         let samples = scratchBuffer(window.pixelCount, of: T.self)
         var decoded = window.pixelCount
         do {
@@ -240,7 +249,7 @@ public final class SceneReader {
             band: band, fallbackSourceNoData: 0, targetNoData: 0)
         do {
             _ = try rasterBand(plan.scene, band)
-            let warped = try plan.scene.dataset.warped(request)
+            let warped = try plan.scene.dataset().warped(request)
             try warped.band(1).read(x: 0, y: 0, width: t.width, height: t.height, into: out)
         } catch let error as SceneWarpError {
             throw error
@@ -250,9 +259,48 @@ public final class SceneReader {
     }
 
     private func rasterBand(_ scene: OpenScene, _ band: Int) throws -> RasterBand {
-        do { return try scene.dataset.band(band) } catch {
-            throw SceneWarpError(.read, href: scene.href, "no band \(band) (the asset has \(scene.dataset.bandCount))")
+        let dataset = try scene.dataset()
+        do { return try dataset.band(band) } catch {
+            throw SceneWarpError(.read, href: scene.href, "no band \(band) (the asset has \(dataset.bandCount))")
         }
+    }
+
+    /// The object behind `plan` changed since it was indexed: forget the scene and its index
+    /// entry, so the caller's next plan reads a fresh header.
+    private func markStale(_ plan: ReadPlan, _ why: String) -> SceneWarpError {
+        staleHrefs.insert(plan.href)
+        scenes.remove(plan.href)
+        stats.staleAssets += 1
+        return SceneWarpError(.stale, href: plan.href, why)
+    }
+
+    /// Hrefs found stale in this worker: opened by GDAL from now on.
+    private var staleHrefs = Set<String>()
+    /// Tiles fetched ahead of this reader (shared with the worker's other lanes).
+    public var prefetch: TilePrefetch?
+
+    /// Queues the blocks `plan` needs for `needed` (all covered pixels when nil) with the
+    /// prefetch, so several planes' tiles travel in one wave. Only indexed http(s) assets read
+    /// tile by tile take part; anything else is read on demand as before.
+    public func prefetchBlocks(_ plan: ReadPlan, needed: UnsafeBufferPointer<UInt8>?, band: Int = 1) {
+        guard let prefetch, readsTiles, !plan.isEmpty, plan.resampling == .nearest,
+              let tiled = try? tiledBand(plan.scene, band, bytes: plan.bytesPerSample), let remote = tiled.remote,
+              let found = try? tiles.neededBlocks(tiled, groups: blockGroups(plan, width: tiled.layout.blockWidth,
+                                                                              height: tiled.layout.blockHeight),
+                                                  needed: needed)
+        else { return }
+        prefetch.request(remote, found.blocks.map { ($0.offset, $0.size) })
+    }
+
+    /// The band read tile by tile: from the indexed header, or from GDAL's view of the file.
+    private func tiledBand(_ scene: OpenScene, _ band: Int, bytes: Int) throws -> TiledBand? {
+        if let known = scene.tiled[band] { return known.flatMap { $0.layout.bytesPerSample == bytes ? $0 : nil } }
+        if scene.indexed != nil && band != 1 {
+            scene.tiled[band] = .some(nil)
+            return nil
+        }
+        let source = try rasterBand(scene, band)
+        return tiles.tiledBand(scene, band, source, bytes: bytes)
     }
 
     private func scratchBuffer<T>(_ count: Int, of: T.Type) -> UnsafeMutableBufferPointer<T> {
@@ -268,8 +316,13 @@ public final class SceneReader {
 
     // MARK: caches
 
-    private func openScene(_ href: String) throws -> OpenScene {
+    private func openScene(_ href: String, indexed: IndexedAsset?) throws -> OpenScene {
         if let scene = scenes.value(for: href) { return scene }
+        if let indexed, let scene = try openIndexed(href, indexed) {
+            scenes.insert(scene, for: href)
+            stats.indexedOpens += 1
+            return scene
+        }
         let dataset: Dataset
         if let opened = prefetcher?.take(href) {
             dataset = opened
@@ -297,10 +350,56 @@ public final class SceneReader {
         let reference = try spatialReference(wkt, href: href)
         let scene = OpenScene(href: href, dataset: dataset,
                               grid: SourceGrid(crsWKT: wkt, geoTransform: gt, width: dataset.width, height: dataset.height),
-                              reference: reference)
+                              reference: reference, bytesPerSample: (try? dataset.band(1).bytesPerSample) ?? 2)
         scenes.insert(scene, for: href)
         stats.datasetsOpened += 1
         return scene
+    }
+
+    /// A scene from its indexed header: no request, no GDAL. nil when the header describes
+    /// something only GDAL reads (other compressions, sample types, CRS without an EPSG code);
+    /// the caller then opens the asset the usual way.
+    private func openIndexed(_ href: String, _ indexed: IndexedAsset) throws -> OpenScene? {
+        let h = indexed.header
+        guard let code = h.epsg, let reference = try epsgReference(code),
+              let layout = indexed.tileLayout else { return nil }
+        let gt = GeoTransform(h.geoTransform[0], h.geoTransform[1], h.geoTransform[2],
+                              h.geoTransform[3], h.geoTransform[4], h.geoTransform[5])
+        guard gt.isNorthUp, h.width * h.height <= Int(Int32.max) else { return nil }
+        // One WKT per EPSG code, so every asset of a zone shares centres and transforms.
+        let wkt = try epsgWKT(code)
+        let scene = OpenScene(href: href, dataset: nil,
+                              grid: SourceGrid(crsWKT: wkt, geoTransform: gt, width: h.width, height: h.height),
+                              reference: reference, bytesPerSample: layout.bytesPerSample, indexed: indexed)
+        let bytes: TileByteSource
+        if let remote = indexed.remote {
+            bytes = tiles.remoteSource(remote)
+        } else {
+            guard let file = try? VSIFile(path: gdalPath(forHref: href)) else { return nil }
+            bytes = file
+        }
+        scene.bytes = bytes
+        let offsets = h.blockOffsets, counts = h.blockByteCounts
+        scene.tiled[1] = .some(TiledBand(layout: layout, noData: h.noDataIsNaN ? nil : h.noData, bytes: bytes,
+                                         remote: indexed.remote) { col, row in
+            let i = row * layout.blocksAcross + col
+            guard i >= 0, i < offsets.count, i < counts.count, offsets[i] > 0, counts[i] > 0,
+                  counts[i] <= UInt64(Int32.max) else { return nil }
+            return (offsets[i], Int(counts[i]))
+        })
+        return scene
+    }
+
+    private var wkts: [Int: String] = [:]
+
+    private func epsgWKT(_ code: Int) throws -> String {
+        if let known = wkts[code] { return known }
+        guard let reference = try epsgReference(code) else {
+            throw SceneWarpError(.notGeoreferenced, href: "EPSG:\(code)", "unknown EPSG code")
+        }
+        let wkt = reference.wkt2
+        wkts[code] = wkt
+        return wkt
     }
 
     private func epsgReference(_ code: Int) throws -> SpatialReference? {

@@ -14,6 +14,9 @@ public struct SceneWarpError: Error, CustomStringConvertible, Sendable {
         case transform
         /// Decoding failed (truncated file, corrupt tiles, network error mid-read).
         case read
+        /// The object changed since its header was indexed (size or ETag differ, or a tile
+        /// does not decode with the indexed layout): plan it again from a fresh header.
+        case stale
     }
 
     public let kind: Kind

@@ -26,7 +26,7 @@ final class TileDecoder {
         let needed = lastRow * rowBytes
         switch layout.compression {
         case .none:
-            guard input.count >= needed else { throw TileDecodeError("block holds \(input.count) bytes, expected \(needed)") }
+            guard input.count >= needed else { throw TileDecodeError("block holds \(input.count) bytes, expected \(needed)", decodeFailure: true) }
             tile.baseAddress!.copyMemory(from: input.baseAddress!, byteCount: min(input.count, tile.count))
         case .deflate:
             // When DEFLATE runs out of room it stops before the symbol that does not fit: a match
@@ -39,9 +39,9 @@ final class TileDecoder {
             if result == LIBDEFLATE_INSUFFICIENT_SPACE && room < tile.count {
                 actual = room - 65_535 - 258
             } else if result != LIBDEFLATE_SUCCESS {
-                throw TileDecodeError("DEFLATE error \(result.rawValue)")
+                throw TileDecodeError("DEFLATE error \(result.rawValue)", decodeFailure: true)
             }
-            guard actual >= needed else { throw TileDecodeError("block inflates to \(actual) bytes, expected \(needed)") }
+            guard actual >= needed else { throw TileDecodeError("block inflates to \(actual) bytes, expected \(needed)", decodeFailure: true) }
         }
         let width = layout.blockWidth, first = min(need.rows.lowerBound, lastRow)
         let columns = min(width, need.columns)
@@ -92,5 +92,11 @@ private func accumulateRows<T: FixedWidthInteger>(_ samples: UnsafeMutablePointe
 
 struct TileDecodeError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    /// True when bytes arrived and did not decode (as opposed to a block that could not be
+    /// located or fetched).
+    let isDecodeFailure: Bool
+    init(_ description: String, decodeFailure: Bool = false) {
+        self.description = description
+        isDecodeFailure = decodeFailure
+    }
 }

@@ -108,8 +108,11 @@ def test_flaky_stac_api_and_cog_server_do_not_change_the_cube(world, clean_build
                             str(stac_dir / "items.json")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/")
-        stac = Proxy(f"http://127.0.0.1:{port}", "--fail-every", "3", "--status", "500", "--drop-every", "7")
-        stac429 = Proxy(stac.url, "--fail-every", "10", "--status", "429", "--retry-after", "1")
+        # The catalog is searched once per time bin (by the scene index), so its faults come first:
+        # a 429 with Retry-After, then two 500s, then every 3rd request a 500 and every 7th dropped.
+        stac = Proxy(f"http://127.0.0.1:{port}", "--fail-first", "2", "--fail-every", "3", "--status", "500",
+                     "--drop-every", "7")
+        stac429 = Proxy(stac.url, "--fail-first", "1", "--fail-every", "10", "--status", "429", "--retry-after", "1")
         spec = write_spec(tmp_path / "flaky.yaml", stac429.url, "flaky.zarr")
         out = cube("run", spec, "--workers", "2", "--json", "--no-previews", "--attempts", "5")
         report = json.loads(out.stdout.splitlines()[-1])
@@ -119,8 +122,8 @@ def test_flaky_stac_api_and_cog_server_do_not_change_the_cube(world, clean_build
         api.wait()
     print("injected:", injected)
     assert report["complete"] and report["jobs"]["failed"] == 0
-    assert injected["cogs"]["status"] > 5 and injected["cogs"]["drop"] > 0 and injected["stac"]["status"] > 5
-    assert injected["stac429"]["status"] > 2
+    assert injected["cogs"]["status"] > 5 and injected["cogs"]["drop"] > 0 and injected["stac"]["status"] >= 2
+    assert injected["stac429"]["status"] >= 1
     assert chunks(tmp_path / "flaky.zarr") == chunks(clean_build)
 
 

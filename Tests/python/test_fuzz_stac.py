@@ -890,9 +890,17 @@ def test_fuzz_stac(tmp_path):
         assert plan.returncode == 0, plan.stderr
         summary_plan = json.loads(plan.stdout)
         assert summary_plan["jobs_total"] == DAYS and summary_plan["chunks_total"] == 1, summary_plan
-        init = subprocess.run([cube, "init", str(spec)], capture_output=True, text=True, timeout=120)
+        # The worker's own search is fuzzed here (a store without a scene index); the index
+        # build, which searches the same server, must refuse a broken catalog in one clear line.
+        init = subprocess.run([cube, "init", "--no-index", str(spec)], capture_output=True, text=True, timeout=120)
         assert init.returncode == 0, init.stderr
         store = tmp_path / "stacfuzz.zarr"
+        indexing = subprocess.run([cube, "index", str(store)], capture_output=True, text=True, timeout=300)
+        assert indexing.returncode == 1, (indexing.returncode, indexing.stderr[-2000:])
+        assert indexing.stderr.splitlines()[-1].startswith("cube: error: STAC"), indexing.stderr[-2000:]
+        # An index that did not complete records nothing: no snapshot, no job done.
+        assert not (store / "_cube" / "index" / "snapshot.json").exists()
+        assert not list((store / "_cube").glob("done/*/*.json"))
 
         started = time.monotonic()
         env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}

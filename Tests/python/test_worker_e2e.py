@@ -206,6 +206,17 @@ def test_empty_time_bin_writes_only_done_records(served, tmp_path):
     spec = write_spec(tmp_path / "empty.yaml", f"api: {env['WORLD_STAC_URL']}",
                       start=date(2023, 6, 1), end=date(2023, 6, 30))
     store, log = build(spec)
+    # The scene index knew every job of the bin is empty: `cube init` recorded them done and
+    # the worker had nothing to build.
+    assert log == []
+    records = [json.loads(p.read_text()) for p in (store / "_cube" / "done").rglob("*.json")]
+    assert records and all(r["from_index"] and not r["wrote_chunks"] and r["scenes_found"] == 0 for r in records)
+    # Without the index, the worker finds the same by searching itself.
+    spec2 = write_spec(tmp_path / "empty2.yaml", f"api: {env['WORLD_STAC_URL']}",
+                       start=date(2023, 6, 1), end=date(2023, 6, 30))
+    cube("init", "--no-index", spec2)
+    out = cube("worker", spec2.with_suffix(".zarr"))
+    log = [json.loads(line) for line in out.stdout.splitlines()]
     assert log and all(r["status"] == "done" and not r["wrote_chunks"] and r["scenes_found"] == 0 for r in log)
     assert not (store / "red" / "c").exists() and not (store / "count" / "c").exists()
     ds = xr.open_zarr(store, mask_and_scale=False)

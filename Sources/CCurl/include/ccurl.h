@@ -62,4 +62,37 @@ void ccurl_pool_close(ccurl_pool *p);
 int ccurl_fetch_ranges(ccurl_pool *p, const char *url, ccurl_range *ranges, size_t count,
                        long connect_timeout_ms, long low_speed_seconds, char *error, size_t error_len);
 
+
+// Many byte ranges of many URLs, all in flight together (up to the pool's size), each
+// finished on its own: `on_done(ctx, i)` is called from the calling thread as soon as range i
+// completed or failed, so a caller can decode while the rest downloads. A failure never
+// abandons the other ranges. The ETag and the total object size (from Content-Range) of each
+// answer are captured so a caller can notice an object that changed since it was indexed.
+typedef struct {
+    const char *url;
+    unsigned long long offset;
+    size_t size;
+    unsigned char *dest;         // exactly `size` bytes are written here on success
+    const char *aws_sigv4;       // e.g. "aws:amz:us-east-1:s3", NULL = unsigned
+    const char *userpwd;         // "KEY:SECRET" for sigv4
+    const char *const *headers;  // extra "Name: value" strings (e.g. x-amz-security-token)
+    size_t header_count;
+    // Results.
+    long status;                 // HTTP status, 0 when no answer arrived
+    int curl_code;               // CURLcode, 0 = OK
+    size_t received;             // body bytes received
+    unsigned long long total;    // object size from Content-Range ("bytes a-b/TOTAL"), 0 = unknown
+    char etag[128];              // ETag header, "" when absent
+    int ok;                      // 1 when complete: 206 (or 200 for a whole object from offset 0), `size` bytes
+} ccurl_many_range;
+
+// libcurl's text for a CURLcode.
+const char *curl_easy_strerror_shim(int code);
+
+typedef void (*ccurl_done_fn)(void *ctx, size_t index);
+
+// Returns 0 when the loop ran to the end (check each range's `ok`), 1 on a multi-handle error.
+int ccurl_fetch_many(ccurl_pool *p, ccurl_many_range *ranges, size_t count, long connect_timeout_ms,
+                     long low_speed_seconds, ccurl_done_fn on_done, void *ctx);
+
 #endif

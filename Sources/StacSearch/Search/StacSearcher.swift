@@ -66,6 +66,19 @@ public final class StacSearcher {
         return collector.result(pages: 1, requests: 0)
     }
 
+    /// Parses and filters features already at hand (the cube's scene index) exactly as a search
+    /// would: same parser, filters and order. Items outside the query's place and time are
+    /// dropped without a record, as for a local catalog file.
+    public static func select(features: [JSONValue], hrefPolicy: HrefPolicy, collection: String?,
+                              query: SearchQuery) -> SearchResult {
+        var collector = ItemCollector(parser: StacItemParser(hrefPolicy: hrefPolicy),
+                                      filter: ItemFilter(collection: collection, interval: query.interval,
+                                                         footprint: query.footprint, maxCloudCover: query.maxCloudCover),
+                                      reportsRejections: false)
+        for (i, feature) in features.enumerated() { collector.add(feature, label: "index item \(i + 1)") }
+        return collector.result(pages: 0, requests: 0)
+    }
+
     private func filter(collection: String?, query: SearchQuery) -> ItemFilter {
         ItemFilter(collection: collection, interval: query.interval, footprint: query.footprint,
                    maxCloudCover: query.maxCloudCover)
@@ -90,6 +103,8 @@ private struct ItemCollector {
     /// False: items outside the query's interval or footprint are dropped without a record.
     var reportsRejections = true
     var items: [StacItem] = []
+    /// The feature of each item, as received.
+    var features: [JSONValue] = []
     var skipped: [SkippedItem] = []
     var seenIDs = Set<String>()
 
@@ -109,12 +124,14 @@ private struct ItemCollector {
                 }
             } else {
                 items.append(item)
+                features.append(feature)
             }
         }
     }
 
     func result(pages: Int, requests: Int) -> SearchResult {
-        SearchResult(items: items.sorted { ($0.datetime, $0.id) < ($1.datetime, $1.id) },
-                     skipped: skipped, pages: pages, requests: requests)
+        let order = items.indices.sorted { (items[$0].datetime, items[$0].id) < (items[$1].datetime, items[$1].id) }
+        return SearchResult(items: order.map { items[$0] }, features: order.map { features[$0] },
+                            skipped: skipped, pages: pages, requests: requests)
     }
 }

@@ -53,11 +53,21 @@ public struct SearchLimits: Sendable {
 /// left out with its reason (for the job log).
 public struct SearchResult: Sendable {
     public var items: [StacItem]
+    /// Each item's feature as received (same order as `items`): what a scene index stores.
+    public var features: [JSONValue] = []
     public var skipped: [SkippedItem]
     /// Result pages read (1 for a local file).
     public var pages: Int
     /// HTTP requests made, retries included (0 for a local file).
     public var requests: Int
+
+    public init(items: [StacItem], features: [JSONValue] = [], skipped: [SkippedItem], pages: Int, requests: Int) {
+        self.items = items
+        self.features = features
+        self.skipped = skipped
+        self.pages = pages
+        self.requests = requests
+    }
 }
 
 public enum StacSearchError: Error, Sendable, CustomStringConvertible {
