@@ -17,9 +17,6 @@ public struct DoneRecord: Codable, Equatable, Sendable {
     public var bytes_written: Int
     public var seconds: [String: Double]
     public var finished: String
-    /// True when the scene index found no scene for the job's chunk and time bin, so no worker
-    /// ran it (a refresh of the index reconsiders such jobs).
-    public var from_index: Bool?
     /// The scene index snapshot the job was built from (nil: searched the catalog itself).
     public var index_snapshot: String?
     /// Requests the job sent to the COG servers (tiles, and headers not in the index).
@@ -29,10 +26,9 @@ public struct DoneRecord: Codable, Equatable, Sendable {
 
     public init(job: String, scenes_found: Int, scenes_used: Int, scenes_skipped: [SkippedScene], observations: Int,
                 valid_pixels: Int, wrote_chunks: Bool, bytes_read: Int, bytes_written: Int, seconds: [String: Double],
-                finished: String, from_index: Bool? = nil, index_snapshot: String? = nil, requests: Int? = nil,
+                finished: String, index_snapshot: String? = nil, requests: Int? = nil,
                 stale_assets: Int? = nil) {
         self.stale_assets = stale_assets
-        self.from_index = from_index
         self.index_snapshot = index_snapshot
         self.requests = requests
         self.job = job
@@ -74,23 +70,56 @@ public struct SkippedScene: Codable, Equatable, Sendable {
     }
 }
 
-/// Done records in the store: the only shared state workers need to resume a build.
+/// Done records in the store: the only shared state workers need to resume a build. A job is
+/// done when it has a done record, or when the cube's scene index found no scene for it (the
+/// index lists such jobs in its snapshot, `_cube/index/snapshot.json`, so a continental build
+/// does not write a record for each of them).
 public struct JobLedger: Sendable {
     public static let donePrefix = "_cube/done"
     public static let failedPrefix = "_cube/failed"
+    public static let indexSnapshotKey = "_cube/index/snapshot.json"
     public let store: any Store
     public let plan: Plan
+    private let empty = EmptyJobs()
 
     public init(store: any Store, plan: Plan) {
         self.store = store
         self.plan = plan
     }
 
+    /// Jobs the scene index found no scene for (read once per ledger).
+    public func indexEmptyJobs() throws -> Set<JobID> {
+        try empty.jobs {
+            struct Snapshot: Decodable {
+                struct Bin: Decodable { let label: String; let empty: [String]? }
+                let bins: [Bin]
+            }
+            guard let data = try store.get(JobLedger.indexSnapshotKey) else { return [] }
+            let snapshot = try JSONDecoder().decode(Snapshot.self, from: data)
+            let labels = Dictionary(uniqueKeysWithValues: plan.bins.enumerated().map { ($1.label, $0) })
+            var out = Set<JobID>()
+            for bin in snapshot.bins {
+                guard let b = labels[bin.label] else { continue }
+                for name in bin.empty ?? [] {
+                    let rc = name.split(separator: ".")
+                    guard rc.count == 2, let cy = Int(rc[0]), let cx = Int(rc[1]) else { continue }
+                    out.insert(JobID(bin: b, cy: cy, cx: cx))
+                }
+            }
+            return out
+        }
+    }
+
+    /// Forgets what was read of the index (after the index was rebuilt).
+    public func reloadIndex() { empty.clear() }
+
     public func doneKey(_ job: JobID) -> String {
         "\(JobLedger.donePrefix)/\(plan.bins[job.bin].label)/\(job.cy).\(job.cx).json"
     }
 
-    public func isDone(_ job: JobID) throws -> Bool { try store.exists(doneKey(job)) }
+    public func isDone(_ job: JobID) throws -> Bool {
+        try indexEmptyJobs().contains(job) || store.exists(doneKey(job))
+    }
 
     public func record(_ job: JobID) throws -> DoneRecord? {
         guard let data = try store.get(doneKey(job)) else { return nil }
@@ -151,14 +180,36 @@ public struct JobLedger: Sendable {
         return out
     }
 
-    /// All jobs with a done record (one listing of the done folder).
+    /// All jobs with a done record (one listing of the done folder), and those the scene index
+    /// found empty.
     public func doneJobs() throws -> Set<JobID> {
-        Set(try jobKeys(under: JobLedger.donePrefix).map(\.0))
+        Set(try jobKeys(under: JobLedger.donePrefix).map(\.0)).union(try indexEmptyJobs())
     }
 
     /// Jobs of the plan without a done record, in plan order.
     public func pendingJobs() throws -> [JobID] {
         let done = try doneJobs()
         return JobID.all(in: plan).filter { !done.contains($0) }
+    }
+}
+
+/// The index's empty jobs, loaded on first use.
+private final class EmptyJobs: @unchecked Sendable {
+    private let lock = NSLock()
+    private var loaded: Set<JobID>?
+
+    func jobs(_ load: () throws -> Set<JobID>) throws -> Set<JobID> {
+        lock.lock()
+        defer { lock.unlock() }
+        if let loaded { return loaded }
+        let value = try load()
+        loaded = value
+        return value
+    }
+
+    func clear() {
+        lock.lock()
+        loaded = nil
+        lock.unlock()
     }
 }

@@ -40,8 +40,10 @@ public struct IndexSnapshot: Codable, Equatable, Sendable {
         /// HTTP requests of those searches, retries and pages included (0 for a local catalog).
         public var requests: Int
         public var blocks: Int
-        /// Land jobs of this bin whose chunk meets no item: recorded done (empty) at indexing.
+        /// Land jobs of this bin whose chunk meets no item: done (empty) without a worker.
         public var empty_jobs: Int
+        /// Those jobs, as "<cy>.<cx>" (the job ledger counts them done).
+        public var empty: [String]?
     }
 
     public struct Headers: Codable, Equatable, Sendable {

@@ -48,11 +48,7 @@ public struct SceneIndexBuilder {
         try store.delete(IndexFormat.snapshotKey)
         for key in try store.list(prefix: IndexFormat.prefix) { try store.delete(key) }
         let ledger = JobLedger(store: store, plan: plan)
-        let done = try ledger.doneJobs()
-        for job in done {
-            if let record = try ledger.record(job), record.from_index == true { try store.delete(ledger.doneKey(job)) }
-        }
-        let doneNow = try ledger.doneJobs()
+        let doneNow = Set(try ledger.doneJobs())
 
         let grid = plan.grid
         let chunkFootprints = try plan.landChunks.map { c in
@@ -77,7 +73,6 @@ public struct SceneIndexBuilder {
                                                 bytes: 0, seconds: 0, examples: [])
         var bins: [IndexSnapshot.Bin] = []
         var fingerprint = Fingerprint()
-        var emptyJobs: [JobID] = []
         let assetKeys = [spec.mask.asset] + spec.bands.map(\.asset)
 
         for bin in plan.bins {
@@ -122,7 +117,8 @@ public struct SceneIndexBuilder {
 
             // Per block: the items that meet it; per land chunk, only its block's items are
             // candidates (a continental bin has thousands of items and tens of thousands of chunks).
-            var written = 0, empty = 0
+            var written = 0
+            var empty: [String] = []
             var members: [BlockKey: [Int]] = [:]
             for (key, outline) in blocks {
                 members[key] = found.items.indices.filter { Self.meets(found.items[$0], outline) }
@@ -136,30 +132,21 @@ public struct SceneIndexBuilder {
                 written += 1
             }
 
-            // Jobs that meet no item: recorded done once the whole index is complete.
+            // Jobs that meet no item (not built already): done once the snapshot is written.
             for (c, outline) in chunkFootprints {
                 let job = JobID(bin: bin.index, cy: c.cy, cx: c.cx)
                 if doneNow.contains(job) { continue }
                 let b = IndexFormat.block(cy: c.cy, cx: c.cx)
                 let candidates = members[BlockKey(by: b.by, bx: b.bx)] ?? []
                 if candidates.contains(where: { Self.meets(found.items[$0], outline) }) { continue }
-                emptyJobs.append(job)
-                empty += 1
+                empty.append("\(c.cy).\(c.cx)")
             }
             bins.append(IndexSnapshot.Bin(label: bin.label, items: found.items.count, searches: searches,
-                                          requests: requests, blocks: written, empty_jobs: empty))
-            log?("indexed \(bin.label): \(found.items.count) items, \(hrefs.count) headers (\(hrefs.filter { records[$0]?.error != nil }.count) unreadable), \(empty) empty jobs")
+                                          requests: requests, blocks: written, empty_jobs: empty.count,
+                                          empty: empty))
+            log?("indexed \(bin.label): \(found.items.count) items, \(hrefs.count) headers (\(hrefs.filter { records[$0]?.error != nil }.count) unreadable), \(empty.count) empty jobs")
         }
 
-        // Jobs that meet no scene are done before any worker starts; a build that stopped before
-        // this point recorded none (and a rebuild removes what an earlier index recorded).
-        let finished = ISO8601DateFormatter().string(from: Date())
-        for job in emptyJobs {
-            try ledger.markDone(job, DoneRecord(
-                job: job.name(in: plan), scenes_found: 0, scenes_used: 0, scenes_skipped: [], observations: 0,
-                valid_pixels: 0, wrote_chunks: false, bytes_read: 0, bytes_written: 0, seconds: [:],
-                finished: finished, from_index: true))
-        }
         let snapshot = IndexSnapshot(
             format: IndexFormat.formatName, snapshot: fingerprint.hex,
             created: ISO8601DateFormatter().string(from: Date()), source: Self.describe(source),

@@ -93,3 +93,9 @@ def wait_http(url: str, seconds: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
+
+
+def index_empty_jobs(store: Path) -> set[str]:
+    """Jobs (`<bin>/<cy>/<cx>`) the cube's scene index found no scene for: done without a worker."""
+    snapshot = json.loads((Path(store) / "_cube" / "index" / "snapshot.json").read_text())
+    return {f"{b['label']}/{name.replace('.', '/')}" for b in snapshot["bins"] for name in b.get("empty") or []}
