@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
         .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient"], exclude: ["python"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
-        .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient"]),
+        .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch"]),
         .testTarget(name: "TiffIndexTests", dependencies: ["TiffIndex", "GDALKit"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeStore"]),

@@ -63,7 +63,8 @@ public final class IndexedScenes {
             for (_, asset) in feature["assets"]?.objectValue ?? [:] {
                 guard let raw = asset["href"]?.stringValue, let href = policy.resolve(raw),
                       let headerJSON = asset[IndexFormat.headerField],
-                      let header = try? decoder.decode(CogHeader.self, from: headerJSON.serialized()) else { continue }
+                      let header = Self.header(headerJSON) ?? (try? decoder.decode(CogHeader.self, from: headerJSON.serialized()))
+                else { continue }
                 var remote = RemoteObjects.resolve(href)
                 remote?.size = asset[IndexFormat.sizeField]?.doubleValue.map { UInt64($0) }
                 remote?.etag = asset[IndexFormat.etagField]?.stringValue
@@ -71,6 +72,46 @@ public final class IndexedScenes {
             }
         }
         return out
+    }
+}
+
+extension IndexedScenes {
+    /// A stored `cube:cog_header` read straight from the JSON tree (the common case; JSONDecoder
+    /// takes the rest, e.g. infinite nodata), validated like any decoded header.
+    static func header(_ json: JSONValue) -> CogHeader? {
+        func int(_ key: String) -> Int? { json[key]?.intValue }
+        func uints(_ key: String) -> [UInt64]? {
+            guard let list = json[key]?.arrayValue else { return nil }
+            var out = [UInt64]()
+            out.reserveCapacity(list.count)
+            for v in list {
+                guard let n = v.intValue, n >= 0 else { return nil }
+                out.append(UInt64(n))
+            }
+            return out
+        }
+        guard let width = int("width"), let height = int("height"), let bw = int("block_width"),
+              let bh = int("block_height"), let tiled = json["tiled"]?.boolValue, let bits = int("bits_per_sample"),
+              let format = int("sample_format"), let spp = int("samples_per_pixel"),
+              let planar = int("planar_configuration"), let compression = int("compression"),
+              let predictor = int("predictor"), let big = json["big_endian"]?.boolValue,
+              let gt = json["geo_transform"]?.arrayValue?.compactMap(\.doubleValue), gt.count == 6,
+              let offsets = uints("block_offsets"), let counts = uints("block_byte_counts") else { return nil }
+        let epsg = json["epsg"]?.intValue
+        guard epsg != nil || json["epsg"] == nil || json["epsg"]?.isNull == true else { return nil }
+        var noData: Double?
+        switch json["nodata"] {
+        case nil, .null?: noData = nil
+        case .number(let n)?: noData = n
+        default: return nil
+        }
+        let header = CogHeader(width: width, height: height, blockWidth: bw, blockHeight: bh, tiled: tiled,
+                               bitsPerSample: bits, sampleFormat: format, samplesPerPixel: spp,
+                               planarConfiguration: planar, compression: compression, predictor: predictor,
+                               bigEndian: big, geoTransform: gt, epsg: epsg, noData: noData,
+                               noDataIsNaN: json["nodata_is_nan"]?.boolValue ?? false,
+                               blockOffsets: offsets, blockByteCounts: counts)
+        return (try? header.validate()) != nil ? header : nil
     }
 }
 

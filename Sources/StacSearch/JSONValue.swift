@@ -42,15 +42,11 @@ public enum JSONValue: Sendable, Equatable, Codable {
     }
 
     public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+        try JSONCodec.parse(data)
     }
 
     /// Compact JSON with sorted keys, so equal values give equal bytes.
-    public func serialized() -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data("null".utf8)
-    }
+    public func serialized() -> Data { JSONCodec.serialize(self) }
 
     public subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }

@@ -4,6 +4,7 @@ import GDALKit
 import HTTPClient
 @testable import SceneIndex
 @testable import SceneWarp
+import StacSearch
 import Testing
 import TiffIndex
 
@@ -141,6 +142,12 @@ import TiffIndex
             Issue.record("the file's own header should parse"); return
         }
         #expect(header == direct)
+        // Stored in the index as JSON and read back by workers without JSONDecoder: the same header.
+        let stored = try JSONValue.parse(try JSONEncoder().encode(header))
+        #expect(IndexedScenes.header(stored) == header)
+        var broken = try #require(stored.objectValue)
+        broken["block_offsets"] = .array([.number(1)])
+        #expect(IndexedScenes.header(.object(broken)) == nil, "an inconsistent stored header is refused")
         #expect(record.size == UInt64(fileBytes.count))
         #expect(record.etag?.isEmpty == false)
         #expect(records["\(server.baseURL)/junk.tif"]?.error != nil)
