@@ -56,6 +56,12 @@ struct RunCommand: ParsableCommand {
     @Option(name: .customLong("memory-mib"), help: "Memory budget per worker job, MiB.")
     var memoryMiB = 512
 
+    @Option(help: "Observations each worker reads at once (see `cube worker --help`).")
+    var lanes: Int?
+
+    @Option(help: "COG range requests in flight per worker.")
+    var connections = 32
+
     @Flag(help: "Only the final summary.")
     var quiet = false
 
@@ -86,6 +92,8 @@ struct RunCommand: ParsableCommand {
         }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
+        if let lanes, lanes < 1 { throw ValidationError("--lanes must be at least 1") }
+        if connections < 1 { throw ValidationError("--connections must be at least 1") }
         if quiet && json { throw ValidationError("--quiet and --json cannot be combined") }
         if executor == "kubernetes" && emit == nil { throw ValidationError("--executor kubernetes needs --emit FILE (the manifest to apply)") }
         if emit != nil && executor != "kubernetes" { throw ValidationError("--emit is only for --executor kubernetes") }
@@ -100,6 +108,8 @@ struct RunCommand: ParsableCommand {
             var workerArgs: [String] = []
             if threads != 1 { workerArgs += ["--threads", "\(threads)"] }
             if memoryMiB != 512 { workerArgs += ["--memory-mib", "\(memoryMiB)"] }
+            if let lanes { workerArgs += ["--lanes", "\(lanes)"] }
+            if connections != 32 { workerArgs += ["--connections", "\(connections)"] }
 
             if executor == "kubernetes" {
                 let manifest = KubernetesManifest(

@@ -144,7 +144,10 @@ public struct SceneIndexBuilder {
             bins.append(IndexSnapshot.Bin(label: bin.label, items: found.items.count, searches: searches,
                                           requests: requests, blocks: written, empty_jobs: empty.count,
                                           empty: empty))
-            log?("indexed \(bin.label): \(found.items.count) items, \(hrefs.count) headers (\(hrefs.filter { records[$0]?.error != nil }.count) unreadable), \(empty.count) empty jobs")
+            let headerNote = readsHeaders
+                ? "\(hrefs.count) COG headers (\(hrefs.filter { records[$0]?.error != nil }.count) unreadable)"
+                : "\(hrefs.count) assets (headers not read)"
+            log?("indexed \(bin.label): \(found.items.count) items, \(headerNote), \(empty.count) empty jobs")
         }
 
         let snapshot = IndexSnapshot(
