@@ -13,7 +13,8 @@ from world_testkit import REPO
     ("plan", "plan: chunks total/land"),
     ("chunk", "peer/cube ="),
     ("workers", "speed-up"),
-    ("latency", "every COG response delayed"),
+    ("latency", "peer/cube by round trip"),
+    ("index", "index:"),
 ])
 def test_benchmark_smoke(what, expect):
     out = subprocess.run([str(REPO / "scripts" / "bench" / "run"), what, "--smoke"],
