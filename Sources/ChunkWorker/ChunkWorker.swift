@@ -25,9 +25,11 @@ public struct WorkerOptions: Sendable {
 
     /// Tile requests in flight at once (COG range requests of the mask and band waves).
     public var connections: Int
-    /// Read lanes: observations read at once. More lanes than threads hide round trips to a far
-    /// server (a lane waiting for its tiles leaves the core to another); each costs one
-    /// observation's planes of memory.
+    /// Read lanes: observations read at once, by default two per thread. More lanes than
+    /// threads hide round trips to a far server (a lane waiting for its band wave leaves the core
+    /// to another): at 100 ms, 4 lanes on 2 threads took a 1200² chunk from 4.9 s to 3.8 s
+    /// (2.9 s at 0 ms, unchanged); each lane costs one observation's planes of memory (about
+    /// 60 MiB there).
     public var readLanes: Int
 
     public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1, readThreads: Int = 1,
@@ -36,7 +38,7 @@ public struct WorkerOptions: Sendable {
         self.reduceThreads = max(1, reduceThreads)
         self.readThreads = max(1, readThreads)
         self.connections = max(1, connections)
-        self.readLanes = max(1, readLanes ?? self.readThreads)
+        self.readLanes = max(1, readLanes ?? 2 * self.readThreads)
     }
 }
 

@@ -46,7 +46,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "COG range requests in flight at once (the mask and band waves of a job).")
     var connections = 32
 
-    @Option(help: "Observations read at once (default: --threads). More lanes than threads hide round trips to a far server, at one observation's memory each.")
+    @Option(help: "Observations read at once (default: twice --threads). More lanes than threads hide round trips to a far server, at one observation's memory each.")
     var lanes: Int?
 
     @Flag(help: "Rebuild jobs that are already done.")
