@@ -19,7 +19,8 @@ final class LaneThreads {
         state.run(count: count, body)
     }
 
-    /// Shared with the threads, which must not keep the `LaneThreads` alive.
+    /// Shared with the threads, which must not keep the `LaneThreads` alive. Unchecked: every
+    /// mutable field is read and written with `condition` held.
     private final class State: @unchecked Sendable {
         private let condition = NSCondition()
         private var threads = 0

@@ -193,7 +193,7 @@ public struct JobLedger: Sendable {
     }
 }
 
-/// The index's empty jobs, loaded on first use.
+/// The index's empty jobs, loaded on first use. Unchecked: `loaded` is behind `lock`.
 private final class EmptyJobs: @unchecked Sendable {
     private let lock = NSLock()
     private var loaded: Set<JobID>?

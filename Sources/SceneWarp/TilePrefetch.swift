@@ -38,7 +38,7 @@ struct StaleObject: Error, CustomStringConvertible {
 /// one request. A reader `take`s a tile's bytes (waiting while it is in flight); a tile that
 /// was never requested is fetched by the reader itself. `reset` at the end of a job drops
 /// whatever was not taken.
-public final class TilePrefetch: @unchecked Sendable {
+public final class TilePrefetch: Sendable {
     /// Ranges of one object closer than this are fetched as one request (COG tiles of a row sit
     /// next to each other with a few bytes of leader and trailer between them).
     public let mergeGap: Int
@@ -74,7 +74,9 @@ public final class TilePrefetch: @unchecked Sendable {
         state.enqueue(object, groups)
     }
 
-    /// Fetched bytes, freed when the last range taken from them is released.
+    /// Fetched bytes, freed when the last range taken from them is released. Unchecked: the
+    /// pointer is written by one fetch thread before the bytes are published under the
+    /// prefetch's lock, and only read after.
     public final class Bytes: @unchecked Sendable {
         let pointer: UnsafeMutableRawPointer
         init(_ pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
@@ -101,6 +103,7 @@ public final class TilePrefetch: @unchecked Sendable {
     /// Requests sent and bytes received since the prefetch was made (tests, job records).
     public var counts: (requests: Int, bytes: Int) { state.counts }
 
+    /// Unchecked: every mutable field is read and written with `condition` held.
     private final class State: @unchecked Sendable {
         struct Key: Hashable {
             let url: String
