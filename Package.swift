@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The flow runs one way through these modules:
-//   CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → CubeRun (coordinator) → ChunkWorker
+//   (Composite: the statistics a spec names) → CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → CubeRun (coordinator) → ChunkWorker
 //   (StacSearch → SceneWarp → Composite → Zarr → CubeStore)
 // C libraries stay behind the thin wrappers in GDALKit, CubeStore and Zarr.
 import PackageDescription
@@ -24,14 +24,18 @@ let package = Package(
         .target(name: "CCurl", path: "Sources/CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
         .target(name: "GDALKit", dependencies: ["CGDAL"]),
-        .target(name: "CubeSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The statistics (median, percentiles, geomedian, ...): pure Swift, named by the spec.
+        .target(name: "Composite", dependencies: []),
+        .target(name: "CubeSpec", dependencies: ["Composite", .product(name: "Yams", package: "Yams")]),
         .target(name: "CubeGrid", dependencies: ["CubeSpec", "GDALKit"]),
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "CubeStore", dependencies: ["HTTPClient"]),
         .target(name: "Zarr", dependencies: ["CubeStore", "CBlosc", "CZstd"]),
         .target(name: "CubePlan", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"],
                 resources: [.copy("Resources")]),
-        .target(name: "CubeSchema", dependencies: ["CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "GDALKit"]),
+        .target(name: "CubeSchema", dependencies: [
+            "CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "GDALKit", "Composite",
+        ]),
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["HTTPClient"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
@@ -43,12 +47,11 @@ let package = Package(
             "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",
             "HTTPClient", "GDALKit",
         ]),
-        .target(name: "Composite", dependencies: []),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",
             "StacSearch", "SceneWarp", "SceneIndex", "Composite", "GDALKit", "HTTPClient",
         ]),
-        .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit"]),
+        .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit", "Composite"]),
         .target(name: "CubeRun", dependencies: ["CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview"]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr", "ChunkWorker",

@@ -146,8 +146,9 @@ public final class ChunkWorker {
         // Read, mask, fuse and reduce, strip by strip.
         let pixels = window.pixelCount
         let bandCount = cube.spec.bands.count
-        // Band-major median planes in one buffer: band b is medians[b*pixels ..< (b+1)*pixels].
-        var medians = [UInt16](repeating: 0, count: bandCount * pixels)
+        let recipe = cube.recipe
+        // Every output plane in one buffer, each `pixels` values of its declared type.
+        let outputs = OutputPlanes(recipe.outputs, pixels: pixels)
         var count = [UInt16](repeating: 0, count: pixels)
         var ledger = SceneLedger()
         var storedObservations = 0
@@ -159,7 +160,7 @@ public final class ChunkWorker {
                 let stripWindow = PixelWindow(col: 0, row: strip.lowerBound, width: window.width, height: strip.count)
                 let stripTarget = target.subBox(stripWindow)
                 let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
-                                                   maxObservations: observations.count)
+                                                   maxObservations: observations.count, recipe: recipe)
                 let events = try compose(observations, target: stripTarget, into: reducer, skipping: ledger.brokenIDs)
                 for list in events {
                     for event in list {
@@ -172,48 +173,41 @@ public final class ChunkWorker {
                 storedObservations = max(storedObservations, reducer.observationCount)
                 clock.lap("read")
                 let range = (strip.lowerBound * window.width)..<(strip.upperBound * window.width)
-                try medians.withUnsafeMutableBufferPointer { all in
-                    let planes = (0..<bandCount).map { b in
-                        UnsafeMutableBufferPointer(rebasing: all[(b * pixels + range.lowerBound)..<(b * pixels + range.upperBound)])
-                    }
-                    try count.withUnsafeMutableBufferPointer { c in
-                        try reducer.finish(medians: planes, count: UnsafeMutableBufferPointer(rebasing: c[range]),
-                                           threads: options.reduceThreads)
-                    }
+                try count.withUnsafeMutableBufferPointer { c in
+                    try reducer.finish(outputs: outputs.planes(pixels: range), count: UnsafeMutableBufferPointer(rebasing: c[range]),
+                                       threads: options.reduceThreads)
                 }
                 clock.lap("reduce")
             }
         }
         skipped += ledger.skipped
 
-        // Encode and store the band and count chunks, then the done record (so done means
+        // Encode and store the output and count chunks, then the done record (so done means
         // complete). Chunks are independent objects: with several threads they are encoded
         // and stored in parallel.
         let validPixels = count.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         var bytesWritten = 0
         if validPixels > 0 {
-            let names = cube.spec.bands.map(\.name) + [CubeLayout.countArray]
+            let names = recipe.outputs.map(\.name) + [CubeLayout.countArray]
             var sizes = [Int](repeating: 0, count: names.count)
             var failure: Error?
             let lock = NSLock()
             let writer = cube.writer
-            medians.withUnsafeBufferPointer { all in
-                count.withUnsafeBufferPointer { countPlane in
-                    let planes = (0..<bandCount).map { UnsafeBufferPointer(rebasing: all[($0 * pixels)..<(($0 + 1) * pixels)]) }
-                        + [countPlane]
-                    let write = { (i: Int) in
-                        do {
-                            let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, plane: planes[i])
-                            lock.lock(); sizes[i] = n; lock.unlock()
-                        } catch {
-                            lock.lock(); failure = failure ?? error; lock.unlock()
-                        }
+            count.withUnsafeBufferPointer { countPlane in
+                let planes = outputs.planes(pixels: 0..<pixels).map { UnsafeRawBufferPointer($0) }
+                    + [UnsafeRawBufferPointer(countPlane)]
+                let write = { (i: Int) in
+                    do {
+                        let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, bytes: planes[i])
+                        lock.lock(); sizes[i] = n; lock.unlock()
+                    } catch {
+                        lock.lock(); failure = failure ?? error; lock.unlock()
                     }
-                    if options.readThreads > 1 {
-                        DispatchQueue.concurrentPerform(iterations: names.count, execute: write)
-                    } else {
-                        for i in names.indices { write(i) }
-                    }
+                }
+                if options.readThreads > 1 {
+                    DispatchQueue.concurrentPerform(iterations: names.count, execute: write)
+                } else {
+                    for i in names.indices { write(i) }
                 }
             }
             if let failure { throw failure }
@@ -240,6 +234,36 @@ public final class ChunkWorker {
             stale_assets: staleAssets - staleBefore)
         try cube.ledger.markDone(job, record)
         return record
+    }
+}
+
+/// The output planes of one job, in one allocation: plane i holds `pixels` values of
+/// `outputs[i].type`, so a strip's pixels are one contiguous slice of each plane.
+final class OutputPlanes {
+    private let buffer: UnsafeMutableRawBufferPointer
+    private let offsets: [Int]
+    private let widths: [Int]
+
+    init(_ outputs: [OutputDeclaration], pixels: Int) {
+        widths = outputs.map(\.type.byteWidth)
+        var offsets: [Int] = []
+        var total = 0
+        for w in widths {
+            offsets.append(total)
+            total += (w * pixels + 15) & ~15
+        }
+        self.offsets = offsets
+        buffer = .allocate(byteCount: max(total, 16), alignment: 16)
+        buffer.initializeMemory(as: UInt8.self, repeating: 0)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Every plane's slice for pixels `range`.
+    func planes(pixels range: Range<Int>) -> [UnsafeMutableRawBufferPointer] {
+        zip(offsets, widths).map { offset, width in
+            UnsafeMutableRawBufferPointer(rebasing: buffer[(offset + range.lowerBound * width)..<(offset + range.upperBound * width)])
+        }
     }
 }
 

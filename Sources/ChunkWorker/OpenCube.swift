@@ -1,3 +1,4 @@
+import Composite
 import CubeJobs
 import CubePlan
 import CubeSchema
@@ -15,6 +16,8 @@ public struct OpenCube: Sendable {
     public let layout: CubeLayout
     public let writer: ChunkWriter
     public let ledger: JobLedger
+    /// The composite's statistics and the arrays they fill.
+    public let recipe: CompositeRecipe
 
     public init(store: any Store) throws {
         let (spec, plan, layout) = try CubeSchema.open(store: store)
@@ -24,6 +27,7 @@ public struct OpenCube: Sendable {
         self.layout = layout
         writer = ChunkWriter(layout: layout, store: store)
         ledger = JobLedger(store: store, plan: plan)
+        recipe = spec.recipe
     }
 
     /// Where the spec's items come from, relative paths resolved as at `cube init`.

@@ -1,11 +1,11 @@
 import Dispatch
 
-/// The per-pixel median and count of the observations of one target window (a chunk, or a
-/// row strip of one).
+/// The per-pixel statistics (a `CompositeRecipe`: the median by default) and count of the
+/// observations of one target window (a chunk, or a row strip of one).
 ///
 /// Observations are stored whole, observation-major (`maxObservations × bandCount ×
-/// pixelCount` UInt16, 0 = invalid), and reduced in `finish` by a branch-free SIMD sorting
-/// network over 8 pixels at a time. Memory is bounded by `bytesRequired(...)`; callers that
+/// pixelCount` UInt16, 0 = invalid), and reduced in `finish`: order statistics share one
+/// branch-free SIMD sort of 8 pixels at a time, pixel statistics (the geomedian) walk pixels. Memory is bounded by `bytesRequired(...)`; callers that
 /// must stay under a budget split the window into row strips with `StripPlan`.
 ///
 /// Use: `beginObservation()` → fuse the day's scenes into the returned builder →
@@ -15,6 +15,8 @@ public final class CompositeReducer {
     public let pixelCount: Int
     public let bandCount: Int
     public let maxObservations: Int
+    /// What `finish` computes, and the planes it fills.
+    public let recipe: CompositeRecipe
     /// Observations stored so far (only ones with at least one valid pixel).
     public private(set) var observationCount = 0
 
@@ -24,11 +26,17 @@ public final class CompositeReducer {
     /// The one builder handed out by `beginObservation`, re-targeted at each new slot.
     private var slotBuilder: ObservationBuilder?
 
-    public init(pixelCount: Int, bandCount: Int, maxObservations: Int) throws {
+    /// `recipe` defaults to the median of every band.
+    public init(pixelCount: Int, bandCount: Int, maxObservations: Int, recipe: CompositeRecipe? = nil) throws {
         guard pixelCount > 0, bandCount > 0, maxObservations >= 0, maxObservations <= Int(UInt16.max) else {
             throw CompositeError.invalidDimensions(
                 "pixelCount \(pixelCount), bandCount \(bandCount), maxObservations \(maxObservations) (≤ 65535)")
         }
+        let recipe = recipe ?? .median(bands: (0..<bandCount).map { "band\($0)" })
+        guard recipe.bands.count == bandCount else {
+            throw CompositeError.bandCountMismatch(what: "recipe bands", expected: bandCount, actual: recipe.bands.count)
+        }
+        self.recipe = recipe
         let n = try checkedProduct(maxObservations, bandCount, pixelCount, what: "observation storage")
         self.pixelCount = pixelCount
         self.bandCount = bandCount
@@ -148,53 +156,102 @@ public final class CompositeReducer {
 
     // MARK: reducing
 
-    /// Writes the per-band median planes and the count plane into caller buffers (e.g. the
-    /// rows of a chunk buffer). Median: 0 where count is 0, else the median of the valid
-    /// values, an even count giving (a + b + 1) / 2 of the two middle values.
-    /// `threads` > 1 splits the pixels across `DispatchQueue.concurrentPerform`.
-    public func finish(
-        medians: [UnsafeMutableBufferPointer<UInt16>], count: UnsafeMutableBufferPointer<UInt16>, threads: Int = 1
-    ) throws {
-        guard medians.count == bandCount else {
-            throw CompositeError.bandCountMismatch(what: "median planes", expected: bandCount, actual: medians.count)
+    /// Writes every output plane of the recipe (in `recipe.outputs` order, each
+    /// `pixelCount` values of its type) and the count plane into caller buffers, e.g. the
+    /// rows of a chunk buffer. `threads` > 1 splits the pixels across
+    /// `DispatchQueue.concurrentPerform`.
+    public func finish(outputs: [UnsafeMutableRawBufferPointer], count: UnsafeMutableBufferPointer<UInt16>,
+                       threads: Int = 1) throws {
+        let declared = recipe.outputs
+        guard outputs.count == declared.count else {
+            throw CompositeError.bandCountMismatch(what: "output planes", expected: declared.count, actual: outputs.count)
         }
-        for (b, plane) in medians.enumerated() where plane.count != pixelCount {
-            throw CompositeError.planeSizeMismatch(what: "median plane \(b)", expected: pixelCount, actual: plane.count)
+        for (i, plane) in outputs.enumerated() where plane.count != pixelCount * declared[i].type.byteWidth {
+            throw CompositeError.planeSizeMismatch(what: "output plane '\(declared[i].name)'", expected: pixelCount,
+                                                   actual: plane.count / declared[i].type.byteWidth)
         }
         guard count.count == pixelCount else {
             throw CompositeError.planeSizeMismatch(what: "count plane", expected: pixelCount, actual: count.count)
         }
         counts.withUnsafeBufferPointer { c in
             _ = count.update(fromContentsOf: c)
-            reduce(outs: medians.map { $0.baseAddress.unsafelyUnwrapped }, counts: c.baseAddress.unsafelyUnwrapped, threads: threads)
+            reduce(outs: outputs.map { $0.baseAddress.unsafelyUnwrapped }, counts: c.baseAddress.unsafelyUnwrapped,
+                   threads: threads)
         }
+    }
+
+    /// `finish` for a recipe of uint16 planes only (the median, percentiles, ...): the planes
+    /// in `recipe.outputs` order.
+    public func finish(
+        medians: [UnsafeMutableBufferPointer<UInt16>], count: UnsafeMutableBufferPointer<UInt16>, threads: Int = 1
+    ) throws {
+        try finish(outputs: medians.map { UnsafeMutableRawBufferPointer($0) }, count: count, threads: threads)
     }
 
     /// `finish` into new arrays (one extra copy of the planes; the worker should prefer the
-    /// buffer form above).
+    /// buffer form above): for the default recipe, one median plane per band.
     public func finish(threads: Int = 1) -> CompositeResult {
-        let planes = PlaneStorage(count: bandCount * pixelCount)
-        let outs = (0..<bandCount).map { planes.base + $0 * pixelCount }
-        return counts.withUnsafeBufferPointer { c in
-            reduce(outs: outs, counts: c.baseAddress.unsafelyUnwrapped, threads: threads)
-            let medians = outs.map { Array(UnsafeBufferPointer(start: $0, count: pixelCount)) }
-            return CompositeResult(medians: medians, count: Array(c))
-        }
+        let arrays = finishArrays(threads: threads)
+        return CompositeResult(medians: recipe.outputs.compactMap { arrays.values[$0.name] }, count: arrays.count)
     }
 
-    private func reduce(outs: [UnsafeMutablePointer<UInt16>], counts: UnsafePointer<UInt16>, threads: Int) {
-        let kernel = MedianKernel(observations: observationCount, slotStride: slotStride)
+    /// `finish` into new arrays, by output name.
+    public func finishArrays(threads: Int = 1) -> CompositeArrays {
+        let declared = recipe.outputs
+        let planes = declared.map { UnsafeMutableRawBufferPointer.allocate(byteCount: pixelCount * $0.type.byteWidth,
+                                                                           alignment: 16) }
+        defer { planes.forEach { $0.deallocate() } }
+        var result = CompositeArrays(values: [:], reals: [:], count: [])
+        counts.withUnsafeBufferPointer { c in
+            reduce(outs: planes.map { $0.baseAddress.unsafelyUnwrapped }, counts: c.baseAddress.unsafelyUnwrapped,
+                   threads: threads)
+            result.count = Array(c)
+        }
+        for (d, plane) in zip(declared, planes) {
+            switch d.type {
+            case .uint16: result.values[d.name] = Array(plane.bindMemory(to: UInt16.self))
+            case .float32: result.reals[d.name] = Array(plane.bindMemory(to: Float.self))
+            }
+        }
+        return result
+    }
+
+    /// Runs the recipe over the stored observations, pixels split across `threads`.
+    private func reduce(outs: [UnsafeMutableRawPointer], counts: UnsafePointer<UInt16>, threads: Int) {
+        // Which outputs each statistic fills: its own, consecutively, in recipe order.
+        var orderStats: [(statistic: any OrderStatistic, first: Int)] = []
+        var pixelStats: [(statistic: any PixelStatistic, outputs: Range<Int>)] = []
+        var next = 0
+        for statistic in recipe.statistics {
+            let n = statistic.outputs(bands: recipe.bands, several: recipe.statistics.count > 1).count
+            if let o = statistic as? any OrderStatistic { orderStats.append((o, next)) }
+            if let p = statistic as? any PixelStatistic { pixelStats.append((p, next..<(next + n))) }
+            next += n
+        }
+        let sorts = orderStats.contains { $0.statistic.needsSort }
+        let fullSort = orderStats.contains { $0.statistic.needsSort && $0.statistic.needsLowerHalf }
+        let kernel = SortKernel(observations: observationCount, slotStride: slotStride, sorts: sorts)
         let parts = ThreadSplit.ranges(pixelCount: pixelCount, threads: threads, alignment: Lane8.scalarCount)
         let base = UnsafePointer(storage.base)
         let pixels = pixelCount
+        let bands = bandCount
         let n = observationCount
+        let stack = ObservationStack(values: base, observations: n, bandCount: bands, pixelCount: pixels, counts: counts)
         let work: (Int) -> Void = { part in
-            let scratch = UnsafeMutablePointer<Lane8>.allocate(capacity: max(n, 1))
-            defer { scratch.deallocate() }
-            let networks = NetworkCache(maxSize: n)
-            for (b, out) in outs.enumerated() {
-                kernel.run(values: base + b * pixels, counts: counts, out: out, range: parts[part],
-                           scratch: scratch, networks: networks)
+            if !orderStats.isEmpty {
+                let scratch = UnsafeMutablePointer<Lane8>.allocate(capacity: max(n, 1))
+                defer { scratch.deallocate() }
+                let networks = NetworkCache(maxSize: n, fullSort: fullSort)
+                for b in 0..<bands {
+                    let extractors = orderStats.map { s in
+                        (statistic: s.statistic, out: outs[s.first + b].assumingMemoryBound(to: UInt16.self))
+                    }
+                    kernel.run(values: base + b * pixels, counts: counts, extractors: extractors, range: parts[part],
+                               scratch: scratch, networks: networks)
+                }
+            }
+            for s in pixelStats {
+                s.statistic.reduce(stack, range: parts[part], into: Array(outs[s.outputs]))
             }
         }
         if parts.count == 1 {
@@ -203,6 +260,13 @@ public final class CompositeReducer {
             DispatchQueue.concurrentPerform(iterations: parts.count, execute: work)
         }
     }
+}
+
+/// Every output of `finishArrays`, by array name: uint16 planes in `values`, float32 in `reals`.
+public struct CompositeArrays: Sendable, Equatable {
+    public var values: [String: [UInt16]]
+    public var reals: [String: [Float]]
+    public var count: [UInt16]
 }
 
 /// The reduced window: one median plane per band and the count plane, each `pixelCount` long.

@@ -1,3 +1,4 @@
+import Composite
 import CubeSchema
 import CubeStore
 import Foundation
@@ -22,11 +23,16 @@ public struct Quicklook {
         public var planes: [[UInt8]]
     }
 
-    /// The bands shown: red/green/blue when the cube has them, else the first band in grey.
+    /// The reflectance arrays a quicklook can show (uint16; not the float deviations).
+    var reflectanceArrays: [String] { layout.outputs.filter { $0.type == .uint16 }.map(\.name) }
+
+    /// The arrays shown: red/green/blue (of the first statistic) when the cube has them, else
+    /// the first array in grey.
     public func defaultBands() -> [String] {
-        let names = layout.bandNames
-        if ["red", "green", "blue"].allSatisfy(names.contains) { return ["red", "green", "blue"] }
-        return [names[0]]
+        let uint16 = layout.outputs.filter { $0.type == .uint16 }
+        let rgb = ["red", "green", "blue"].compactMap { band in uint16.first { $0.band == band }?.name }
+        if rgb.count == 3 { return rgb }
+        return [uint16.first?.name ?? layout.bandNames[0]]
     }
 
     public func render(bin: Int, bands requested: [String]? = nil, maxSize: Int = 1024) throws -> Image {
@@ -34,8 +40,8 @@ public struct Quicklook {
         guard bands.count == 1 || bands.count == 3 else {
             throw SchemaError("a quicklook needs 1 band (grey) or 3 bands (red, green, blue), got \(bands.count)")
         }
-        for b in bands where !layout.bandNames.contains(b) {
-            throw SchemaError("no band '\(b)' in this cube (bands: \(layout.bandNames.joined(separator: ", ")))")
+        for b in bands where !reflectanceArrays.contains(b) {
+            throw SchemaError("no band '\(b)' in this cube (bands: \(reflectanceArrays.joined(separator: ", ")))")
         }
         guard (0..<layout.plan.bins.count).contains(bin) else { throw SchemaError("no time bin \(bin)") }
         let grid = layout.grid

@@ -20,23 +20,37 @@ public struct ChunkWriter: Sendable {
     /// fill value to the full chunk shape, as Zarr stores them. Returns the stored byte count.
     @discardableResult
     public func write(array: String, bin: Int, cy: Int, cx: Int, plane: UnsafeBufferPointer<UInt16>) throws -> Int {
+        try write(array: array, bin: bin, cy: cy, cx: cx, bytes: UnsafeRawBufferPointer(plane))
+    }
+
+    /// `write` for a plane of any element type: `bytes` holds the window's values in the
+    /// array's data type (uint16, or float32 for statistics that declare it).
+    @discardableResult
+    public func write(array: String, bin: Int, cy: Int, cx: Int, bytes plane: UnsafeRawBufferPointer) throws -> Int {
         let window = layout.grid.chunkWindow(cy: cy, cx: cx)
-        precondition(plane.count == window.pixelCount, "plane does not match chunk (\(cy), \(cx))")
-        let c = layout.grid.chunk
         let meta = layout.dataArrayMetadata(array)
+        let width = meta.dataType.size
+        precondition(plane.count == window.pixelCount * width, "plane does not match chunk (\(cy), \(cx))")
+        let c = layout.grid.chunk
         let key = try layout.chunkKey(array: array, bin: bin, cy: cy, cx: cx)
         let encoded: Data
         if window.width == c && window.height == c {
-            encoded = try ChunkCodec.encode(UnsafeRawBufferPointer(plane), metadata: meta)
+            encoded = try ChunkCodec.encode(plane, metadata: meta)
         } else {
-            var padded = [UInt16](repeating: 0, count: c * c)
-            padded.withUnsafeMutableBufferPointer { dst in
-                for r in 0..<window.height {
-                    let src = UnsafeBufferPointer(rebasing: plane[(r * window.width)..<((r + 1) * window.width)])
-                    _ = UnsafeMutableBufferPointer(rebasing: dst[(r * c)..<(r * c + window.width)]).initialize(from: src)
-                }
+            let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: c * c * width, alignment: 16)
+            defer { padded.deallocate() }
+            // The fill value: 0 for uint16, NaN for float32.
+            if meta.dataType == .float32 {
+                padded.bindMemory(to: Float.self).initialize(repeating: .nan)
+            } else {
+                padded.initializeMemory(as: UInt8.self, repeating: 0)
             }
-            encoded = try padded.withUnsafeBytes { try ChunkCodec.encode($0, metadata: meta) }
+            let row = window.width * width
+            for r in 0..<window.height {
+                UnsafeMutableRawBufferPointer(rebasing: padded[(r * c * width)..<(r * c * width + row)])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: plane[(r * row)..<((r + 1) * row)]))
+            }
+            encoded = try ChunkCodec.encode(UnsafeRawBufferPointer(padded), metadata: meta)
         }
         try store.put(key, encoded)
         return encoded.count

@@ -1,3 +1,4 @@
+import Composite
 import CubeGrid
 import CubePlan
 import CubeSpec
@@ -20,6 +21,8 @@ public struct CubeLayout: Sendable {
     public let format: ZarrFormat
     public let compression: Compression
     public let bandNames: [String]
+    /// The composite's arrays, from its statistics' declarations (names, types, meaning).
+    public let outputs: [OutputDeclaration]
     public let plan: Plan
 
     public init(spec: CubeSpec, plan: Plan) {
@@ -29,6 +32,7 @@ public struct CubeLayout: Sendable {
         case .zstd: compression = .zstd(level: spec.compression.level)
         }
         bandNames = spec.bands.map(\.name)
+        outputs = spec.recipe.outputs
         self.plan = plan
     }
 
@@ -38,14 +42,20 @@ public struct CubeLayout: Sendable {
     public var yName: String { grid.crs.isGeographic ? "latitude" : "y" }
     public var xName: String { grid.crs.isGeographic ? "longitude" : "x" }
 
-    /// Every (time, y, x) array a chunk job writes: the bands, then `count`.
-    public var dataArrays: [String] { bandNames + [CubeLayout.countArray] }
+    /// Every (time, y, x) array a chunk job writes: the composite's outputs, then `count`.
+    public var dataArrays: [String] { outputs.map(\.name) + [CubeLayout.countArray] }
+
+    /// The element type of a data array: uint16 (0 = no data) unless a statistic declares float32 (NaN).
+    public func dataType(of name: String) -> DataType {
+        outputs.first { $0.name == name }?.type == .float32 ? .float32 : .uint16
+    }
 
     public func dataArrayMetadata(_ name: String, attributes: [String: JSONValue] = [:]) -> ArrayMetadata {
-        ArrayMetadata(shape: [plan.bins.count, grid.height, grid.width], chunks: [1, grid.chunk, grid.chunk],
-                      dataType: .uint16, fillValue: .zero,
-                      dimensionNames: [CubeLayout.timeArray, yName, xName],
-                      attributes: attributes, compression: compression)
+        let type = dataType(of: name)
+        return ArrayMetadata(shape: [plan.bins.count, grid.height, grid.width], chunks: [1, grid.chunk, grid.chunk],
+                             dataType: type, fillValue: type == .float32 ? .float(.nan) : .zero,
+                             dimensionNames: [CubeLayout.timeArray, yName, xName],
+                             attributes: attributes, compression: compression)
     }
 
     /// Store key of one chunk of a data array.

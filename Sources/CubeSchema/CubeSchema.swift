@@ -1,3 +1,4 @@
+import Composite
 import CubeGrid
 import CubePlan
 import CubeSpec
@@ -104,7 +105,8 @@ public enum CubeSchema {
         var root: [String: JSONValue] = [
             "Conventions": "CF-1.8",
             "title": .string(spec.name),
-            "source": .string("Sentinel-2 L2A via STAC, per-pixel \(spec.composite.rawValue) of cloud-free observations"),
+            "source": .string("Sentinel-2 L2A via STAC, per-pixel \(spec.composite.joined(separator: ", ")) of cloud-free observations"),
+            "cube:composite": .array(spec.composite.map { .string($0) }),
             "cube:version": .string(toolVersion),
             "cube:created": .string(created),
             "cube:spec": .string(spec.sourceText),
@@ -183,18 +185,29 @@ public enum CubeSchema {
             if let epsg = grid.crs.epsg { crsDoc["url"] = .string("http://www.opengis.net/def/crs/EPSG/0/\(epsg)") }
             common["_CRS"] = .object(crsDoc)
         }
-        for band in spec.bands {
+        // Data arrays: what the composite's statistics declare, and the observation count.
+        let assets = Dictionary(uniqueKeysWithValues: spec.bands.map { ($0.name, $0.asset) })
+        for output in layout.outputs {
             var attrs = common
-            attrs["long_name"] = .string("\(band.name) surface reflectance, \(spec.composite.rawValue) of valid observations")
-            attrs["units"] = "1"
-            attrs["scale_factor_note"] = "reflectance = value / 10000 (offset-0 convention); 0 = no data"
-            attrs["stac_asset"] = .string(band.asset)
-            attrs["nodata"] = 0
-            try zarr.createArray(path: band.name, metadata: layout.dataArrayMetadata(band.name, attributes: attrs))
+            attrs["long_name"] = .string(output.longName)
+            attrs["units"] = .string(output.units)
+            attrs["cube:statistic"] = .string(output.statistic)
+            attrs["cube:rule"] = .string(output.rule)
+            if let band = output.band {
+                attrs["cube:band"] = .string(band)
+                if let asset = assets[band] { attrs["stac_asset"] = .string(asset) }
+            }
+            // Float arrays say "no data" with their NaN fill value.
+            if output.type == .uint16 {
+                attrs["scale_factor_note"] = "reflectance = value / 10000 (offset-0 convention); 0 = no data"
+                attrs["nodata"] = 0
+            }
+            try zarr.createArray(path: output.name, metadata: layout.dataArrayMetadata(output.name, attributes: attrs))
         }
         var countAttrs = common
         countAttrs["long_name"] = "number of valid observations (solar days) in the time bin"
         countAttrs["units"] = "1"
+        countAttrs["cube:statistic"] = "count"
         try zarr.createArray(path: CubeLayout.countArray, metadata: layout.dataArrayMetadata(CubeLayout.countArray, attributes: countAttrs))
 
         try zarr.consolidate()

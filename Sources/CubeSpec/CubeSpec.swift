@@ -1,3 +1,4 @@
+import Composite
 import Foundation
 
 /// Everything a cube build needs, as validated from a `cubes/*.yaml` file.
@@ -10,7 +11,8 @@ public struct CubeSpec: Equatable, Sendable {
     public var mask: MaskSpec
     /// Which scene of a solar day gives a pixel its values.
     public var fuse: SameDayFusion
-    public var composite: CompositeMethod
+    /// The statistics of the composite, canonical names in spec order ("median", "p10", ...).
+    public var composite: [String]
     public var resampling: Resampling
     public var landMask: LandMaskSource
     public var store: String
@@ -23,7 +25,7 @@ public struct CubeSpec: Equatable, Sendable {
     public var sourceText: String
 
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
-                mask: MaskSpec = MaskSpec(), fuse: SameDayFusion = .firstData, composite: CompositeMethod = .median,
+                mask: MaskSpec = MaskSpec(), fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
                 resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
                 store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
@@ -134,10 +136,6 @@ public struct MaskSpec: Equatable, Sendable {
     }
 }
 
-public enum CompositeMethod: String, Equatable, Sendable, CaseIterable {
-    case median
-}
-
 /// Solar-day fusion of overlapping tiles of one pass (see `Composite.FusionRule`).
 public enum SameDayFusion: String, Equatable, Sendable, CaseIterable {
     /// The first scene with data at a pixel decides (odc-stac's `groupby="solar_day"`).
@@ -176,6 +174,12 @@ public struct CompressionSpec: Equatable, Sendable {
 }
 
 extension CubeSpec {
+    /// The composite's statistics and the arrays they write, for these bands.
+    public var recipe: CompositeRecipe {
+        // The names were validated when the spec was parsed.
+        (try? CompositeRecipe(statistics: composite, bands: bands.map(\.name))) ?? .median(bands: bands.map(\.name))
+    }
+
     /// `path` as an absolute, normalised path: relative paths in a spec are relative to the
     /// spec's folder (made absolute against the current directory when that is relative).
     public func resolvePath(_ path: String) -> String {
@@ -207,7 +211,7 @@ extension CubeSpec {
         lines.append("time=\(time.start.timeIntervalSince1970)..\(time.end.timeIntervalSince1970) step=\(time.step)")
         lines.append("bands=\(bands.map { "\($0.asset):\($0.name)" }.joined(separator: ","))")
         lines.append("mask=\(mask.asset):\(mask.invalid.map(String.init).joined(separator: ","))")
-        lines.append("fuse=\(fuse.rawValue) composite=\(composite.rawValue) resampling=\(resampling.rawValue)")
+        lines.append("fuse=\(fuse.rawValue) composite=\(composite.joined(separator: ",")) resampling=\(resampling.rawValue)")
         switch landMask {
         case .embedded: lines.append("land_mask=embedded")
         case .none: lines.append("land_mask=none")

@@ -1,3 +1,4 @@
+import Composite
 import Foundation
 import Yams
 
@@ -65,7 +66,7 @@ extension CubeSpec {
             throw SpecError("mask.asset", "'\(mask.asset)' is also listed as a band")
         }
         let fuse = try enumValue(top, "fuse", SameDayFusion.self) ?? .firstData
-        let composite = try enumValue(top, "composite", CompositeMethod.self) ?? .median
+        let composite = try top.node("composite").map { try parseComposite($0, bands: bands) } ?? ["median"]
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
 
         var landMask = LandMaskSource.embedded
@@ -308,6 +309,46 @@ extension CubeSpec {
             bands.append(band)
         }
         return bands
+    }
+
+    /// `composite: median` or `composite: [median, p10, p90]`: canonical statistic names, and
+    /// no array they write may clash with another or with the cube's own arrays.
+    static func parseComposite(_ n: Node, bands: [BandSpec]) throws -> [String] {
+        var items: [(node: Node, field: String)] = []
+        if case .sequence = n {
+            items = try Fields.list(n, "composite").enumerated().map { ($1, "composite[\($0)]") }
+            guard !items.isEmpty else { throw SpecError("composite", "needs at least one statistic") }
+            guard items.count <= 32 else { throw SpecError("composite", "at most 32 statistics, got \(items.count)") }
+        } else {
+            items = [(n, "composite")]
+        }
+        var names: [String] = []
+        for (node, field) in items {
+            let raw = try Fields.string(node, field)
+            let statistic: any CompositeStatistic
+            do {
+                statistic = try Statistics.parse(raw)
+            } catch {
+                throw SpecError(field, "\(error)".replacingOccurrences(of: raw, with: Fields.clip(raw)))
+            }
+            guard !names.contains(statistic.name) else {
+                throw SpecError(field, "statistic '\(statistic.name)' is listed twice")
+            }
+            names.append(statistic.name)
+        }
+        let recipe = try CompositeRecipe(statistics: names, bands: bands.map(\.name))
+        var seen: [String: String] = [:]
+        for output in recipe.outputs {
+            let from = output.band.map { "band '\($0)', \(output.statistic)" } ?? output.statistic
+            if reservedArrayNames.contains(output.name) {
+                throw SpecError("composite", "array '\(output.name)' (\(from)) would take a name the cube reserves; rename the band")
+            }
+            if let other = seen[output.name] {
+                throw SpecError("composite", "array '\(output.name)' is written twice (\(other) and \(from)); rename a band")
+            }
+            seen[output.name] = from
+        }
+        return names
     }
 
     static func parseMask(_ f: Fields) throws -> MaskSpec {

@@ -73,7 +73,7 @@ import Testing
     @Test func sizeBucketsNeverShrinkAndStayWithinTheObservationCount() {
         for limit in [0, 5, 16, 17, 25, 100] {
             for k in 0...limit {
-                let b = MedianKernel.bucket(k, limit: limit)
+                let b = SortKernel.bucket(k, limit: limit)
                 #expect(b >= k && b <= limit)
             }
         }
@@ -84,7 +84,7 @@ import Testing
         // inputs with many ties) — the kernel reads nothing below.
         var rng = SplitMix64(seed: 7)
         for n in 0...70 {
-            let network = MedianNetwork(size: n)
+            let network = SortingNetwork(size: n)
             for _ in 0..<40 {
                 var v = (0..<n).map { _ in Int.random(in: 0...5, using: &rng) }
                 let sorted = v.sorted()
@@ -95,8 +95,8 @@ import Testing
                 #expect(Array(v[((max(n, 1) - 1) / 2)...]) == Array(sorted[((max(n, 1) - 1) / 2)...]), "n \(n)")
             }
         }
-        #expect(MedianNetwork.mergeExchange(25).count == 138)
-        #expect(MedianNetwork(size: 25).comparatorCount <= 138)
+        #expect(SortingNetwork.mergeExchange(25).count == 138)
+        #expect(SortingNetwork(size: 25).comparatorCount <= 138)
     }
 
     @Test func threadSplitCoversThePixelsInAlignedParts() {

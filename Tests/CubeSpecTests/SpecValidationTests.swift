@@ -47,7 +47,7 @@ func specError(_ yaml: String) -> SpecError? {
     #expect(spec.bands.map(\.name) == ["red", "green", "nir08"])
     #expect(spec.bands[2].asset == "nir")
     #expect(spec.mask == MaskSpec(asset: "scl", invalid: [0, 1, 3, 8, 9, 10]))
-    #expect(spec.composite == .median)
+    #expect(spec.composite == ["median"])
     #expect(spec.resampling == .nearest)
     #expect(spec.fuse == .firstData)
     #expect(spec.landMask == .embedded)
@@ -119,7 +119,15 @@ func timeSteps(text: String, step: TimeStep) throws {
     (mutated("  api: http://127.0.0.1:9/", with: "  api: ftp://x"), "stac.api", "http"),
     (mutated("  collection: sentinel-2-l2a", with: nil), "stac.collection", "required"),
     (validSpec + "\nzarr_format: 4", "zarr_format", "2 or 3"),
-    (validSpec + "\ncomposite: mean", "composite", "median"),
+    (validSpec + "\ncomposite: mode", "composite", "unknown statistic 'mode'; expected median, mean"),
+    (validSpec + "\ncomposite: p101", "composite", "unknown statistic"),
+    (validSpec + "\ncomposite: p-5", "composite", "unknown statistic"),
+    (validSpec + "\ncomposite: [median, p10, P10]", "composite[2]", "'p10' is listed twice"),
+    (validSpec + "\ncomposite: [median, p010, p10]", "composite[2]", "listed twice"),
+    (validSpec + "\ncomposite: []", "composite", "at least one"),
+    (validSpec + "\ncomposite: [median, [p10]]", "composite[1]", "expected a string"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [red, smad]") + "\ncomposite: geomedian",
+     "composite", "'smad' is written twice"),
     (validSpec + "\nresampling: cubic", "resampling", "nearest"),
     (validSpec + "\nfuse: last", "fuse", "first-data, first-valid"),
     (validSpec + "\ncompression: lz4", "compression", "unknown codec"),
@@ -140,6 +148,23 @@ func badSpecsNameTheirField(yaml: String, field: String, fragment: String) {
     #expect(error.field == field, "\(error)")
     #expect(error.description.contains(fragment), "\(error)")
     #expect(!error.description.contains("\n"), "one line: \(error)")
+}
+
+@Test func compositeTakesOneStatisticOrAList() throws {
+    #expect(try CubeSpec.parse(yaml: validSpec + "\ncomposite: P25").composite == ["p25"])
+    let spec = try CubeSpec.parse(yaml: validSpec + "\ncomposite: [median, p010, p90, mean, min, max, geomedian]")
+    #expect(spec.composite == ["median", "p10", "p90", "mean", "min", "max", "geomedian"])
+    let names = spec.recipe.outputs.map(\.name)
+    #expect(names.prefix(3) == ["red_median", "green_median", "nir08_median"])
+    #expect(names.contains("nir08_p10") && names.contains("red_geomedian") && names.contains("green_max"))
+    #expect(names.suffix(3) == ["smad", "emad", "bcmad"])
+    #expect(spec.fingerprint.contains("composite=median,p10,p90,mean,min,max,geomedian"))
+    // One statistic keeps the band names; the geomedian adds its deviations.
+    let single = try CubeSpec.parse(yaml: validSpec + "\ncomposite: geomedian").recipe.outputs
+    #expect(single.map(\.name) == ["red", "green", "nir08", "smad", "emad", "bcmad"])
+    #expect(single.map(\.type.rawValue) == ["uint16", "uint16", "uint16", "float32", "float32", "float32"])
+    // Today's cubes keep their fingerprint.
+    #expect(try CubeSpec.parse(yaml: validSpec).fingerprint.contains("composite=median resampling"))
 }
 
 @Test func specFilesInTheRepoAreValid() throws {

@@ -12,6 +12,7 @@ from world_testkit import REPO
 @pytest.mark.parametrize("what,expect", [
     ("plan", "plan: chunks total/land"),
     ("chunk", "peer/cube ="),
+    ("composites", "of the median alone"),
     ("workers", "speed-up"),
     ("latency", "peer/cube by round trip"),
     ("index", "index:"),

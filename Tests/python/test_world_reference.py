@@ -109,6 +109,24 @@ def test_mini_world_rules(mini_world, fuse):
     np.testing.assert_array_equal(count[1], _full(1))
 
 
+def test_mini_world_composite_statistics(mini_world):
+    grid = Grid("EPSG:32632", 10, 10, X0 // 10, Y0 // 10, 8, 8)
+    bins = month_bins(date(2024, 3, 1), date(2024, 4, 1))
+    median = reference_cube(mini_world, grid, bins, ["red"])
+    ref = reference_cube(mini_world, grid, bins, ["red"], composite=["median", "mean", "min", "max", "p25", "p50"])
+    assert list(ref) == ["red_median", "red_mean", "red_min", "red_max", "red_p25", "red_p50", "count"]
+    np.testing.assert_array_equal(ref["red_median"], median["red"])
+    np.testing.assert_array_equal(ref["red_p50"], median["red"])
+    np.testing.assert_array_equal(ref["count"], median["count"])
+    # March, column 4: {1, 600, 640, 650}: mean 1891/4 = 472.75, p25 h = 0.75 -> 1 + 0.75*599 = 450.25.
+    assert [int(ref[n][0, 3, 4]) for n in ("red_mean", "red_min", "red_max", "red_p25")] == [473, 1, 650, 450]
+    # Column 0, rows 2+: {3, 600, 640, 650}: mean 473.25, p25 3 + 0.75*597 = 450.75.
+    assert [int(ref[n][0, 3, 0]) for n in ("red_mean", "red_min", "red_max", "red_p25")] == [473, 3, 650, 451]
+    single = reference_cube(mini_world, grid, bins, ["red"], composite="p25")
+    assert list(single) == ["red", "count"]
+    np.testing.assert_array_equal(single["red"], ref["red_p25"])
+
+
 def test_invalid_classes_are_configurable(mini_world):
     grid = Grid("EPSG:32632", 10, 10, X0 // 10, Y0 // 10, 8, 8)
     bins = month_bins(date(2024, 3, 1), date(2024, 3, 1))
@@ -206,3 +224,35 @@ def test_cli_compares_a_zarr_cube(tmp_path, capsys):
     assert "exact 100.0000%" in capsys.readouterr().out
     g["nir"][0, 0, 0] = int(ref["nir"][0, 0, 0]) + 3
     assert reference_main(args) == 1
+
+
+def test_cli_compares_a_composite_zarr_cube(tmp_path, capsys):
+    import zarr
+
+    world = small_world(7)
+    grid = Grid.from_bbox("EPSG:32633", 20, (12.255, 45.475, 12.275, 45.485))
+    bins = month_bins(date(2024, 2, 1), date(2024, 3, 1))
+    composite = ["median", "p10", "geomedian"]
+    ref = reference_cube(world, grid, bins, ["red", "nir"], composite=composite)
+    assert list(ref) == ["red_median", "nir_median", "red_p10", "nir_p10", "red_geomedian", "nir_geomedian",
+                         "smad", "emad", "bcmad", "count"]
+    assert ref["smad"].dtype == np.float32 and np.isnan(ref["emad"][ref["count"] == 0]).all()
+    assert not np.isnan(ref["bcmad"][ref["count"] > 0]).any()
+    g = zarr.open_group(str(tmp_path / "cube.zarr"), mode="w")
+    for name, arr in ref.items():
+        g.create_array(name, data=arr)
+    g.create_array("x", data=grid.xs())
+    g.create_array("y", data=grid.ys())
+    g.create_array("spatial_ref", data=np.array(0)).attrs["crs_wkt"] = "EPSG:32633"
+    args = ["--world", str(world), "--start", "2024-02-01", "--end", "2024-03-01", "--bands", "red,nir",
+            "--composite", "median,p10,geomedian", "--compare", str(tmp_path / "cube.zarr")]
+    assert reference_main(args) == 0
+    out = capsys.readouterr().out
+    assert "red_geomedian" in out and "smad" in out and "verdict: PASS" in out
+    has = np.argwhere(ref["count"] > 0)[0]
+    v = int(ref["nir_geomedian"][tuple(has)])
+    g["nir_geomedian"][tuple(has)] = v + 1 if v < 65535 else v - 1   # within ±1 DN: still passes
+    assert reference_main(args) == 0
+    g["red_p10"][tuple(has)] = int(ref["red_p10"][tuple(has)]) ^ 1   # order statistics are exact
+    assert reference_main(args) == 1
+    assert reference_main(args[:-4] + ["--composite", "p10,p10", "--compare", str(tmp_path / "cube.zarr")]) == 2

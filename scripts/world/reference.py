@@ -4,7 +4,7 @@
   .venv/bin/python scripts/world/reference.py --world DIR --crs EPSG:32632 --res 10 \
       --bbox 12.25 45.47 12.28 45.49 --start 2024-02-01 --end 2024-03-31 [--step month|Nd] \
       [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--fuse first-data|first-valid] \
-      [--out ref.npz] [--compare cube.zarr]
+      [--composite median,p10,p90,geomedian] [--out ref.npz] [--compare cube.zarr]
 
 Rules (docs/test-world.md): target pixel centres from integers; nearest = the source pixel that
 contains the centre (floor); time bin [start, next start); footprint filter; dedup; solar-day
@@ -12,7 +12,9 @@ fusion in (datetime, id) order: the first scene with data decides (first-data: S
 for a clear class, every band nonzero) or the first valid scene gives the pixel (first-valid);
 validity by SCL class and nonzero bands;
 harmonisation by round(offset/scale) unless earthsearch:boa_offset_applied, clamped to >= 1;
-median with even counts rounded half up; count of valid observations.
+median with even counts rounded half up; count of valid observations. Other statistics
+(`--composite`: mean, min, max, pNN, geomedian with smad/emad/bcmad) and the array names: see
+world/refstats.py.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ if __package__ in (None, ""):
 
 from world.ref_items import RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
 from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
+from world.refstats import composite_stack, is_float_output, output_names, parse_composite  # noqa: E402
 
 DEFAULT_INVALID = (0, 1, 3, 8, 9, 10)
 DEFAULT_BANDS = ("red", "green", "blue", "nir")
@@ -127,13 +130,18 @@ def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
-                   invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data") -> dict[str, np.ndarray]:
-    """Expected cube: {band: (time, y, x) uint16, 'count': (time, y, x) uint16}.
+                   invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data",
+                   composite=("median",)) -> dict[str, np.ndarray]:
+    """Expected cube: {array: (time, y, x)} for every array `output_names(bands, composite)`
+    gives (uint16; float32 with NaN = no data for smad/emad/bcmad), 'count' always.
+    With the default composite ["median"] that is {band: uint16, 'count': uint16}.
     `grid` is a Grid, a spec-like dict {crs, resolution, bbox} or (crs, rx, ry, ix0, iy0, width, height).
     `exclude`: item ids to leave out (as if the catalog did not hold them), e.g. broken scenes.
-    `fuse`: the spec's `fuse` rule for scenes of one solar day."""
+    `fuse`: the spec's `fuse` rule for scenes of one solar day.
+    `composite`: statistic names (list or comma-separated string), see world/refstats.py."""
     if fuse not in ("first-data", "first-valid"):
         raise ValueError(f"fuse must be first-data or first-valid, got {fuse!r}")
+    stats = parse_composite(composite)
     if isinstance(grid, dict):
         grid = Grid.from_spec(grid)
     elif isinstance(grid, tuple):
@@ -142,8 +150,9 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     items = dedup([i for i in world.items if i.id not in set(exclude)])
     foot = grid.lonlat_footprint()
     bands = list(bands)
-    out = {b: np.zeros((len(bins), grid.height, grid.width), np.uint16) for b in bands}
-    out["count"] = np.zeros((len(bins), grid.height, grid.width), np.uint16)
+    shape = (len(bins), grid.height, grid.width)
+    out = {n: np.full(shape, np.nan, np.float32) if is_float_output(n) else np.zeros(shape, np.uint16)
+           for n in output_names(bands, stats)}
     coords: dict = {}
     for t, tbin in enumerate(bins):
         observations = []
@@ -157,11 +166,8 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
                 settled |= valid | (has_data if fuse == "first-data" else False)
             observations.append(fused)
         stack = np.stack(observations, axis=1) if observations else np.zeros((len(bands), 0, grid.height, grid.width), np.uint16)
-        for k, b in enumerate(bands):
-            med, cnt = median_and_count(stack[k])
-            out[b][t] = med
-            if k == 0:
-                out["count"][t] = cnt
+        for name, arr in composite_stack(stack, bands, stats).items():
+            out[name][t] = arr
     return out
 
 
@@ -193,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bands", default=",".join(DEFAULT_BANDS))
     ap.add_argument("--invalid", default=",".join(map(str, DEFAULT_INVALID)))
     ap.add_argument("--fuse", default="first-data", choices=["first-data", "first-valid"])
+    ap.add_argument("--composite", default="median",
+                    help="statistics, comma-separated: median, mean, min, max, pNN (0-100), geomedian")
     ap.add_argument("--out", type=Path, help="write the reference as .npz")
     ap.add_argument("--compare", type=Path, help="a Zarr cube to compare (its x/y define the grid)")
     a = ap.parse_args(argv)
@@ -200,9 +208,11 @@ def main(argv: list[str] | None = None) -> int:
         bands = [b for b in a.bands.split(",") if b]
         invalid = [int(v) for v in a.invalid.split(",") if v]
         bins = bins_from_args(a.start, a.end, a.step)
+        stats = parse_composite(a.composite)
+        names = [n for n in output_names(bands, stats) if n != "count"]
         cube = None
         if a.compare:
-            cube, grid = load_zarr_cube(a.compare, bands, crs=a.crs)
+            cube, grid = load_zarr_cube(a.compare, names, crs=a.crs)
         if a.crs and a.res and a.bbox:
             # The spec's grid, exactly (a grid recovered from a cube's float coordinates carries
             # rounding of ~1e-15 relative that can move a pixel centre lying within
@@ -213,20 +223,21 @@ def main(argv: list[str] | None = None) -> int:
             grid = spec_grid
         elif cube is None:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
-        ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse)
-    except (ValueError, OSError, KeyError) as e:
+        ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse, composite=stats)
+    except (ValueError, OSError, KeyError, ImportError) as e:   # ImportError: hdstats for the geomedian
         print(f"reference: error: {e}", file=sys.stderr)
         return 2
-    print(f"grid {grid}")
+    print(f"grid {grid}  composite {','.join(stats)}")
+    first = names[:len(bands)]   # the first statistic's band arrays
     for t, tb in enumerate(bins):
         c = ref["count"][t]
         print(f"{tb.label}: pixels with data {100.0 * np.mean(c > 0):.1f}%  count mean {c.mean():.2f} max {c.max()}  "
-              + "  ".join(f"{b} median {int(np.median(ref[b][t][c > 0])) if (c > 0).any() else 0}" for b in bands))
+              + "  ".join(f"{n} median {int(np.median(ref[n][t][c > 0])) if (c > 0).any() else 0}" for n in first))
     if a.out:
         np.savez_compressed(a.out, **ref, labels=np.array([b.label for b in bins]))
         print(f"wrote {a.out}")
     if cube is not None:
-        ok = print_report(compare(cube, ref, bands))
+        ok = print_report(compare(cube, ref, names, composite=stats))
         return 0 if ok else 1
     return 0
 

@@ -3,18 +3,19 @@
 /// sorts 8 pixels at once without branches (invalid observations are 0 and sink to the bottom).
 ///
 /// Batcher's merge exchange (Knuth, TAOCP 5.2.2, Algorithm M) works for any N with about
-/// N·log²N/4 comparators (138 for N = 25). The reducer only reads the upper positions
-/// (the median of c valid values sits at N - c + (c-1)/2 ≥ (N-1)/2), so comparators that
-/// cannot influence those positions are pruned.
-struct MedianNetwork {
+/// N·log²N/4 comparators (138 for N = 25). When only the median is read, only the upper
+/// positions matter (the median of c valid values sits at N - c + (c-1)/2 ≥ (N-1)/2), so
+/// comparators that cannot influence those positions are pruned; a low percentile or the
+/// minimum needs the full sort.
+struct SortingNetwork {
     let size: Int
     /// Flattened pairs: pairs[2k] < pairs[2k+1].
     let pairs: [Int32]
 
-    init(size: Int) {
+    init(size: Int, fullSort: Bool = false) {
         self.size = size
         let all = Self.mergeExchange(size)
-        pairs = Self.prune(all, keepingFrom: max(0, (size - 1) / 2), size: size)
+        pairs = Self.prune(all, keepingFrom: fullSort ? 0 : max(0, (size - 1) / 2), size: size)
     }
 
     var comparatorCount: Int { pairs.count / 2 }
