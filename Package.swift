@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // The flow runs one way through these modules:
-//   (Composite: the statistics a spec names) → CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → CubeRun (coordinator) → ChunkWorker
+//   (Composite: the statistics, Sensors: the sensor profiles a spec names) → CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → CubeRun (coordinator) → ChunkWorker
 //   (StacSearch → SceneWarp → Composite → Zarr → CubeStore)
 // C libraries stay behind the thin wrappers in GDALKit, CubeStore and Zarr.
 import PackageDescription
@@ -26,7 +26,9 @@ let package = Package(
         .target(name: "GDALKit", dependencies: ["CGDAL"]),
         // The statistics (median, percentiles, geomedian, ...): pure Swift, named by the spec.
         .target(name: "Composite", dependencies: []),
-        .target(name: "CubeSpec", dependencies: ["Composite", .product(name: "Yams", package: "Yams")]),
+        // What differs between sensors (mask, bands, values), per STAC collection.
+        .target(name: "Sensors", dependencies: ["Composite", "StacSearch"]),
+        .target(name: "CubeSpec", dependencies: ["Composite", "Sensors", .product(name: "Yams", package: "Yams")]),
         .target(name: "CubeGrid", dependencies: ["CubeSpec", "GDALKit"]),
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "CubeStore", dependencies: ["HTTPClient"]),
@@ -49,7 +51,7 @@ let package = Package(
         ]),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "Zarr",
-            "StacSearch", "SceneWarp", "SceneIndex", "Composite", "GDALKit", "HTTPClient",
+            "StacSearch", "SceneWarp", "SceneIndex", "Composite", "Sensors", "GDALKit", "HTTPClient",
         ]),
         .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit", "Composite"]),
         .target(name: "CubeRun", dependencies: ["CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview"]),
@@ -70,6 +72,7 @@ let package = Package(
         .testTarget(name: "SceneWarpTests", dependencies: ["SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch"]),
         .testTarget(name: "TiffIndexTests", dependencies: ["TiffIndex", "GDALKit"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
+        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Composite", "StacSearch"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeStore"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",

@@ -74,12 +74,7 @@ public final class ChunkWorker {
     public init(cube: OpenCube, options: WorkerOptions = WorkerOptions(), httpClient: HTTPClient? = nil) throws {
         self.cube = cube
         self.options = options
-        let maskRule: MaskRule
-        do {
-            maskRule = try MaskRule(invalidClasses: cube.spec.mask.invalid)
-        } catch {
-            throw SpecError("mask.invalid", "\(error)")
-        }
+        let sensors = try SensorReading.all(cube.spec)
         NetworkStats.enable()
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
@@ -89,8 +84,7 @@ public final class ChunkWorker {
         reader.prefetch = tilePrefetch
         // Both enums spell the same rules; CubeSpec does not depend on Composite.
         let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
-        fusion = SceneFusion(reader: reader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
-                             maskRule: maskRule, fusionRule: fusionRule, resampling: cube.spec.resampling)
+        fusion = SceneFusion(reader: reader, sensors: sensors, fusionRule: fusionRule, resampling: cube.spec.resampling)
     }
 
     /// Builds one job and records it done. Throws when the job cannot be finished (search
@@ -130,7 +124,7 @@ public final class ChunkWorker {
         for f in [fusion] + fusions { f.indexed = indexed }
         // Assets in the order the lanes will open them (mask first, then the bands); those in
         // the header index need no opening.
-        let assetKeys = [cube.spec.mask.asset] + cube.spec.bands.map(\.asset)
+        let assetKeys = cube.spec.assetKeys
         let order = laneOrder(observations)
         prefetcher.start(order.flatMap { i in
             observations[i].scenes.flatMap { scene in
@@ -150,6 +144,8 @@ public final class ChunkWorker {
         // Every output plane in one buffer, each `pixels` values of its declared type.
         let outputs = OutputPlanes(recipe.outputs, pixels: pixels)
         var count = [UInt16](repeating: 0, count: pixels)
+        // Mixed cubes: the count of each sensor.
+        var sensorCounts = cube.layout.sensorCounts.map { _ in [UInt16](repeating: 0, count: pixels) }
         var ledger = SceneLedger()
         var storedObservations = 0
         if !observations.isEmpty {
@@ -160,7 +156,8 @@ public final class ChunkWorker {
                 let stripWindow = PixelWindow(col: 0, row: strip.lowerBound, width: window.width, height: strip.count)
                 let stripTarget = target.subBox(stripWindow)
                 let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
-                                                   maxObservations: observations.count, recipe: recipe)
+                                                   maxObservations: observations.count, recipe: recipe,
+                                                   sensors: cube.spec.sensors.count)
                 let events = try compose(observations, target: stripTarget, into: reducer, skipping: ledger.brokenIDs)
                 for list in events {
                     for event in list {
@@ -177,6 +174,11 @@ public final class ChunkWorker {
                     try reducer.finish(outputs: outputs.planes(pixels: range), count: UnsafeMutableBufferPointer(rebasing: c[range]),
                                        threads: options.reduceThreads)
                 }
+                for s in sensorCounts.indices {
+                    try sensorCounts[s].withUnsafeMutableBufferPointer { c in
+                        try reducer.sensorCount(s, into: UnsafeMutableBufferPointer(rebasing: c[range]))
+                    }
+                }
                 clock.lap("reduce")
             }
         }
@@ -188,14 +190,21 @@ public final class ChunkWorker {
         let validPixels = count.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
         var bytesWritten = 0
         if validPixels > 0 {
-            let names = recipe.outputs.map(\.name) + [CubeLayout.countArray]
+            let names = recipe.outputs.map(\.name) + [CubeLayout.countArray] + cube.layout.sensorCounts
             var sizes = [Int](repeating: 0, count: names.count)
             var failure: Error?
             let lock = NSLock()
             let writer = cube.writer
+            let sensorPlanes = sensorCounts.map { plane in
+                UnsafeMutableRawBufferPointer.allocate(byteCount: plane.count * 2, alignment: 16)
+            }
+            defer { sensorPlanes.forEach { $0.deallocate() } }
+            for (plane, values) in zip(sensorPlanes, sensorCounts) {
+                values.withUnsafeBytes { plane.copyMemory(from: $0) }
+            }
             count.withUnsafeBufferPointer { countPlane in
                 let planes = outputs.planes(pixels: 0..<pixels).map { UnsafeRawBufferPointer($0) }
-                    + [UnsafeRawBufferPointer(countPlane)]
+                    + [UnsafeRawBufferPointer(countPlane)] + sensorPlanes.map { UnsafeRawBufferPointer($0) }
                 let write = { (i: Int) in
                     do {
                         let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, bytes: planes[i])
@@ -284,7 +293,9 @@ extension ChunkWorker {
         let lanes = min(options.readLanes, observations.count)
         if lanes <= 1 {
             return try observations.map { observation in
-                let builder = try reducer.beginObservation(maskRule: fusion.maskRule, fusionRule: fusion.fusionRule)
+                let sensor = fusion.sensor(for: observation.collection)
+                let builder = try reducer.beginObservation(maskRule: sensor?.maskRule ?? .sentinel2Default,
+                                                           fusionRule: fusion.fusionRule, sensor: sensor?.index ?? 0)
                 let events = try fuse(observation, target: target, builder: builder, fusion: fusion, skipping: broken)
                 try reducer.commitObservation()
                 return events
@@ -293,8 +304,7 @@ extension ChunkWorker {
         while fusions.count < lanes {
             let laneReader = SceneReader(grids: grids, help: help, prefetcher: prefetcher)
             laneReader.prefetch = tilePrefetch
-            let laneFusion = SceneFusion(reader: laneReader, bands: cube.spec.bands, maskAsset: cube.spec.mask.asset,
-                                         maskRule: fusion.maskRule, fusionRule: fusion.fusionRule,
+            let laneFusion = SceneFusion(reader: laneReader, sensors: fusion.sensors, fusionRule: fusion.fusionRule,
                                          resampling: cube.spec.resampling)
             laneFusion.indexed = fusion.indexed
             fusions.append(laneFusion)
@@ -310,7 +320,7 @@ extension ChunkWorker {
             let builder: ObservationBuilder
             do {
                 builder = try ObservationBuilder(pixelCount: reducer.pixelCount, bandCount: reducer.bandCount,
-                                                 maskRule: fusion.maskRule, fusionRule: fusion.fusionRule)
+                                                 fusionRule: fusion.fusionRule)
             } catch {
                 lock.lock(); firstError = firstError ?? error; lock.unlock()
                 return
@@ -323,13 +333,15 @@ extension ChunkWorker {
                 lock.unlock()
                 if stop || next >= observations.count { return }
                 let i = order[next]
+                let sensor = fusion.sensor(for: observations[i].collection)
+                builder.maskRule = sensor?.maskRule ?? .sentinel2Default
                 builder.reset()
                 do {
                     let list = try self.fuse(observations[i], target: target, builder: builder, fusion: fusion, skipping: broken)
                     lock.lock()
                     defer { lock.unlock() }
                     events[i] = list
-                    try reducer.add(builder)
+                    try reducer.add(builder, sensor: sensor?.index ?? 0)
                 } catch {
                     lock.lock(); firstError = firstError ?? error; lock.unlock()
                     return
@@ -357,7 +369,8 @@ extension ChunkWorker {
     /// on demand.
     func requestMaskWave(_ scenes: [StacItem], target: GeoBox, indexed: [String: IndexedAsset]) {
         for scene in scenes {
-            guard let href = scene.assets[cube.spec.mask.asset]?.href, let asset = indexed[href],
+            guard let maskAsset = fusion.sensor(for: scene.collection)?.maskAsset,
+                  let href = scene.assets[maskAsset]?.href, let asset = indexed[href],
                   let remote = asset.remote, let layout = asset.tileLayout, let code = asset.header.epsg else { continue }
             if waveTransforms[code] == nil {
                 waveTransforms[code] = .some((try? SpatialReference.epsg(code)).flatMap { ref in

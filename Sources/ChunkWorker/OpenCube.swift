@@ -34,14 +34,14 @@ public struct OpenCube: Sendable {
     public var stacSource: StacSource {
         get throws {
             switch spec.stac {
-            case .api(let url, let collection, _):
+            case .api(let url, let collections, _):
                 guard let root = URL(string: url), let scheme = root.scheme?.lowercased(),
                       scheme == "http" || scheme == "https" else {
                     throw SpecError("stac.api", "'\(url)' is not an http(s) URL")
                 }
-                return .api(root, collection: collection)
-            case .file(let path, let collection, _):
-                return .file(path: spec.resolvePath(path), collection: collection)
+                return .api(root, collections: collections)
+            case .file(let path, let collections, _):
+                return .file(path: spec.resolvePath(path), collections: collections)
             }
         }
     }

@@ -5,6 +5,7 @@ import Foundation
 import GDALKit
 import SceneIndex
 import SceneWarp
+import Sensors
 import StacSearch
 
 /// What became of one scene in one target window.
@@ -21,34 +22,67 @@ struct BrokenScene: Error, CustomStringConvertible {
     let description: String
 }
 
-/// The read → mask → fuse stage for one target window: reads a scene's mask first, skips
-/// its bands when no pixel is usable (masked, or settled by an earlier scene of the day),
-/// else reads the bands and fuses the scene into the observation being built. Owns reusable
-/// plane buffers, so no allocation per scene.
-final class SceneFusion {
-    let reader: SceneReader
-    let bands: [BandSpec]
+/// How the scenes of one sensor are read: its profile, mask asset and rule, and the asset
+/// of each cube band.
+struct SensorReading: Sendable {
+    /// Index in the spec's sensors (for per-sensor counts).
+    let index: Int
+    /// The collection it reads ("" for every item of a local file).
+    let collection: String
+    let profile: any SensorProfile
     let maskAsset: String
     let maskRule: MaskRule
+    /// Asset key per cube band, in band order.
+    let bandAssets: [String]
+
+    /// One reading per sensor of the spec.
+    static func all(_ spec: CubeSpec) throws -> [SensorReading] {
+        try spec.sensors.enumerated().map { i, sensor in
+            let rule: MaskRule
+            do {
+                rule = try sensor.profile.maskRule(invalid: sensor.mask.invalid)
+            } catch {
+                throw SpecError(spec.sensors.count > 1 ? "mask.\(sensor.collection)" : "mask.invalid", "\(error)")
+            }
+            return SensorReading(index: i, collection: sensor.collection, profile: sensor.profile, maskAsset: sensor.mask.asset, maskRule: rule,
+                                 bandAssets: spec.bandAssets(sensor))
+        }
+    }
+}
+
+/// The read → mask → fuse stage for one target window: reads a scene's mask first, skips
+/// its bands when no pixel is usable (masked, or settled by an earlier scene of the day),
+/// else reads the bands and fuses the scene into the observation being built. What differs
+/// between sensors (mask asset and rule, band assets, value conversion) comes from the
+/// scene's `SensorReading`. Owns reusable plane buffers, so no allocation per scene.
+final class SceneFusion {
+    let reader: SceneReader
+    let sensors: [SensorReading]
     let fusionRule: FusionRule
     let resampling: Resampling
     /// The job's indexed assets by href (empty without a scene index).
     var indexed: [String: IndexedAsset] = [:]
 
-    private var maskPlane: [UInt8] = []
+    /// The mask as read: SCL is 8-bit, Landsat QA 16-bit.
+    private var maskPlane8: [UInt8] = []
+    private var maskPlane16: [UInt16] = []
     /// 1 where a target pixel can still take a value from the scene being read.
     private var neededPlane: [UInt8] = []
     /// Band-major planes in one buffer: band b is bandPlanes[b*pixels ..< (b+1)*pixels].
     private var bandPlanes: [UInt16] = []
 
-    init(reader: SceneReader, bands: [BandSpec], maskAsset: String, maskRule: MaskRule, fusionRule: FusionRule,
-         resampling: Resampling) {
+    init(reader: SceneReader, sensors: [SensorReading], fusionRule: FusionRule, resampling: Resampling) {
         self.reader = reader
-        self.bands = bands
-        self.maskAsset = maskAsset
-        self.maskRule = maskRule
+        self.sensors = sensors
         self.fusionRule = fusionRule
         self.resampling = resampling
+    }
+
+    /// The reading for items of `collection` (a single-sensor cube reads every item with its
+    /// one sensor: the search already kept only its collection).
+    func sensor(for collection: String?) -> SensorReading? {
+        if sensors.count == 1 { return sensors[0] }
+        return sensors.first { $0.collection == collection }
     }
 
     /// Fuses `scene` into `builder` (whose planes cover `target`). Throws `BrokenScene` for a
@@ -78,20 +112,27 @@ final class SceneFusion {
     static let sceneAttempts = 4
 
     private func fuseOnce(_ scene: StacItem, target: GeoBox, into builder: ObservationBuilder) throws -> SceneOutcome {
+        guard let sensor = sensor(for: scene.collection) else {
+            throw BrokenScene(description: "collection \(scene.collection ?? "none") is not one this cube reads")
+        }
+        let bandCount = sensor.bandAssets.count
         let pixels = target.width * target.height
-        if maskPlane.count != pixels {
-            maskPlane = [UInt8](repeating: 0, count: pixels)
+        if neededPlane.count != pixels {
             neededPlane = [UInt8](repeating: 0, count: pixels)
-            bandPlanes = [UInt16](repeating: 0, count: bands.count * pixels)
+            bandPlanes = [UInt16](repeating: 0, count: bandCount * pixels)
         }
-        guard let mask = scene.assets[maskAsset] else {
-            throw BrokenScene(description: "no '\(maskAsset)' (mask) asset")
+        guard let mask = scene.assets[sensor.maskAsset] else {
+            throw BrokenScene(description: "no '\(sensor.maskAsset)' (mask) asset")
         }
-        let bandAssets = try bands.map { band -> StacAsset in
-            guard let asset = scene.assets[band.asset] else {
-                throw BrokenScene(description: "no '\(band.asset)' asset")
-            }
+        let bandAssets = try sensor.bandAssets.map { key -> StacAsset in
+            guard let asset = scene.assets[key] else { throw BrokenScene(description: "no '\(key)' asset") }
             return asset
+        }
+        let maps: [ValueMap]
+        do {
+            maps = try bandAssets.map { try sensor.profile.valueMap(item: scene, asset: $0) }
+        } catch {
+            throw BrokenScene(description: "\(error)")
         }
 
         let maskPlan = try guarded {
@@ -103,6 +144,21 @@ final class SceneFusion {
         // second tile of a pass reads only the part of the chunk the first did not cover.
         let unsettled = neededPlane.withUnsafeMutableBufferPointer { builder.markUnsettled(into: $0) }
         if unsettled == 0 { return .notNeeded("same-day observation already complete") }
+        // The mask in its own sample type: 8-bit classes (SCL) or 16-bit bit fields (QA).
+        if maskPlan.bytesPerSample == 1 {
+            return try fuse(mask: &maskPlane8, maskPlan, bandAssets, maps, unsettled: unsettled, target: target,
+                            into: builder)
+        }
+        return try fuse(mask: &maskPlane16, maskPlan, bandAssets, maps, unsettled: unsettled, target: target,
+                        into: builder)
+    }
+
+    private func fuse<M: MaskSample & WarpSample>(
+        mask maskPlane: inout [M], _ maskPlan: ReadPlan, _ bandAssets: [StacAsset], _ maps: [ValueMap], unsettled: Int,
+        target: GeoBox, into builder: ObservationBuilder
+    ) throws -> SceneOutcome {
+        let pixels = target.width * target.height
+        if maskPlane.count != pixels { maskPlane = [M](repeating: 0, count: pixels) }
         try guarded {
             try maskPlane.withUnsafeMutableBufferPointer { mask in
                 try neededPlane.withUnsafeBufferPointer { flags in
@@ -139,11 +195,10 @@ final class SceneFusion {
                 }
             }
         }
-        let shifts = bandAssets.map { Int32($0.harmonisationShiftDN) }
         let filled = try bandPlanes.withUnsafeBufferPointer { all in
-            let planes = (0..<bands.count).map { b in UnsafeBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]) }
+            let planes = (0..<bandAssets.count).map { b in UnsafeBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]) }
             return try maskPlane.withUnsafeBufferPointer { m in
-                try builder.addScene(bands: planes, mask: m, shifts: shifts)
+                try builder.addScene(bands: planes, mask: m, maps: maps)
             }
         }
         return filled > 0 ? .used(pixels: filled) : .notNeeded("no valid pixel in the chunk")

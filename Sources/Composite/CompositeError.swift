@@ -3,6 +3,8 @@
 public enum CompositeError: Error, Equatable, CustomStringConvertible {
     /// A mask class outside 0...255 was given to `MaskRule`.
     case maskClassOutOfRange(Int)
+    /// A mask bit outside 0...15 was given to `MaskRule`.
+    case maskBitOutOfRange(Int)
     /// A plane does not have the window's pixel count (`what` names the plane).
     case planeSizeMismatch(what: String, expected: Int, actual: Int)
     /// The number of band planes or shifts does not match the band count.
@@ -25,6 +27,8 @@ public enum CompositeError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .maskClassOutOfRange(let c):
             return "mask class \(c) is outside 0...255"
+        case .maskBitOutOfRange(let b):
+            return "mask bit \(b) is outside 0...15"
         case .planeSizeMismatch(let what, let expected, let actual):
             return "\(what) has \(actual) pixels, expected \(expected)"
         case .bandCountMismatch(let what, let expected, let actual):
@@ -32,7 +36,7 @@ public enum CompositeError: Error, Equatable, CustomStringConvertible {
         case .shiftOutOfRange(let band, let shift):
             return "DN shift \(shift) for band \(band) is outside -65535...65535"
         case .invalidOffsetScale(let offset, let scale):
-            return "raster:bands offset \(offset) / scale \(scale) is not an integer DN shift"
+            return "raster:bands scale \(scale) and offset \(offset) are not an exact conversion to reflectance × 10000"
         case .invalidProcessingBaseline(let s):
             return "processing baseline '\(s)' is not of the form NN.NN"
         case .invalidDimensions(let s):

@@ -23,11 +23,16 @@ public final class CompositeReducer {
     private let storage: PlaneStorage
     /// Valid observations per pixel, kept up to date on every commit.
     private var counts: [UInt16]
+    /// The same per sensor, for mixed cubes (empty with one sensor).
+    private var sensorCounts: [[UInt16]]
+    /// The sensor of the observation open in the slot builder.
+    private var slotSensor = 0
     /// The one builder handed out by `beginObservation`, re-targeted at each new slot.
     private var slotBuilder: ObservationBuilder?
 
-    /// `recipe` defaults to the median of every band.
-    public init(pixelCount: Int, bandCount: Int, maxObservations: Int, recipe: CompositeRecipe? = nil) throws {
+    /// `recipe` defaults to the median of every band; `sensors` > 1 also counts observations per sensor.
+    public init(pixelCount: Int, bandCount: Int, maxObservations: Int, recipe: CompositeRecipe? = nil,
+                sensors: Int = 1) throws {
         guard pixelCount > 0, bandCount > 0, maxObservations >= 0, maxObservations <= Int(UInt16.max) else {
             throw CompositeError.invalidDimensions(
                 "pixelCount \(pixelCount), bandCount \(bandCount), maxObservations \(maxObservations) (≤ 65535)")
@@ -43,6 +48,7 @@ public final class CompositeReducer {
         self.maxObservations = maxObservations
         storage = PlaneStorage(count: n)
         counts = [UInt16](repeating: 0, count: pixelCount)
+        sensorCounts = sensors > 1 ? [[UInt16]](repeating: [UInt16](repeating: 0, count: pixelCount), count: sensors) : []
     }
 
     /// Bytes a reducer for this window holds while working: the observation store
@@ -60,11 +66,14 @@ public final class CompositeReducer {
 
     /// Opens the next observation slot and returns a builder writing straight into it.
     /// Calling it again before `commitObservation()` discards the open observation.
+    /// `sensor`: which sensor the observation comes from (for per-sensor counts).
     public func beginObservation(maskRule: MaskRule = .sentinel2Default,
-                                 fusionRule: FusionRule = .firstData) throws -> ObservationBuilder {
+                                 fusionRule: FusionRule = .firstData, sensor: Int = 0) throws -> ObservationBuilder {
         guard observationCount < maxObservations else {
             throw CompositeError.capacityExceeded(capacity: maxObservations)
         }
+        try checkSensor(sensor)
+        slotSensor = sensor
         let offset = observationCount * slotStride
         if let builder = slotBuilder {
             builder.maskRule = maskRule
@@ -87,13 +96,20 @@ public final class CompositeReducer {
         // Closed builders refuse scenes, so a stored slot cannot be overwritten later.
         builder.isOpen = false
         guard builder.hasValidPixels else { return false }
-        storeCommitted()
+        storeCommitted(sensor: slotSensor)
         return true
     }
 
-    /// Copies a standalone builder's observation in (skipped when empty).
+    private func checkSensor(_ sensor: Int) throws {
+        guard sensor >= 0, sensor < max(sensorCounts.count, 1) else {
+            throw CompositeError.invalidDimensions("sensor \(sensor) of \(max(sensorCounts.count, 1))")
+        }
+    }
+
+    /// Copies a standalone builder's observation in (skipped when empty), from sensor `sensor`.
     @discardableResult
-    public func add(_ observation: ObservationBuilder) throws -> Bool {
+    public func add(_ observation: ObservationBuilder, sensor: Int = 0) throws -> Bool {
+        try checkSensor(sensor)
         guard observation.pixelCount == pixelCount else {
             throw CompositeError.planeSizeMismatch(what: "observation", expected: pixelCount, actual: observation.pixelCount)
         }
@@ -105,7 +121,7 @@ public final class CompositeReducer {
         guard observationCount < maxObservations else { throw CompositeError.capacityExceeded(capacity: maxObservations) }
         let dst = storage.base + observationCount * slotStride
         dst.update(from: observation.storage.base + observation.offset, count: slotStride)
-        storeCommitted()
+        storeCommitted(sensor: sensor)
         return true
     }
 
@@ -132,19 +148,36 @@ public final class CompositeReducer {
                 out[p] = valid[p] != 0 ? max(plane[p], 1) : 0
             }
         }
-        storeCommitted()
+        storeCommitted(sensor: 0)
         return true
     }
 
     /// Counts the slot at `observationCount` (valid ⇔ band 0 nonzero) and keeps it.
-    private func storeCommitted() {
+    private func storeCommitted(sensor: Int) {
         let band0 = UnsafePointer(storage.base + observationCount * slotStride)
         counts.withUnsafeMutableBufferPointer { c in
             for p in 0..<pixelCount {
                 c[p] &+= band0[p] != 0 ? 1 : 0
             }
         }
+        if !sensorCounts.isEmpty {
+            sensorCounts[sensor].withUnsafeMutableBufferPointer { c in
+                for p in 0..<pixelCount {
+                    c[p] &+= band0[p] != 0 ? 1 : 0
+                }
+            }
+        }
         observationCount += 1
+    }
+
+    /// Copies sensor `sensor`'s count plane (mixed cubes; the whole count with one sensor).
+    public func sensorCount(_ sensor: Int, into plane: UnsafeMutableBufferPointer<UInt16>) throws {
+        try checkSensor(sensor)
+        guard plane.count == pixelCount else {
+            throw CompositeError.planeSizeMismatch(what: "sensor count plane", expected: pixelCount, actual: plane.count)
+        }
+        let source = sensorCounts.isEmpty ? counts : sensorCounts[sensor]
+        _ = plane.update(fromContentsOf: source)
     }
 
     /// Forgets all observations so the storage can serve the next window or strip.
@@ -152,6 +185,7 @@ public final class CompositeReducer {
         observationCount = 0
         slotBuilder?.isOpen = false
         counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        for s in sensorCounts.indices { sensorCounts[s].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
     }
 
     // MARK: reducing

@@ -94,6 +94,9 @@ public struct Geomedian: PixelStatistic {
                 for b in 0..<bands { row[b] = Float(stack.value(observation: o, band: b, pixel: p)) * scale }
                 k &+= 1
             }
+            // Observations arrive in the order read lanes finish; sorting them makes the float
+            // sums, and so the result, independent of that order (a rebuilt chunk is identical).
+            Self.sortRows(scratch.x, count: k, width: bands)
             if k == 0 {
                 for b in 0..<bands { bandOut[b][p] = 0 }
                 smad[p] = .nan
@@ -201,6 +204,27 @@ public struct Geomedian: PixelStatistic {
     @inline(__always)
     static func distance(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
         distance(UnsafePointer(a), UnsafePointer(b), n)
+    }
+
+    /// Sorts k rows of `width` values lexicographically, in place (insertion sort: k is tens).
+    static func sortRows(_ x: UnsafeMutablePointer<Float>, count k: Int, width: Int) {
+        guard k > 1 else { return }
+        func less(_ i: Int, _ j: Int) -> Bool {
+            for b in 0..<width where x[i &* width &+ b] != x[j &* width &+ b] {
+                return x[i &* width &+ b] < x[j &* width &+ b]
+            }
+            return false
+        }
+        func swapRows(_ i: Int, _ j: Int) {
+            for b in 0..<width { (x[i &* width &+ b], x[j &* width &+ b]) = (x[j &* width &+ b], x[i &* width &+ b]) }
+        }
+        for i in 1..<k {
+            var j = i
+            while j > 0 && less(j, j - 1) {
+                swapRows(j, j - 1)
+                j -= 1
+            }
+        }
     }
 
     /// numpy's median of k values (sorted in place): the middle one, or the mean of the two.

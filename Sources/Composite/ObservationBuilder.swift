@@ -13,7 +13,7 @@
 public final class ObservationBuilder {
     public let pixelCount: Int
     public let bandCount: Int
-    /// The invalid mask classes applied to every scene.
+    /// What a scene's mask values mean (SCL classes, QA bits), applied to every scene.
     public var maskRule: MaskRule
     /// Which scene of the day gives a pixel its values.
     public var fusionRule: FusionRule
@@ -100,10 +100,10 @@ public final class ObservationBuilder {
     }
 
     /// A scene whose bands are not read because no pixel of it can be taken (`markNeeded`
-    /// found none): with `.firstData` its masked pixels (class not 0 and invalid) still
-    /// settle the day, so later scenes do not fill them. Returns how many it settled.
+    /// found none): with `.firstData` its masked pixels (data, but invalid) still settle the
+    /// day, so later scenes do not fill them. Returns how many it settled.
     @discardableResult
-    public func settleMasked(mask: UnsafeBufferPointer<UInt8>) throws -> Int {
+    public func settleMasked<M: MaskSample>(mask: UnsafeBufferPointer<M>) throws -> Int {
         guard mask.count == pixelCount else {
             throw CompositeError.planeSizeMismatch(what: "scene mask", expected: pixelCount, actual: mask.count)
         }
@@ -112,7 +112,8 @@ public final class ObservationBuilder {
         guard fusionRule == .firstData else { return 0 }
         let settled = maskRule.table.withUnsafeBufferPointer { table in
             var count = 0
-            for p in 0..<pixelCount where decided[p] == 0 && mask[p] != 0 && table[Int(mask[p])] != 0 {
+            // Invalid and not no data: flags == 1.
+            for p in 0..<pixelCount where decided[p] == 0 && table[Int(mask[p])] & 3 == MaskRule.invalidFlag {
                 decided[p] = 1
                 count &+= 1
             }
@@ -140,7 +141,7 @@ public final class ObservationBuilder {
     /// Flags the pixels a scene with this mask plane could still fill (its class is valid
     /// and no earlier scene settled the pixel), so only their source blocks are decoded;
     /// returns how many there are.
-    public func markNeeded(mask: UnsafeBufferPointer<UInt8>, into needed: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    public func markNeeded<M: MaskSample>(mask: UnsafeBufferPointer<M>, into needed: UnsafeMutableBufferPointer<UInt8>) -> Int {
         precondition(mask.count == pixelCount && needed.count == pixelCount, "planes must hold pixelCount values")
         let settled = UnsafePointer(fusionRule == .firstData ? decided : storage.base + offset)
         let filled = UnsafePointer(storage.base + offset)
@@ -148,7 +149,7 @@ public final class ObservationBuilder {
             var count = 0
             for p in 0..<pixelCount {
                 // A filled pixel is settled in both rules.
-                let open = settled[p] == 0 && filled[p] == 0 && table[Int(mask[p])] == 0
+                let open = settled[p] == 0 && filled[p] == 0 && table[Int(mask[p])] & MaskRule.invalidFlag == 0
                 needed[p] = open ? 1 : 0
                 count &+= open ? 1 : 0
             }
@@ -169,13 +170,13 @@ public final class ObservationBuilder {
     }
 
     /// Fuses one scene into the observation: fills every still-unfilled pixel where the scene
-    /// is valid. `bands[b]` is the scene's plane for band b (0 = nodata), `mask` its SCL
-    /// plane (nil when the scene has no mask: only nodata makes a pixel invalid), `shifts[b]`
-    /// the DN shift for band b (see `Harmonisation`).
+    /// is valid. `bands[b]` is the scene's plane for band b (0 = nodata), `mask` its mask plane
+    /// (SCL classes or QA bits, read through `maskRule`; nil when the scene has no mask: only
+    /// nodata makes a pixel invalid), `maps[b]` how band b's DN become cube values.
     /// - Returns: the number of pixels this scene filled.
     @discardableResult
-    public func addScene(
-        bands: [UnsafeBufferPointer<UInt16>], mask: UnsafeBufferPointer<UInt8>?, shifts: [Int32]
+    public func addScene<M: MaskSample>(
+        bands: [UnsafeBufferPointer<UInt16>], mask: UnsafeBufferPointer<M>?, maps: [ValueMap]
     ) throws -> Int {
         guard bands.count == bandCount else {
             throw CompositeError.bandCountMismatch(what: "scene bands", expected: bandCount, actual: bands.count)
@@ -186,7 +187,9 @@ public final class ObservationBuilder {
         if let mask, mask.count != pixelCount {
             throw CompositeError.planeSizeMismatch(what: "scene mask", expected: pixelCount, actual: mask.count)
         }
-        try Harmonisation.validate(shifts, bandCount: bandCount)
+        guard maps.count == bandCount else {
+            throw CompositeError.bandCountMismatch(what: "value maps", expected: bandCount, actual: maps.count)
+        }
         guard isOpen else { throw CompositeError.noOpenObservation }
         sceneCount += 1
         if isComplete { return 0 }
@@ -199,13 +202,11 @@ public final class ObservationBuilder {
             sources.append(p)
         }
         let (filled, newlyDecided) = sources.withUnsafeBufferPointer { src in
-            shifts.withUnsafeBufferPointer { sh in
-                maskRule.table.withUnsafeBufferPointer { table in
-                    Self.fuse(
-                        sources: src, mask: mask?.baseAddress, table: table, shifts: sh,
-                        out: storage.base + offset, decided: fusionRule == .firstData ? decided : nil,
-                        pixelCount: pixelCount)
-                }
+            maskRule.table.withUnsafeBufferPointer { table in
+                Self.fuse(
+                    sources: src, mask: mask?.baseAddress, table: table, maps: maps.map(LaneMap.init),
+                    out: storage.base + offset, decided: fusionRule == .firstData ? decided : nil,
+                    pixelCount: pixelCount)
             }
         }
         validPixelCount += filled
@@ -213,16 +214,25 @@ public final class ObservationBuilder {
         return filled
     }
 
+    /// `addScene` with Sentinel-2 DN shifts (see `Harmonisation`) and an SCL plane.
+    @discardableResult
+    public func addScene(
+        bands: [UnsafeBufferPointer<UInt16>], mask: UnsafeBufferPointer<UInt8>?, shifts: [Int32]
+    ) throws -> Int {
+        try Harmonisation.validate(shifts, bandCount: bandCount)
+        return try addScene(bands: bands, mask: mask, maps: shifts.map(ValueMap.shift))
+    }
+
     /// The fusion loop, branch-free so random-looking cloud masks cost no mispredictions.
-    /// Per block, pass 1 turns mask classes into 0/1 "class is valid" flags (a table lookup,
-    /// scalar); pass 2 works on 8 pixels at a time: take = unfilled & class valid & every band
-    /// nonzero, then each band selects its shifted value where take.
+    /// Per block, pass 1 turns mask values into 0/1 "valid" and "has data" flags (a table
+    /// lookup, scalar); pass 2 works on 8 pixels at a time: take = unfilled & mask valid & every
+    /// band nonzero, then each band selects its mapped value where take.
     /// `out` holds bandCount planes of pixelCount values; a pixel is filled when out band 0 is nonzero.
     /// `decided` (`.firstData` only): pixels an earlier scene had data at are not taken, and
     /// the pixels this scene has data at are added. Returns (filled, newly decided).
-    private static func fuse(
-        sources: UnsafeBufferPointer<UnsafePointer<UInt16>>, mask: UnsafePointer<UInt8>?,
-        table: UnsafeBufferPointer<UInt8>, shifts: UnsafeBufferPointer<Int32>,
+    private static func fuse<M: MaskSample>(
+        sources: UnsafeBufferPointer<UnsafePointer<UInt16>>, mask: UnsafePointer<M>?,
+        table: UnsafeBufferPointer<UInt8>, maps shifters: [LaneMap],
         out: UnsafeMutablePointer<UInt16>, decided: UnsafeMutablePointer<UInt16>?, pixelCount: Int
     ) -> (Int, Int) {
         let blockSize = 4096
@@ -231,7 +241,6 @@ public final class ObservationBuilder {
         let hasClass = UnsafeMutablePointer<UInt16>.allocate(capacity: blockSize)
         defer { classOK.deallocate(); hasClass.deallocate() }
         let tableBase = table.baseAddress.unsafelyUnwrapped
-        let shifters = shifts.map(LaneShift.init)
         let zero = Lane8(repeating: 0), one = Lane8(repeating: 1)
         var filled = zero  // per-lane fill counts, flushed every block (≤ 512 each, no overflow)
         var filledTotal = 0
@@ -243,8 +252,9 @@ public final class ObservationBuilder {
             if let mask {
                 let m = mask + start
                 for i in 0..<width {
-                    classOK[i] = 1 &- UInt16(tableBase[Int(m[i])])
-                    hasClass[i] = m[i] == 0 ? 0 : 1
+                    let flags = UInt16(tableBase[Int(m[i])])
+                    classOK[i] = 1 &- (flags & 1)
+                    hasClass[i] = 1 &- (flags >> 1)
                 }
             } else {
                 classOK.update(repeating: 1, count: width)
@@ -306,19 +316,37 @@ public final class ObservationBuilder {
     }
 }
 
-/// `Harmonisation.apply` for 8 nonzero values at once, in UInt16 arithmetic: a negative
-/// shift -d gives v - d where v > d, else 1; a positive shift u gives v + u, capped at 65535.
-struct LaneShift {
+/// `ValueMap.apply` for 8 nonzero values at once. A shift (Sentinel-2) stays in UInt16
+/// arithmetic: a negative shift -d gives v - d where v > d, else 1; a positive shift u gives
+/// v + u, capped at 65535. Other maps (Landsat) go through 32-bit lanes.
+struct LaneMap {
     let down: UInt16
     let up: UInt16
+    let general: ValueMap?
 
-    init(_ shift: Int32) {
-        down = shift < 0 ? UInt16(clamping: -Int64(shift)) : 0
-        up = shift > 0 ? UInt16(clamping: Int64(shift)) : 0
+    init(_ map: ValueMap) {
+        if let shift = map.shift {
+            down = shift < 0 ? UInt16(clamping: -Int64(shift)) : 0
+            up = shift > 0 ? UInt16(clamping: Int64(shift)) : 0
+            general = nil
+        } else {
+            down = 0
+            up = 0
+            general = map
+        }
     }
 
     @inline(__always)
     func apply(_ v: Lane8) -> Lane8 {
+        if let general {
+            // m·v + a fits Int32 (checked by ValueMap); below one divisor the result clamps to 1.
+            let d = SIMD8<Int32>(repeating: general.divisor)
+            var x = SIMD8<Int32>(truncatingIfNeeded: v) &* SIMD8<Int32>(repeating: general.multiplier)
+                &+ SIMD8<Int32>(repeating: general.addend)
+            x.replace(with: d, where: x .< d)
+            let q = x / d
+            return Lane8(truncatingIfNeeded: q.replacing(with: 65535, where: q .> 65535))
+        }
         if down != 0 {
             let d = Lane8(repeating: down)
             return Lane8(repeating: 1).replacing(with: v &- d, where: v .> d)

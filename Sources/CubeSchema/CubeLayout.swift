@@ -23,6 +23,8 @@ public struct CubeLayout: Sendable {
     public let bandNames: [String]
     /// The composite's arrays, from its statistics' declarations (names, types, meaning).
     public let outputs: [OutputDeclaration]
+    /// Per-sensor count arrays of a mixed cube (`count_sentinel2`, `count_landsat`), in sensor order.
+    public let sensorCounts: [String]
     public let plan: Plan
 
     public init(spec: CubeSpec, plan: Plan) {
@@ -33,6 +35,7 @@ public struct CubeLayout: Sendable {
         }
         bandNames = spec.bands.map(\.name)
         outputs = spec.recipe.outputs
+        sensorCounts = spec.sensorCountNames
         self.plan = plan
     }
 
@@ -43,7 +46,7 @@ public struct CubeLayout: Sendable {
     public var xName: String { grid.crs.isGeographic ? "longitude" : "x" }
 
     /// Every (time, y, x) array a chunk job writes: the composite's outputs, then `count`.
-    public var dataArrays: [String] { outputs.map(\.name) + [CubeLayout.countArray] }
+    public var dataArrays: [String] { outputs.map(\.name) + [CubeLayout.countArray] + sensorCounts }
 
     /// The element type of a data array: uint16 (0 = no data) unless a statistic declares float32 (NaN).
     public func dataType(of name: String) -> DataType {

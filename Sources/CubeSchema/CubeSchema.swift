@@ -105,7 +105,7 @@ public enum CubeSchema {
         var root: [String: JSONValue] = [
             "Conventions": "CF-1.8",
             "title": .string(spec.name),
-            "source": .string("Sentinel-2 L2A via STAC, per-pixel \(spec.composite.joined(separator: ", ")) of cloud-free observations"),
+            "source": .string("\(spec.sensors.map(\.profile.title).joined(separator: " and ")) via STAC, per-pixel \(spec.composite.joined(separator: ", ")) of cloud-free observations"),
             "cube:composite": .array(spec.composite.map { .string($0) }),
             "cube:version": .string(toolVersion),
             "cube:created": .string(created),
@@ -115,12 +115,17 @@ public enum CubeSchema {
             "cube:jobs": .int(Int64(plan.jobCount)),
             "cube:time_step": .string(spec.time.step.description),
             "cube:mask_invalid_classes": .ints(spec.mask.invalid),
+            "cube:sensors": .array(spec.sensors.map { sensor in
+                .object(["collection": .string(sensor.collection), "profile": .string(sensor.profileID),
+                         "mask_asset": .string(sensor.mask.asset), "mask_invalid": .ints(sensor.mask.invalid),
+                         "band_assets": .strings(spec.bandAssets(sensor))])
+            }),
             "cube:resampling": .string(spec.resampling.rawValue),
             "cube:fuse": .string(spec.fuse.rawValue),
         ]
-        if case .api(let url, let collection, _) = spec.stac {
+        if case .api(let url, let collections, _) = spec.stac {
             root["cube:stac_api"] = .string(url)
-            root["cube:stac_collection"] = .string(collection)
+            root["cube:stac_collection"] = .string(collections.joined(separator: ","))
         }
         try zarr.createGroup(attributes: root)
         // zarr-python (and so xarray) warns about any non-Zarr folder it meets while listing a
@@ -209,6 +214,15 @@ public enum CubeSchema {
         countAttrs["units"] = "1"
         countAttrs["cube:statistic"] = "count"
         try zarr.createArray(path: CubeLayout.countArray, metadata: layout.dataArrayMetadata(CubeLayout.countArray, attributes: countAttrs))
+        // Mixed cubes: how many of the observations came from each sensor.
+        for (sensor, name) in zip(spec.sensors, spec.sensorCountNames) {
+            var attrs = common
+            attrs["long_name"] = .string("number of valid \(sensor.profile.title) observations (solar days) in the time bin")
+            attrs["units"] = "1"
+            attrs["cube:statistic"] = "count"
+            attrs["cube:collection"] = .string(sensor.collection)
+            try zarr.createArray(path: name, metadata: layout.dataArrayMetadata(name, attributes: attrs))
+        }
 
         try zarr.consolidate()
     }

@@ -1,5 +1,6 @@
 import Composite
 import Foundation
+import Sensors
 
 /// Everything a cube build needs, as validated from a `cubes/*.yaml` file.
 public struct CubeSpec: Equatable, Sendable {
@@ -8,7 +9,8 @@ public struct CubeSpec: Equatable, Sendable {
     public var grid: GridSpec
     public var time: TimeSpec
     public var bands: [BandSpec]
-    public var mask: MaskSpec
+    /// One entry per collection read, each with its sensor profile and mask (one for most cubes).
+    public var sensors: [SensorSpec]
     /// Which scene of a solar day gives a pixel its values.
     public var fuse: SameDayFusion
     /// The statistics of the composite, canonical names in spec order ("median", "p10", ...).
@@ -25,7 +27,7 @@ public struct CubeSpec: Equatable, Sendable {
     public var sourceText: String
 
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
-                mask: MaskSpec = MaskSpec(), fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
+                mask: MaskSpec = MaskSpec(), sensors: [SensorSpec]? = nil, fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
                 resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
                 store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
@@ -34,7 +36,8 @@ public struct CubeSpec: Equatable, Sendable {
         self.grid = grid
         self.time = time
         self.bands = bands
-        self.mask = mask
+        self.sensors = sensors ?? [SensorSpec(collection: stac.collections.first ?? "", profileID: Sentinel2L2A().id,
+                                              mask: mask)]
         self.fuse = fuse
         self.composite = composite
         self.resampling = resampling
@@ -48,16 +51,39 @@ public struct CubeSpec: Equatable, Sendable {
 }
 
 public enum StacSpec: Equatable, Sendable {
-    /// A STAC API (item search) and the collection to search.
-    case api(url: String, collection: String, maxCloudCover: Double?)
-    /// A local STAC ItemCollection (.json) or ndjson file.
-    case file(path: String, collection: String?, maxCloudCover: Double?)
+    /// A STAC API (item search) and the collections to search (at least one).
+    case api(url: String, collections: [String], maxCloudCover: Double?)
+    /// A local STAC ItemCollection (.json) or ndjson file; no collections keeps every item.
+    case file(path: String, collections: [String], maxCloudCover: Double?)
 
     public var maxCloudCover: Double? {
         switch self {
         case .api(_, _, let c), .file(_, _, let c): return c
         }
     }
+
+    public var collections: [String] {
+        switch self {
+        case .api(_, let c, _), .file(_, let c, _): return c
+        }
+    }
+}
+
+/// One sensor of a cube: the collection read, the profile that reads it, and its mask.
+public struct SensorSpec: Equatable, Sendable {
+    /// The STAC collection ("" for a local file without `collection`: every item).
+    public var collection: String
+    /// The `SensorProfile` id.
+    public var profileID: String
+    public var mask: MaskSpec
+
+    public init(collection: String, profileID: String, mask: MaskSpec) {
+        self.collection = collection
+        self.profileID = profileID
+        self.mask = mask
+    }
+
+    public var profile: any SensorProfile { SensorProfiles.named(profileID) ?? Sentinel2L2A() }
 }
 
 public struct GridSpec: Equatable, Sendable {
@@ -128,6 +154,7 @@ public struct BandSpec: Equatable, Sendable {
 public struct MaskSpec: Equatable, Sendable {
     public static let defaultInvalid: [Int] = [0, 1, 3, 8, 9, 10]
     public var asset: String
+    /// Invalid classes (Sentinel-2 SCL) or bits (Landsat QA), per the sensor's profile.
     public var invalid: [Int]
 
     public init(asset: String = "scl", invalid: [Int] = MaskSpec.defaultInvalid) {
@@ -174,6 +201,34 @@ public struct CompressionSpec: Equatable, Sendable {
 }
 
 extension CubeSpec {
+    /// The first sensor's mask (the only one in a single-sensor cube).
+    public var mask: MaskSpec { sensors[0].mask }
+
+    /// The sensor reading items of `collection` (nil: a local file's item without one).
+    public func sensor(for collection: String?) -> SensorSpec? {
+        sensors.first { $0.collection == (collection ?? "") } ?? sensors.first { $0.collection.isEmpty }
+            ?? (sensors.count == 1 && collection == nil ? sensors[0] : nil)
+    }
+
+    /// The asset keys band by band for one sensor (the spec validated that each exists).
+    public func bandAssets(_ sensor: SensorSpec) -> [String] {
+        bands.map { sensor.profile.asset(forBand: $0.asset) ?? $0.asset }
+    }
+
+    /// Every asset a scene of any sensor may be read from: masks, then bands.
+    public var assetKeys: [String] {
+        var keys: [String] = []
+        for sensor in sensors {
+            for key in [sensor.mask.asset] + bandAssets(sensor) where !keys.contains(key) { keys.append(key) }
+        }
+        return keys
+    }
+
+    /// Short names of the sensors when there are several (`count_<name>` arrays), else empty.
+    public var sensorCountNames: [String] {
+        sensors.count > 1 ? sensors.map { "count_\($0.profile.shortName)" } : []
+    }
+
     /// The composite's statistics and the arrays they write, for these bands.
     public var recipe: CompositeRecipe {
         // The names were validated when the spec was parsed.
@@ -201,16 +256,21 @@ extension CubeSpec {
         var lines: [String] = []
         lines.append("name=\(name)")
         switch stac {
-        case .api(let url, let collection, let cloud):
-            lines.append("stac.api=\(url) collection=\(collection) max_cloud_cover=\(cloud.map { "\($0)" } ?? "-")")
-        case .file(let path, let collection, let cloud):
+        case .api(let url, let collections, let cloud):
+            lines.append("stac.api=\(url) collection=\(collections.joined(separator: ",")) max_cloud_cover=\(cloud.map { "\($0)" } ?? "-")")
+        case .file(let path, let collections, let cloud):
             let abs = resolvePath(path)
-            lines.append("stac.items=\(abs) collection=\(collection ?? "-") max_cloud_cover=\(cloud.map { "\($0)" } ?? "-")")
+            let c = collections.isEmpty ? "-" : collections.joined(separator: ",")
+            lines.append("stac.items=\(abs) collection=\(c) max_cloud_cover=\(cloud.map { "\($0)" } ?? "-")")
         }
         lines.append("grid.crs=\(grid.crs) res=\(grid.resolutionX.bitPattern),\(grid.resolutionY.bitPattern) bbox=\(grid.bbox.map { "\($0.bitPattern)" }.joined(separator: ",")) bbox_crs=\(grid.bboxCRS.rawValue) chunk=\(grid.chunk)")
         lines.append("time=\(time.start.timeIntervalSince1970)..\(time.end.timeIntervalSince1970) step=\(time.step)")
         lines.append("bands=\(bands.map { "\($0.asset):\($0.name)" }.joined(separator: ","))")
-        lines.append("mask=\(mask.asset):\(mask.invalid.map(String.init).joined(separator: ","))")
+        // One sensor (Sentinel-2 unless said otherwise) keeps the line cubes have always had.
+        for (i, sensor) in sensors.enumerated() {
+            let prefix = i == 0 && sensor.profileID == Sentinel2L2A().id ? "" : "[\(sensor.collection):\(sensor.profileID)]"
+            lines.append("mask\(prefix)=\(sensor.mask.asset):\(sensor.mask.invalid.map(String.init).joined(separator: ","))")
+        }
         lines.append("fuse=\(fuse.rawValue) composite=\(composite.joined(separator: ",")) resampling=\(resampling.rawValue)")
         switch landMask {
         case .embedded: lines.append("land_mask=embedded")

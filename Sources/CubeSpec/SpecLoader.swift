@@ -1,14 +1,15 @@
 import Composite
 import Foundation
+import Sensors
 import Yams
 
 extension CubeSpec {
     static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "fuse", "composite",
                           "resampling", "land_mask", "store", "zarr_format", "compression"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
-    public static let reservedArrayNames: Set<String> = [
+    public static let reservedArrayNames: Set<String> = Set([
         "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
-    ]
+    ] + SensorProfiles.all.map { "count_\($0.shortName)" })
     /// Largest chunk edge accepted: 8192² uint16 is 128 MiB per band chunk already.
     public static let maxChunk = 8192
     public static let minChunk = 16
@@ -57,14 +58,13 @@ extension CubeSpec {
         try checkName(name, field: "name")
         _ = try top.string("description")
 
-        let stac = try parseStac(Fields(top.required("stac"), path: "stac"))
+        let stacFields = try Fields(top.required("stac"), path: "stac")
+        let stac = try parseStac(stacFields)
+        let profileName = try stacFields.string("profile")
         let grid = try parseGrid(Fields(top.required("grid"), path: "grid"))
         let time = try parseTime(Fields(top.required("time"), path: "time"))
         let bands = try parseBands(top.required("bands"))
-        let mask = try top.node("mask").map { try parseMask(Fields($0, path: "mask")) } ?? MaskSpec()
-        if bands.contains(where: { $0.asset == mask.asset }) {
-            throw SpecError("mask.asset", "'\(mask.asset)' is also listed as a band")
-        }
+        let sensors = try parseSensors(stac: stac, profile: profileName, maskNode: top.node("mask"), bands: bands)
         let fuse = try enumValue(top, "fuse", SameDayFusion.self) ?? .firstData
         let composite = try top.node("composite").map { try parseComposite($0, bands: bands) } ?? ["median"]
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
@@ -95,7 +95,7 @@ extension CubeSpec {
         }
         let compression = try top.node("compression").map { try parseCompression($0) } ?? .default
 
-        return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, mask: mask, fuse: fuse,
+        return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, sensors: sensors, fuse: fuse,
                         composite: composite, resampling: resampling, landMask: landMask,
                         store: store, zarrFormat: zarrFormat, compression: compression,
                         baseDirectory: baseDirectory, sourceText: text)
@@ -126,22 +126,37 @@ extension CubeSpec {
     // MARK: sections
 
     static func parseStac(_ f: Fields) throws -> StacSpec {
-        try f.requireOnly(["api", "collection", "items", "max_cloud_cover"])
+        try f.requireOnly(["api", "collection", "collections", "profile", "items", "max_cloud_cover"])
         let cloud = try f.number("max_cloud_cover")
         if let c = cloud, !(0...100).contains(c) {
             throw SpecError(f.field("max_cloud_cover"), "must be a percentage between 0 and 100, got \(c)")
         }
-        let collection = try f.string("collection")
+        var collections: [String] = []
+        if let one = try f.string("collection") { collections = [one] }
+        if let node = f.node("collections") {
+            guard collections.isEmpty else {
+                throw SpecError("stac", "give collection (one) or collections (a list), not both")
+            }
+            let items = try Fields.list(node, f.field("collections"))
+            guard !items.isEmpty else { throw SpecError(f.field("collections"), "needs at least one collection") }
+            for (i, item) in items.enumerated() {
+                let c = try Fields.string(item, f.field("collections") + "[\(i)]")
+                guard !collections.contains(c) else {
+                    throw SpecError(f.field("collections") + "[\(i)]", "'\(Fields.clip(c))' is listed twice")
+                }
+                collections.append(c)
+            }
+        }
         switch (try f.string("api"), try f.string("items")) {
         case (let api?, nil):
             guard let url = URL(string: api), let scheme = url.scheme?.lowercased(),
                   scheme == "http" || scheme == "https", url.host != nil else {
                 throw SpecError(f.field("api"), "'\(Fields.clip(api))' is not an http(s) URL")
             }
-            guard let collection else { throw SpecError(f.field("collection"), "is required with stac.api") }
-            return .api(url: api, collection: collection, maxCloudCover: cloud)
+            guard !collections.isEmpty else { throw SpecError(f.field("collection"), "is required with stac.api") }
+            return .api(url: api, collections: collections, maxCloudCover: cloud)
         case (nil, let items?):
-            return .file(path: items, collection: collection, maxCloudCover: cloud)
+            return .file(path: items, collections: collections, maxCloudCover: cloud)
         case (.some, .some):
             throw SpecError("stac", "give either api (a STAC API) or items (a local file), not both")
         case (nil, nil):
@@ -351,24 +366,85 @@ extension CubeSpec {
         return names
     }
 
-    static func parseMask(_ f: Fields) throws -> MaskSpec {
+    /// One sensor per collection, each with its profile and mask, and every band checked
+    /// against every sensor. `mask:` is `{asset, invalid}` for every sensor, or one such entry
+    /// per collection (`mask: {sentinel-2-l2a: {...}, landsat-c2-l2: {...}}`).
+    static func parseSensors(stac: StacSpec, profile named: String?, maskNode: Node?, bands: [BandSpec]) throws -> [SensorSpec] {
+        let collections = stac.collections.isEmpty ? [""] : stac.collections
+        var chosen: (any SensorProfile)?
+        if let named {
+            guard let p = SensorProfiles.named(named) else {
+                throw SpecError("stac.profile", "unknown sensor profile '\(Fields.clip(named))'; built-in profiles: \(SensorProfiles.ids)")
+            }
+            guard collections.count == 1 else {
+                throw SpecError("stac.profile", "applies to one collection; with several, each is read by its own profile")
+            }
+            chosen = p
+        }
+        var perCollection: [String: Fields] = [:]
+        var shared: Fields?
+        if let maskNode {
+            let f = try Fields(maskNode, path: "mask")
+            let keys = f.keys
+            if !keys.isEmpty, keys.allSatisfy({ collections.contains($0) }) {
+                for key in keys { perCollection[key] = try Fields(try f.required(key), path: "mask.\(key)") }
+            } else if collections.count > 1, !keys.isEmpty {
+                throw SpecError("mask", "with several collections give one entry per collection (\(collections.joined(separator: ", "))), each {asset, invalid}")
+            } else {
+                shared = f
+            }
+        }
+        var sensors: [SensorSpec] = []
+        for collection in collections {
+            let field = stac.collections.count > 1 ? "stac.collections" : "stac.collection"
+            let profile: any SensorProfile
+            if let chosen {
+                profile = chosen
+            } else if collection.isEmpty {
+                profile = Sentinel2L2A()  // a local file without a collection: Sentinel-2 as always
+            } else if let p = SensorProfiles.reading(collection: collection) {
+                profile = p
+            } else {
+                throw SpecError(field, "no sensor profile reads collection '\(Fields.clip(collection))'; name one with stac.profile (\(SensorProfiles.ids))")
+            }
+            let mask = try parseMask(perCollection[collection] ?? shared, profile: profile)
+            for (i, band) in bands.enumerated() {
+                guard let asset = profile.asset(forBand: band.asset) else {
+                    throw SpecError("bands[\(i)]", "\(profile.id) has no band '\(band.asset)'")
+                }
+                if asset == mask.asset {
+                    throw SpecError(perCollection[collection] == nil && stac.collections.count <= 1 ? "mask.asset" : "mask",
+                                    "'\(mask.asset)' is also listed as a band")
+                }
+            }
+            sensors.append(SensorSpec(collection: collection, profileID: profile.id, mask: mask))
+        }
+        if Set(sensors.map(\.profileID)).count < sensors.count {
+            throw SpecError("stac.collections", "two collections of one sensor (\(sensors.map(\.profileID).joined(separator: ", "))) would mix their counts; list one")
+        }
+        return sensors
+    }
+
+    static func parseMask(_ f: Fields?, profile: any SensorProfile) throws -> MaskSpec {
+        var mask = MaskSpec(asset: profile.maskAsset, invalid: profile.defaultInvalid)
+        guard let f else { return mask }
         try f.requireOnly(["asset", "invalid"])
-        var mask = MaskSpec()
         if let asset = try f.string("asset") {
             try checkName(asset, field: f.field("asset"))
             mask.asset = asset
         }
         if let node = f.node("invalid") {
             let items = try Fields.list(node, f.field("invalid"))
-            var classes: [Int] = []
+            var codes: [Int] = []
             for (i, item) in items.enumerated() {
-                let v = try Fields.int(item, f.field("invalid") + "[\(i)]")
-                guard (0...255).contains(v) else {
-                    throw SpecError(f.field("invalid") + "[\(i)]", "mask class \(v) is outside 0..255")
+                let text = try Fields.string(item, f.field("invalid") + "[\(i)]")
+                guard let v = profile.maskCode(text) else {
+                    let what = Int(text) != nil ? "is outside" : "is not one of"
+                    throw SpecError(f.field("invalid") + "[\(i)]", "'\(Fields.clip(text))' \(what) the \(profile.id) mask's \(profile.maskVocabulary)")
                 }
-                if !classes.contains(v) { classes.append(v) }
+                if !codes.contains(v) { codes.append(v) }
             }
-            mask.invalid = classes.sorted()
+            mask.invalid = codes.sorted()
         }
         return mask
     }

@@ -54,6 +54,9 @@ struct Fields {
 
     func has(_ key: String) -> Bool { node(key) != nil }
 
+    /// The keys as written, in order.
+    var keys: [String] { entries.map(\.key) }
+
     /// Refuses keys the spec does not define (typos must not be silently ignored).
     func requireOnly(_ allowed: [String]) throws {
         for (key, _) in entries where !allowed.contains(key) {

@@ -11,7 +11,7 @@ public final class IndexedScenes {
     public let store: any Store
     public let snapshot: IndexSnapshot
     private let policy: HrefPolicy
-    private let collection: String?
+    private let collections: [String]
     private var cachedKey: String?
     private var cachedFeatures: [JSONValue] = []
     private var cachedAssets: [String: IndexedAsset] = [:]
@@ -25,10 +25,7 @@ public final class IndexedScenes {
         self.store = store
         self.snapshot = snapshot
         policy = SceneIndexBuilder.hrefPolicy(source)
-        switch source {
-        case .api(_, let c): collection = c
-        case .file(_, let c): collection = c
-        }
+        collections = source.collections
     }
 
     /// The items of bin `label` over `footprint`, as a search would return them, and the
@@ -49,7 +46,7 @@ public final class IndexedScenes {
             cachedAssets = try Self.assets(in: cachedFeatures, policy: policy)
             cachedKey = key
         }
-        let result = StacSearcher.select(features: cachedFeatures, hrefPolicy: policy, collection: collection,
+        let result = StacSearcher.select(features: cachedFeatures, hrefPolicy: policy, collections: collections,
                                          query: query)
         return (result, cachedAssets)
     }

@@ -73,7 +73,8 @@ public struct SceneIndexBuilder {
                                                 bytes: 0, seconds: 0, examples: [])
         var bins: [IndexSnapshot.Bin] = []
         var fingerprint = Fingerprint()
-        let assetKeys = [spec.mask.asset] + spec.bands.map(\.asset)
+        // Every sensor's mask and band assets (an item has only its own sensor's keys).
+        let assetKeys = spec.assetKeys
 
         for bin in plan.bins {
             // Search.
@@ -317,10 +318,8 @@ public struct SceneIndexBuilder {
         }
     }
 
+    /// The searched collections as the snapshot records them ("a,b"; nil for any).
     static func collection(_ source: StacSource) -> String? {
-        switch source {
-        case .api(_, let c): return c
-        case .file(_, let c): return c
-        }
+        source.collections.isEmpty ? nil : source.collections.joined(separator: ",")
     }
 }

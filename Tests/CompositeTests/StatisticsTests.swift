@@ -206,3 +206,23 @@ func reduced(_ observations: [TestObservation], pixelCount: Int, bandCount: Int,
         #expect(r.values["b0_median"] == [0, 500] && r.count == [0, 1])
     }
 }
+
+@Suite struct GeomedianOrderTests {
+    /// Read lanes add observations in the order they finish: the result must not depend on it.
+    @Test func resultDoesNotDependOnObservationOrder() throws {
+        var rng = SplitMix64(seed: 5)
+        let obs = randomObservations(count: 12, pixelCount: 300, bandCount: 4, rng: &rng)
+        let a = try reduced(obs, pixelCount: 300, bandCount: 4, statistics: ["geomedian"])
+        let b = try reduced(obs.reversed(), pixelCount: 300, bandCount: 4, statistics: ["geomedian"])
+        var shuffled = obs
+        shuffled.shuffle(using: &rng)
+        let c = try reduced(shuffled, pixelCount: 300, bandCount: 4, statistics: ["geomedian"], threads: 2)
+        // Bit for bit (NaN included, which == would never call equal).
+        func same(_ x: CompositeArrays, _ y: CompositeArrays) -> Bool {
+            x.values == y.values && x.count == y.count
+                && x.reals.mapValues { $0.map(\.bitPattern) } == y.reals.mapValues { $0.map(\.bitPattern) }
+        }
+        #expect(same(a, b))
+        #expect(same(a, c))
+    }
+}

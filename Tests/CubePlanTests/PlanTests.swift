@@ -5,7 +5,7 @@ import Foundation
 import Testing
 
 func spec(_ crs: String, _ res: Double, _ bbox: [Double], chunk: Int, land: LandMaskSource = .embedded) -> CubeSpec {
-    CubeSpec(name: "t", stac: .file(path: "x.json", collection: nil, maxCloudCover: nil),
+    CubeSpec(name: "t", stac: .file(path: "x.json", collections: [], maxCloudCover: nil),
              grid: GridSpec(crs: crs, resolutionX: res, resolutionY: res, bbox: bbox, chunk: chunk),
              time: TimeSpec(start: Date(timeIntervalSince1970: 1_704_067_200), end: Date(timeIntervalSince1970: 1_709_251_200)),
              bands: [BandSpec(asset: "red")], landMask: land, store: "t.zarr")

@@ -8,7 +8,7 @@ import Testing
 private func plan(months: Int = 3, land: Bool = true) throws -> Plan {
     let yaml = """
     name: t
-    stac: {api: "http://127.0.0.1:9/", collection: c}
+    stac: {api: "http://127.0.0.1:9/", collection: c, profile: sentinel-2-l2a}
     grid: {crs: EPSG:4326, resolution: 0.01, bbox: [12.0, 45.0, 12.64, 45.32], chunk: 16}
     time: {start: 2024-01-01, end: 2024-0\(months)-28}
     bands: [red]

@@ -39,7 +39,7 @@ func specError(_ yaml: String) -> SpecError? {
 @Test func validSpecParsesWithDefaults() throws {
     let spec = try CubeSpec.parse(yaml: validSpec)
     #expect(spec.name == "t")
-    #expect(spec.stac == .api(url: "http://127.0.0.1:9/", collection: "sentinel-2-l2a", maxCloudCover: nil))
+    #expect(spec.stac == .api(url: "http://127.0.0.1:9/", collections: ["sentinel-2-l2a"], maxCloudCover: nil))
     #expect(spec.grid.crs == "EPSG:4326")
     #expect(abs(spec.grid.resolutionX - 1.0 / 3600) < 1e-18)
     #expect(spec.grid.bbox == [12.0, 45.0, 12.5, 45.5])
@@ -119,6 +119,26 @@ func timeSteps(text: String, step: TimeStep) throws {
     (mutated("  api: http://127.0.0.1:9/", with: "  api: ftp://x"), "stac.api", "http"),
     (mutated("  collection: sentinel-2-l2a", with: nil), "stac.collection", "required"),
     (validSpec + "\nzarr_format: 4", "zarr_format", "2 or 3"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collection: sentinel-1-grd"), "stac.collection", "no sensor profile reads collection 'sentinel-1-grd'"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collection: x\n  profile: modis"), "stac.profile", "unknown sensor profile 'modis'"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collection: sentinel-2-l2a\n  collections: [landsat-c2-l2]"), "stac", "not both"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collections: []"), "stac.collections", "at least one"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collections: [landsat-c2-l2, landsat-c2-l2]"), "stac.collections[1]", "listed twice"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collection: landsat-c2-l2")
+        .replacingOccurrences(of: "bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [red, rededge1]"),
+     "bands[1]", "landsat-c2-l2 has no band 'rededge1'"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collection: landsat-c2-l2") + "\nmask: {invalid: [fill, 16]}",
+     "mask.invalid[1]", "'16' is outside the landsat-c2-l2 mask's QA bits 0-15"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collection: landsat-c2-l2") + "\nmask: {invalid: [cloudy]}",
+     "mask.invalid[0]", "'cloudy' is not one of the landsat-c2-l2 mask's QA bits"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collections: [sentinel-2-l2a, landsat-c2-l2]") + "\nmask: {invalid: [3]}",
+     "mask", "one entry per collection"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collections: [sentinel-2-l2a, landsat-c2-l2]")
+        + "\nmask: {sentinel-2-l2a: {invalid: [3]}, landsat-c2-l2: {invalid: [3, 300]}}",
+     "mask.landsat-c2-l2.invalid[1]", "outside"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collections: [sentinel-2-l2a, sentinel-2-c1-l2a]"),
+     "stac.collections", "two collections of one sensor"),
+    (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [red, count_landsat]"), "bands[1]", "reserved"),
     (validSpec + "\ncomposite: mode", "composite", "unknown statistic 'mode'; expected median, mean"),
     (validSpec + "\ncomposite: p101", "composite", "unknown statistic"),
     (validSpec + "\ncomposite: p-5", "composite", "unknown statistic"),
@@ -132,7 +152,7 @@ func timeSteps(text: String, step: TimeStep) throws {
     (validSpec + "\nfuse: last", "fuse", "first-data, first-valid"),
     (validSpec + "\ncompression: lz4", "compression", "unknown codec"),
     (validSpec + "\ncompression: {codec: blosc, level: 12}", "compression.level", "1...9"),
-    (validSpec + "\nmask: {invalid: [300]}", "mask.invalid[0]", "0..255"),
+    (validSpec + "\nmask: {invalid: [300]}", "mask.invalid[0]", "SCL classes 0-255"),
     (validSpec + "\nmask: {asset: red}", "mask.asset", "also listed"),
     ("name: [", "spec", "invalid YAML"),
     ("", "spec", "empty"),
@@ -148,6 +168,36 @@ func badSpecsNameTheirField(yaml: String, field: String, fragment: String) {
     #expect(error.field == field, "\(error)")
     #expect(error.description.contains(fragment), "\(error)")
     #expect(!error.description.contains("\n"), "one line: \(error)")
+}
+
+@Test func sensorsFollowTheirCollections() throws {
+    // Today's Sentinel-2 spec: one sensor, the default mask, the fingerprint of old.
+    let s2 = try CubeSpec.parse(yaml: validSpec)
+    #expect(s2.sensors == [SensorSpec(collection: "sentinel-2-l2a", profileID: "sentinel-2-l2a",
+                                      mask: MaskSpec(asset: "scl", invalid: [0, 1, 3, 8, 9, 10]))])
+    #expect(s2.fingerprint.contains("\nmask=scl:0,1,3,8,9,10\n"))
+    #expect(s2.sensorCountNames.isEmpty)
+
+    let landsat = try CubeSpec.parse(yaml: mutated("  collection: sentinel-2-l2a", with: "  collection: landsat-c2-l2")
+        + "\nmask: {invalid: [fill, cloud, 4, snow]}")
+    #expect(landsat.sensors[0].profileID == "landsat-c2-l2")
+    #expect(landsat.mask == MaskSpec(asset: "qa_pixel", invalid: [0, 3, 4, 5]))
+    #expect(landsat.bandAssets(landsat.sensors[0]) == ["red", "green", "nir08"])
+    #expect(landsat.fingerprint.contains("mask[landsat-c2-l2:landsat-c2-l2]=qa_pixel:0,3,4,5"))
+
+    let mixed = try CubeSpec.parse(yaml: mutated("  collection: sentinel-2-l2a",
+                                                 with: "  collections: [sentinel-2-l2a, landsat-c2-l2]")
+        + "\nmask: {landsat-c2-l2: {invalid: [fill, cloud]}}")
+    #expect(mixed.stac.collections == ["sentinel-2-l2a", "landsat-c2-l2"])
+    #expect(mixed.sensors.map(\.mask) == [MaskSpec(asset: "scl", invalid: [0, 1, 3, 8, 9, 10]),
+                                          MaskSpec(asset: "qa_pixel", invalid: [0, 3])])
+    #expect(mixed.sensorCountNames == ["count_sentinel2", "count_landsat"])
+    #expect(mixed.assetKeys == ["scl", "red", "green", "nir", "qa_pixel", "nir08"])
+    #expect(mixed.sensor(for: "landsat-c2-l2")?.profileID == "landsat-c2-l2")
+    #expect(mixed.sensor(for: "sentinel-1-grd") == nil)
+
+    let custom = try CubeSpec.parse(yaml: mutated("  collection: sentinel-2-l2a", with: "  collection: my-s2\n  profile: sentinel-2-l2a"))
+    #expect(custom.sensors[0].profileID == "sentinel-2-l2a" && custom.sensors[0].collection == "my-s2")
 }
 
 @Test func compositeTakesOneStatisticOrAList() throws {

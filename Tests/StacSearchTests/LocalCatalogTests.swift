@@ -26,7 +26,7 @@ import Testing
         local = setting(local, ["assets", "red", "href"], "scenes/B04.tif")
         try ItemFixtures.collection(items() + [local]).write(to: file)
 
-        let searcher = StacSearcher(source: .file(path: file.path, collection: "sentinel-2-l2a"))
+        let searcher = StacSearcher(source: .file(path: file.path, collections: ["sentinel-2-l2a"]))
         let result = try searcher.search(footprint: area, interval: march, maxCloudCover: 50)
         #expect(result.items.map(\.id) == ["keep-1", "relative", "keep-2"])
         #expect(result.items[1].assets["red"]?.href == dir.url.appendingPathComponent("scenes/B04.tif").standardizedFileURL.path)
@@ -45,7 +45,7 @@ import Testing
         lines.append("")
         try lines.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
 
-        let result = try StacSearcher(source: .file(path: file.path, collection: nil))
+        let result = try StacSearcher(source: .file(path: file.path, collections: []))
             .search(footprint: area, interval: march, maxCloudCover: nil)
         #expect(result.items.map(\.id) == ["keep-1", "cloudy", "other-coll", "keep-2"])  // by datetime
         #expect(result.skipped.contains(SkippedItem(id: "<line 3>", reason: "line is not JSON")))
@@ -55,12 +55,12 @@ import Testing
     @Test func unreadableOrForeignFilesFailClearly() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
-        let missing = StacSearcher(source: .file(path: dir.url.appendingPathComponent("nope.json").path, collection: nil))
+        let missing = StacSearcher(source: .file(path: dir.url.appendingPathComponent("nope.json").path, collections: []))
         #expect(throws: StacSearchError.self) { try missing.search(footprint: area, interval: march, maxCloudCover: nil) }
         let file = dir.url.appendingPathComponent("catalog.json")
         try Data(#"{"type": "Catalog", "id": "x"}"#.utf8).write(to: file)
         do {
-            _ = try StacSearcher(source: .file(path: file.path, collection: nil)).search(footprint: area, interval: march, maxCloudCover: nil)
+            _ = try StacSearcher(source: .file(path: file.path, collections: [])).search(footprint: area, interval: march, maxCloudCover: nil)
             Issue.record("a Catalog file was accepted as items")
         } catch {
             #expect("\(error)".contains("neither a FeatureCollection"))

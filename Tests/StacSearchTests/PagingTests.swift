@@ -26,7 +26,7 @@ import Testing
         let server = try LocalServer.fake(items: catalog(), in: dir)
         defer { server.stop() }
         let client = try HTTPClient(configuration: .init(retry: .none, timeout: 10))
-        let searcher = StacSearcher(source: .api(server.baseURL.appendingPathComponent(route), collection: "sentinel-2-l2a"),
+        let searcher = StacSearcher(source: .api(server.baseURL.appendingPathComponent(route), collections: ["sentinel-2-l2a"]),
                                     httpClient: client, limits: limits)
         let result = try searcher.search(SearchQuery(footprint: area, interval: march, pageSize: pageSize))
         return (result, client)

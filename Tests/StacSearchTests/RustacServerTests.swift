@@ -26,7 +26,7 @@ import Testing
         let server = try LocalServer.rustac(itemsFile: file)
         defer { server.stop() }
         let client = try HTTPClient(configuration: .init(retry: RetryPolicy(maxAttempts: 2), timeout: 20))
-        let searcher = StacSearcher(source: .api(server.baseURL, collection: "sentinel-2-l2a"), httpClient: client)
+        let searcher = StacSearcher(source: .api(server.baseURL, collections: ["sentinel-2-l2a"]), httpClient: client)
         let query = SearchQuery(footprint: LonLatFootprint(LonLatBBox(west: 9.4, south: 44.6, east: 9.6, north: 45.4)),
                                 interval: DateInterval(start: RFC3339.parse("2024-03-01T00:00:00Z")!,
                                                        end: RFC3339.parse("2024-04-01T00:00:00Z")!),

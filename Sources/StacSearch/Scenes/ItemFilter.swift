@@ -3,15 +3,16 @@ import Foundation
 /// The client-side filters every item goes through, whatever its source (API or file), so a
 /// server that ignores part of the query cannot widen the result.
 public struct ItemFilter: Sendable {
-    public var collection: String?
+    /// Items of other collections are dropped; empty keeps every collection.
+    public var collections: [String]
     /// Half-open: start <= datetime < end.
     public var interval: DateInterval
     public var footprint: LonLatFootprint?
     /// Items above it, or without `eo:cloud_cover`, are dropped.
     public var maxCloudCover: Double?
 
-    public init(collection: String?, interval: DateInterval, footprint: LonLatFootprint?, maxCloudCover: Double?) {
-        self.collection = collection
+    public init(collections: [String], interval: DateInterval, footprint: LonLatFootprint?, maxCloudCover: Double?) {
+        self.collections = collections
         self.interval = interval
         self.footprint = footprint
         self.maxCloudCover = maxCloudCover
@@ -19,8 +20,8 @@ public struct ItemFilter: Sendable {
 
     /// Why the item is filtered out, or nil to keep it.
     public func rejection(_ item: StacItem) -> ItemProblem? {
-        if let collection, let own = item.collection, own != collection {
-            return .filtered("collection \(own) is not \(collection)")
+        if !collections.isEmpty, let own = item.collection, !collections.contains(own) {
+            return .filtered("collection \(own) is not \(collections.joined(separator: " or "))")
         }
         if item.datetime < interval.start || item.datetime >= interval.end {
             return .filtered("datetime \(RFC3339.format(item.datetime)) is outside [\(RFC3339.format(interval.start)), \(RFC3339.format(interval.end)))")

@@ -5,6 +5,8 @@ import Foundation
 public struct Observation: Sendable, Equatable {
     /// Days since 1970-01-01 on the solar clock of the scenes' centroids.
     public var solarDayIndex: Int
+    /// The scenes' collection (one sensor): scenes of different collections are never fused.
+    public var collection: String?
     /// `YYYY-MM-DD`.
     public var solarDay: String { RFC3339.dateString(daysSinceEpoch: solarDayIndex) }
     public var scenes: [StacItem]
@@ -28,13 +30,19 @@ public enum SolarDayGrouping {
         return (groupBySolarDay(unique), dropped)
     }
 
-    /// Solar date = UTC datetime + centroid longitude / 15 hours; one observation per date.
+    /// Solar date = UTC datetime + centroid longitude / 15 hours; one observation per date and
+    /// collection (two sensors over the same day are two observations), by day, then collection.
     public static func groupBySolarDay(_ items: [StacItem]) -> [Observation] {
-        var byDay: [Int: [StacItem]] = [:]
-        for item in items { byDay[item.solarDay, default: []].append(item) }
-        return byDay.keys.sorted().map { day in
-            Observation(solarDayIndex: day,
-                        scenes: (byDay[day] ?? []).sorted { ($0.datetime, $0.id) < ($1.datetime, $1.id) })
+        struct Key: Hashable, Comparable {
+            let day: Int
+            let collection: String
+            static func < (a: Key, b: Key) -> Bool { (a.day, a.collection) < (b.day, b.collection) }
+        }
+        var groups: [Key: [StacItem]] = [:]
+        for item in items { groups[Key(day: item.solarDay, collection: item.collection ?? ""), default: []].append(item) }
+        return groups.keys.sorted().map { key in
+            let scenes = (groups[key] ?? []).sorted { ($0.datetime, $0.id) < ($1.datetime, $1.id) }
+            return Observation(solarDayIndex: key.day, collection: scenes.first?.collection, scenes: scenes)
         }
     }
 }

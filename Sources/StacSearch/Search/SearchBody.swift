@@ -3,9 +3,9 @@ import Foundation
 /// The STAC item-search request, as a POST body or as GET query parameters. Only core
 /// parameters are used (no query/filter extensions): the rest is filtered on the client.
 enum SearchBody {
-    static func json(collection: String, query: SearchQuery) -> JSONValue {
+    static func json(collections: [String], query: SearchQuery) -> JSONValue {
         var body: [String: JSONValue] = [
-            "collections": .array([.string(collection)]),
+            "collections": .array(collections.map { .string($0) }),
             "datetime": .string(datetime(query.interval)),
             "limit": .number(Double(query.pageSize)),
         ]
@@ -19,10 +19,10 @@ enum SearchBody {
     }
 
     /// `{api}/search?collections=…&bbox=…&datetime=…&limit=…`.
-    static func getURL(searchURL: URL, collection: String, query: SearchQuery) -> URL? {
+    static func getURL(searchURL: URL, collections: [String], query: SearchQuery) -> URL? {
         guard var parts = URLComponents(url: searchURL, resolvingAgainstBaseURL: true) else { return nil }
         var items = parts.queryItems ?? []
-        items.append(URLQueryItem(name: "collections", value: collection))
+        items.append(URLQueryItem(name: "collections", value: collections.joined(separator: ",")))
         switch query.spatialParameter {
         case .bbox:
             if let b = query.footprint.bbox {

@@ -17,8 +17,8 @@ final class StacAPIPager {
     }
 
     /// Calls `onFeature` for every feature of every page, with the 1-based page number.
-    func fetchAll(collection: String, query: SearchQuery, onFeature: (JSONValue, Int) -> Void) throws {
-        var request = PageRequest(method: "POST", url: searchURL, body: SearchBody.json(collection: collection, query: query))
+    func fetchAll(collections: [String], query: SearchQuery, onFeature: (JSONValue, Int) -> Void) throws {
+        var request = PageRequest(method: "POST", url: searchURL, body: SearchBody.json(collections: collections, query: query))
         var seen = Set<String>()
         var featureCount = 0
         while true {
@@ -32,7 +32,7 @@ final class StacAPIPager {
             } catch let error as HTTPError where pages == 0 && request.method == "POST"
                 && [404, 405, 501].contains(error.status ?? 0) {
                 // This server does not search by POST: ask the same by GET.
-                guard let url = SearchBody.getURL(searchURL: searchURL, collection: collection, query: query) else {
+                guard let url = SearchBody.getURL(searchURL: searchURL, collections: collections, query: query) else {
                     throw error
                 }
                 request = PageRequest(method: "GET", url: url, body: nil)

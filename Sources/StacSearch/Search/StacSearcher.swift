@@ -1,7 +1,7 @@
 import Foundation
 import HTTPClient
 
-/// The search stage of a chunk job: finds the items of one collection over a footprint and a
+/// The search stage of a chunk job: finds the items of its collections over a footprint and a
 /// time interval, from a STAC API or a local catalog file, and turns them into observations.
 ///
 /// Both sources go through the same parsing and client-side filters (collection, [start, end),
@@ -25,10 +25,10 @@ public final class StacSearcher {
 
     public func search(_ query: SearchQuery) throws -> SearchResult {
         switch source {
-        case .api(let root, let collection):
-            return try searchAPI(root: root, collection: collection, query: query)
-        case .file(let path, let collection):
-            return try searchFile(path: path, collection: collection, query: query)
+        case .api(let root, let collections):
+            return try searchAPI(root: root, collections: collections, query: query)
+        case .file(let path, let collections):
+            return try searchFile(path: path, collections: collections, query: query)
         }
     }
 
@@ -38,25 +38,25 @@ public final class StacSearcher {
         SolarDayGrouping.observations(from: items, footprint: footprint)
     }
 
-    private func searchAPI(root: URL, collection: String, query: SearchQuery) throws -> SearchResult {
+    private func searchAPI(root: URL, collections: [String], query: SearchQuery) throws -> SearchResult {
         let client = try client()
         let attemptsBefore = client.attemptCount
         let pager = StacAPIPager(client: client, searchURL: root.appendingPathComponent("search"), limits: limits)
         var collector = ItemCollector(parser: StacItemParser(hrefPolicy: .remote),
-                                      filter: filter(collection: collection, query: query))
-        try pager.fetchAll(collection: collection, query: query) { feature, page in
+                                      filter: filter(collections: collections, query: query))
+        try pager.fetchAll(collections: collections, query: query) { feature, page in
             collector.add(feature, label: "page \(page)")
         }
         return collector.result(pages: pager.pages, requests: client.attemptCount - attemptsBefore)
     }
 
-    private func searchFile(path: String, collection: String?, query: SearchQuery) throws -> SearchResult {
+    private func searchFile(path: String, collections: [String], query: SearchQuery) throws -> SearchResult {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         // A local file holds the whole catalog: items outside the query's place and time are
         // not "found" and not worth a line in the job log (a server would not have returned
         // them); collection and cloud-cover rejections are still listed.
         var collector = ItemCollector(parser: StacItemParser(hrefPolicy: .local(catalogDirectory: directory)),
-                                      filter: filter(collection: collection, query: query), reportsRejections: false)
+                                      filter: filter(collections: collections, query: query), reportsRejections: false)
         for (label, value) in try LocalCatalog.features(path: path) {
             switch value {
             case .success(let feature): collector.add(feature, label: label)
@@ -69,18 +69,18 @@ public final class StacSearcher {
     /// Parses and filters features already at hand (the cube's scene index) exactly as a search
     /// would: same parser, filters and order. Items outside the query's place and time are
     /// dropped without a record, as for a local catalog file.
-    public static func select(features: [JSONValue], hrefPolicy: HrefPolicy, collection: String?,
+    public static func select(features: [JSONValue], hrefPolicy: HrefPolicy, collections: [String],
                               query: SearchQuery) -> SearchResult {
         var collector = ItemCollector(parser: StacItemParser(hrefPolicy: hrefPolicy),
-                                      filter: ItemFilter(collection: collection, interval: query.interval,
+                                      filter: ItemFilter(collections: collections, interval: query.interval,
                                                          footprint: query.footprint, maxCloudCover: query.maxCloudCover),
                                       reportsRejections: false)
         for (i, feature) in features.enumerated() { collector.add(feature, label: "index item \(i + 1)") }
         return collector.result(pages: 0, requests: 0)
     }
 
-    private func filter(collection: String?, query: SearchQuery) -> ItemFilter {
-        ItemFilter(collection: collection, interval: query.interval, footprint: query.footprint,
+    private func filter(collections: [String], query: SearchQuery) -> ItemFilter {
+        ItemFilter(collections: collections, interval: query.interval, footprint: query.footprint,
                    maxCloudCover: query.maxCloudCover)
     }
 

@@ -2,11 +2,19 @@ import Foundation
 
 /// Where items come from.
 public enum StacSource: Sendable, Equatable {
-    /// A STAC API root (the `/search` endpoint is appended) and the collection to search.
-    case api(URL, collection: String)
+    /// A STAC API root (the `/search` endpoint is appended) and the collections to search
+    /// (one search names them all).
+    case api(URL, collections: [String])
     /// A local STAC ItemCollection (or single Feature) JSON file, or a newline-delimited file
-    /// of items. `collection`, when set, keeps only items of that collection.
-    case file(path: String, collection: String?)
+    /// of items. `collections`, when not empty, keeps only items of those collections.
+    case file(path: String, collections: [String])
+
+    /// The collections searched (empty: every collection of a local file).
+    public var collections: [String] {
+        switch self {
+        case .api(_, let c), .file(_, let c): return c
+        }
+    }
 }
 
 /// What to search for.
