@@ -202,9 +202,15 @@ public enum CubeSchema {
                 attrs["cube:band"] = .string(band)
                 if let asset = assets[band] { attrs["stac_asset"] = .string(asset) }
             }
-            // Float arrays say "no data" with their NaN fill value.
+            // Float arrays say "no data" with their NaN fill value. Reflectance arrays carry the
+            // CF scale and fill value, so xarray decodes them to reflectance with NaN for no
+            // data in both Zarr formats (v3 fill values are not CF _FillValue by themselves).
             if output.type == .uint16 {
-                attrs["scale_factor_note"] = "reflectance = value / 10000 (offset-0 convention); 0 = no data"
+                attrs["scale_factor"] = .double(0.0001)
+                attrs["add_offset"] = .double(0)
+                // v2 readers take `fill_value` as CF _FillValue already; repeating it would clash.
+                if layout.format == .v3 { attrs["_FillValue"] = 0 }
+                attrs["scale_factor_note"] = "reflectance = value * 0.0001 (scale_factor, no offset for every sensor); 0 = no data"
                 attrs["nodata"] = 0
             }
             try zarr.createArray(path: output.name, metadata: layout.dataArrayMetadata(output.name, attributes: attrs))

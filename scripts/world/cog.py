@@ -18,13 +18,14 @@ def block_size(width: int, cap: int) -> int:
 
 
 def write_cog(path: Path, data: np.ndarray, epsg: int, transform: list[float], *, block: int,
-              resampling: str) -> None:
-    """Single-band COG: DEFLATE + horizontal predictor, tiled, overviews, nodata 0."""
+              resampling: str, nodata: int = 0) -> None:
+    """Single-band COG: DEFLATE + horizontal predictor, tiled, overviews, nodata 0 (or `nodata`:
+    1 for Landsat QA_PIXEL, like USGS's files)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     h, w = data.shape
     profile = dict(
         driver="COG", width=w, height=h, count=1, dtype=data.dtype.name, crs=f"EPSG:{epsg}",
-        transform=Affine(*transform), nodata=0, compress="DEFLATE", predictor=2,
+        transform=Affine(*transform), nodata=nodata, compress="DEFLATE", predictor=2,
         blocksize=block, overviews="AUTO", overview_resampling=resampling, num_threads="ALL_CPUS",
     )
     tmp = path.with_name(path.name + ".part")

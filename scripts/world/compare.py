@@ -11,7 +11,8 @@ Acceptance, per array (the statistic comes from the array name, see world/refsta
   |cube - ref| <= 1e-4 * max(|ref|, floor), floor 1e-3 for smad and bcmad (dimensionless; a
   floor keeps near-zero deviations, e.g. of single observations, from demanding more than
   float32 precision: the bar there is 1e-7 absolute) and 1 DN for emad (which is in DN);
-- `count`: 100% exact.
+- `count`, and the per-sensor counts `count_sentinel2` / `count_landsat` of a cube pooling
+  several collections (compared as arrays named like that): 100% exact.
 """
 from __future__ import annotations
 
@@ -92,6 +93,8 @@ def statistic_of(name: str, composite=None, geomedian_present: bool = False) -> 
     single statistic: the geomedian when MADs are present, else the default median."""
     if name == "count" or name in MADS:
         return name
+    if _is_sensor_count(name):
+        return "count"
     if composite is not None:
         stats = parse_composite(composite)
         if len(stats) == 1:
@@ -102,6 +105,11 @@ def statistic_of(name: str, composite=None, geomedian_present: bool = False) -> 
     if _stat_suffix(name):
         return parse_statistic(name.rpartition("_")[2])
     return "geomedian" if geomedian_present else "median"
+
+
+def _is_sensor_count(name: str) -> bool:
+    """`count_sentinel2`, `count_landsat`: a mixed cube's per-sensor counts."""
+    return name.startswith("count_")
 
 
 def _stat_suffix(name: str) -> bool:
@@ -156,7 +164,9 @@ def compare(cube: dict[str, np.ndarray], ref: dict[str, np.ndarray], names, comp
         if stat in MADS:
             mads.append(_mad_report(name, c, r))
             continue
-        if stat == "geomedian":
+        if stat == "count":
+            bar = "exact"     # a per-sensor count
+        elif stat == "geomedian":
             bar = "geomedian"
         elif stat == "median" and (single_median or (composite is None and not _stat_suffix(name))):
             bar = "median"    # the default median cube (plain band names): its bar is unchanged

@@ -144,3 +144,26 @@ class Surface:
             base = np.select([cls == VEGETATION, cls == BARE], [_CLASS_REFLECTANCE[VEGETATION][b], _CLASS_REFLECTANCE[BARE][b]], _CLASS_REFLECTANCE[WATER][b])
             out[b] = base * np.where(cls == WATER, 1.0 + 0.05 * smooth, factor)
         return out
+
+    def swir(self, e, n, cls: np.ndarray | None = None) -> np.ndarray:
+        """(2, ...) float32 reflectance * 10000 for swir16 and swir22 (Landsat scenes only; the
+        Sentinel-2 scenes have no SWIR assets). Same parcels and modulation as `reflectance`."""
+        if cls is None:
+            cls = self.classes(e, n)
+        _, bright = self._parcels(e, n)
+        smooth = sum(np.cos((e * math.cos(a) + n * math.sin(a)) * 2 * math.pi * f + p) for a, f, p in self.waves) / 3.0
+        factor = (0.8 + 0.4 * bright) * (1.0 + 0.15 * smooth)
+        out = np.empty((2,) + np.shape(e), dtype=np.float32)
+        for b in range(2):
+            base = np.select([cls == VEGETATION, cls == BARE], [_SWIR_REFLECTANCE[VEGETATION][b], _SWIR_REFLECTANCE[BARE][b]],
+                             _SWIR_REFLECTANCE[WATER][b])
+            out[b] = base * np.where(cls == WATER, 1.0 + 0.05 * smooth, factor)
+        return out
+
+
+# Reflectance * 10000 per class for swir16, swir22 (Landsat only).
+_SWIR_REFLECTANCE = {
+    VEGETATION: (1750.0, 850.0),
+    BARE: (2900.0, 2300.0),
+    WATER: (60.0, 40.0),
+}

@@ -6,6 +6,10 @@
 
 Writes DIR/sentinel-s2-l2a-cogs/.../<id>/{B04,B03,B02,B08,SCL}.tif, DIR/items.ndjson,
 DIR/items.json (ItemCollection), DIR/collection.json and DIR/world.json (ground truth).
+With --landsat it also writes Landsat C2 L2 scenes (world/landsat.py):
+DIR/landsat-c2-l2/collection02/level-2/standard/<oli-tirs|etm>/<yyyy>/<ppp>/<rrr>/<product>/*_SR_B*.TIF,
+*_QA_PIXEL.TIF, their items in the same items.ndjson/items.json (collection landsat-c2-l2) and
+DIR/collection-landsat-c2-l2.json.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from world import landsat  # noqa: E402
 from world.cog import block_size, write_cog  # noqa: E402
 from world.ground import GroundFrame, Surface  # noqa: E402
 from world.passes import aoi_en, plan_passes, plan_scenes  # noqa: E402
@@ -60,6 +65,8 @@ def build_world(out: Path, params: WorldParams, seed: int, base_url: str = DEFAU
     out = Path(out)
     if (out / "world.json").exists():
         shutil.rmtree(out / "sentinel-s2-l2a-cogs", ignore_errors=True)
+        shutil.rmtree(out / landsat.ROOT_DIR, ignore_errors=True)
+        (out / landsat.COLLECTION_FILE).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     frame = GroundFrame((params.aoi[0] + params.aoi[2]) / 2, (params.aoi[1] + params.aoi[3]) / 2)
     tiling = Tiling(params.tile_px)
@@ -72,21 +79,30 @@ def build_world(out: Path, params: WorldParams, seed: int, base_url: str = DEFAU
         mine = [s for s in scenes if s.tile.name == tile.name]
         if mine:
             jobs.append((str(out), params, seed, frame, tile, mine))
-    if params.workers > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("fork").Pool(min(params.workers, len(jobs))) as pool:
+    landsat_items, landsat_meta = [], None
+    if params.workers > 1 and (len(jobs) > 1 or params.landsat):
+        with multiprocessing.get_context("fork").Pool(min(params.workers, max(len(jobs), 2))) as pool:
             rendered = pool.map(_render_tile, jobs, chunksize=1)
+            if params.landsat:
+                landsat_items, landsat_meta = landsat.build_landsat(out, params, seed, frame, base_url, pool)
     else:
         rendered = [_render_tile(j) for j in jobs]
+        if params.landsat:
+            landsat_items, landsat_meta = landsat.build_landsat(out, params, seed, frame, base_url)
     pct = {sid: p for group in rendered for sid, p in group}
 
-    items = [make_item(s, pct[s.id], footprint(s.tile, s.pas, frame), base_url) for s in scenes]
+    s2_items = [make_item(s, pct[s.id], footprint(s.tile, s.pas, frame), base_url) for s in scenes]
+    items = s2_items + landsat_items
     items.sort(key=lambda it: (it["properties"]["datetime"], it["id"]))
     with open(out / "items.ndjson", "w") as f:
         for it in items:
             f.write(json.dumps(it, separators=(",", ":")) + "\n")
     (out / "items.json").write_text(json.dumps({"type": "FeatureCollection", "features": items}, indent=1))
-    (out / "collection.json").write_text(json.dumps(make_collection(items, base_url), indent=1))
+    (out / "collection.json").write_text(json.dumps(make_collection(s2_items, base_url), indent=1))
     world = _world_json(params, seed, base_url, preset_name, frame, tiles, passes, scenes)
+    if params.landsat:
+        (out / landsat.COLLECTION_FILE).write_text(json.dumps(landsat.make_collection(landsat_items, base_url), indent=1))
+        world["landsat"] = landsat_meta
     (out / "world.json").write_text(json.dumps(world, indent=1))
     return world
 
@@ -94,6 +110,8 @@ def build_world(out: Path, params: WorldParams, seed: int, base_url: str = DEFAU
 def _world_json(params, seed, base_url, preset_name, frame, tiles, passes, scenes) -> dict:
     p = asdict(params)
     p["start"], p["end"] = params.start.isoformat(), params.end.isoformat()
+    if not params.landsat:
+        del p["landsat"]   # worlds without Landsat stay byte-identical to those made before it
     originals = {(s.tile.name, s.time): s.id for s in scenes if "_0_L2A" in s.id}
     return {
         "format": "cube-test-world/1",
@@ -138,18 +156,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duplicates", type=int)
     ap.add_argument("--workers", type=int)
     ap.add_argument("--cloud-range", type=float, nargs=2, metavar=("MIN", "MAX"))
+    ap.add_argument("--landsat", action="store_true",
+                    help="also make Landsat C2 L2 scenes (collection landsat-c2-l2) over the same ground")
     a = ap.parse_args(argv)
     try:
         params = preset(a.preset, tile_px=a.tile_px, aoi=tuple(a.aoi) if a.aoi else None, start=a.start,
                         end=a.end, revisit_days=a.revisit_days, duplicates=a.duplicates, workers=a.workers,
-                        cloud_range=tuple(a.cloud_range) if a.cloud_range else None)
+                        cloud_range=tuple(a.cloud_range) if a.cloud_range else None,
+                        landsat=True if a.landsat else None)
         t0 = time.time()
         world = build_world(a.out, params, a.seed, a.base_url, a.preset)
     except (ValueError, OSError) as e:
         print(f"make_world: error: {e}", file=sys.stderr)
         return 2
+    extra = f" + {len(world['landsat']['scenes'])} Landsat scenes" if "landsat" in world else ""
     print(f"world {a.preset} seed {a.seed}: {len(world['tiles'])} tiles, {len(world['passes'])} passes, "
-          f"{len(world['scenes'])} scenes in {time.time() - t0:.1f} s -> {a.out}")
+          f"{len(world['scenes'])} scenes{extra} in {time.time() - t0:.1f} s -> {a.out}")
     return 0
 
 

@@ -18,6 +18,7 @@ class WorldParams:
     block_max: int = 1024                         # COG block size cap (power of two)
     noise_dn: float = 40.0                        # per-scene sensor noise (DN sigma)
     workers: int = 1                              # parallel tile renderers
+    landsat: bool = False                         # also Landsat C2 L2 scenes (world/landsat.py)
 
 
 PRESETS: dict[str, WorldParams] = {

@@ -2,8 +2,11 @@
 """Copy a world's STAC files with every href under the generation base URL moved to a new base.
 
   rebase_hrefs.py WORLD_DIR NEW_BASE_URL OUT_DIR   -> OUT_DIR/{items.ndjson,items.json,collection.json}
+                                                     and OUT_DIR/collection-*.json (one per extra
+                                                     collection, e.g. collection-landsat-c2-l2.json)
 
-Used by scripts/services so the items always point at the nginx that is actually running.
+Used by scripts/services so the items always point at the nginx that is actually running. Every
+href under the old base is moved, whatever its path (Sentinel-2 and Landsat assets, links).
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ def main(argv: list[str]) -> int:
         old = json.loads((world / "world.json").read_text())["base_url"].rstrip("/")
         items = [json.loads(line) for line in (world / "items.ndjson").read_text().splitlines() if line.strip()]
         collection = json.loads((world / "collection.json").read_text())
+        extra = {p.name: json.loads(p.read_text()) for p in sorted(world.glob("collection-*.json"))}
     except (OSError, KeyError, ValueError) as e:
         print(f"rebase_hrefs: cannot read world {world}: {e}", file=sys.stderr)
         return 2
@@ -38,6 +42,11 @@ def main(argv: list[str]) -> int:
     (out / "items.ndjson").write_text("".join(json.dumps(it, separators=(",", ":")) + "\n" for it in items))
     (out / "items.json").write_text(json.dumps({"type": "FeatureCollection", "features": items}))
     (out / "collection.json").write_text(json.dumps(rebase(collection, old, new)))
+    for stale in out.glob("collection-*.json"):
+        if stale.name not in extra:
+            stale.unlink()
+    for name, doc in extra.items():
+        (out / name).write_text(json.dumps(rebase(doc, old, new)))
     return 0
 
 

@@ -1,5 +1,9 @@
 """Reading Earth Search v1 items for the reference: time/footprint filters, dedup of reprocessed
-scenes, solar-day grouping. Implements the rules in docs/test-world.md independently of Swift."""
+scenes, solar-day grouping. Implements the rules in docs/test-world.md independently of Swift.
+
+Collections: `sentinel-2-l2a` (an item without `collection` is taken as one) and `landsat-c2-l2`.
+Dedup applies to Sentinel-2 items only; Landsat items are unique by id and all kept. Solar days
+are grouped per (collection, date): scenes of different collections are never fused."""
 from __future__ import annotations
 
 import json
@@ -14,6 +18,10 @@ from shapely.geometry import shape
 from .refgrid import TimeBin
 
 
+SENTINEL2 = "sentinel-2-l2a"
+LANDSAT = "landsat-c2-l2"
+
+
 @dataclass(frozen=True)
 class RefItem:
     raw: dict
@@ -23,6 +31,7 @@ class RefItem:
     baseline: tuple[int, ...]
     updated: datetime
     geometry: shapely.Geometry
+    collection: str = SENTINEL2
 
     @property
     def solar_date(self):
@@ -74,19 +83,25 @@ def load_items(path: Path) -> list[RefItem]:
         p = it["properties"]
         t = parse_time(p["datetime"])
         out.append(RefItem(it, it["id"], t, _tile(it), _baseline(p.get("s2:processing_baseline")),
-                           parse_time(p.get("updated") or p["datetime"]), shape(it["geometry"])))
+                           parse_time(p.get("updated") or p["datetime"]), shape(it["geometry"]),
+                           str(it.get("collection") or SENTINEL2)))
     return out
 
 
 def dedup(items: list[RefItem]) -> list[RefItem]:
-    """Same tile + same datetime: keep the highest baseline, then latest `updated`, then largest id."""
+    """Sentinel-2: same tile + same datetime: keep the highest baseline, then latest `updated`,
+    then largest id. Items of other collections (Landsat) are kept as they are (unique by id)."""
     best: dict[tuple, RefItem] = {}
+    others: list[RefItem] = []
     for it in items:
+        if it.collection != SENTINEL2:
+            others.append(it)
+            continue
         key = (it.tile, it.time)
         cur = best.get(key)
         if cur is None or (it.baseline, it.updated, it.id) > (cur.baseline, cur.updated, cur.id):
             best[key] = it
-    return sorted(best.values(), key=lambda i: (i.time, i.id))
+    return sorted(list(best.values()) + others, key=lambda i: (i.time, i.id))
 
 
 def select(items: list[RefItem], tbin: TimeBin, footprint: shapely.Geometry) -> list[RefItem]:
@@ -94,8 +109,9 @@ def select(items: list[RefItem], tbin: TimeBin, footprint: shapely.Geometry) -> 
 
 
 def solar_day_groups(items: list[RefItem]) -> list[list[RefItem]]:
-    """Observations: items of one solar day, each group in (datetime, id) order, groups by date."""
+    """Observations: items of one collection and one solar day, each group in (datetime, id)
+    order; groups ordered by (date, collection id)."""
     groups: dict = defaultdict(list)
     for it in items:
-        groups[it.solar_date].append(it)
-    return [sorted(groups[d], key=lambda i: (i.time, i.id)) for d in sorted(groups)]
+        groups[(it.solar_date, it.collection)].append(it)
+    return [sorted(groups[k], key=lambda i: (i.time, i.id)) for k in sorted(groups)]

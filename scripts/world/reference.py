@@ -4,7 +4,8 @@
   .venv/bin/python scripts/world/reference.py --world DIR --crs EPSG:32632 --res 10 \
       --bbox 12.25 45.47 12.28 45.49 --start 2024-02-01 --end 2024-03-31 [--step month|Nd] \
       [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--fuse first-data|first-valid] \
-      [--composite median,p10,p90,geomedian] [--out ref.npz] [--compare cube.zarr]
+      [--composite median,p10,p90,geomedian] [--collections sentinel-2-l2a,landsat-c2-l2] \
+      [--landsat-invalid-bits 0,1,2,3,4] [--out ref.npz] [--compare cube.zarr]
 
 Rules (docs/test-world.md): target pixel centres from integers; nearest = the source pixel that
 contains the centre (floor); time bin [start, next start); footprint filter; dedup; solar-day
@@ -15,6 +16,12 @@ harmonisation by round(offset/scale) unless earthsearch:boa_offset_applied, clam
 median with even counts rounded half up; count of valid observations. Other statistics
 (`--composite`: mean, min, max, pNN, geomedian with smad/emad/bcmad) and the array names: see
 world/refstats.py.
+
+Landsat C2 L2 (`landsat-c2-l2`, with --collections): band `nir` is the asset `nir08`; qa_pixel
+(nearest) decides: no data = qa 0 or fill bit 0, invalid = no data or any of the
+--landsat-invalid-bits set; value = round_half_up((DN * scale + offset) * 10000) computed exactly
+(scale/offset from raster:bands, default 2.75e-05/-0.2), clamped to 1..65535; solar days are
+grouped per collection; with several collections also count_sentinel2 / count_landsat.
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import json
 import math
 import sys
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +41,57 @@ from rasterio.windows import Window
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from world.ref_items import RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
+from world.ref_items import LANDSAT, SENTINEL2, RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
 from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
 from world.refstats import composite_stack, is_float_output, output_names, parse_composite  # noqa: E402
 
 DEFAULT_INVALID = (0, 1, 3, 8, 9, 10)
 DEFAULT_BANDS = ("red", "green", "blue", "nir")
+DEFAULT_COLLECTIONS = (SENTINEL2,)
+DEFAULT_LANDSAT_INVALID_BITS = (0, 1, 2, 3, 4)   # fill, dilated cloud, cirrus, cloud, cloud shadow
+COLLECTIONS = (SENTINEL2, LANDSAT)
+# Per-sensor count arrays (only when more than one collection is listed).
+SENSOR_COUNT = {SENTINEL2: "count_sentinel2", LANDSAT: "count_landsat"}
+LANDSAT_SCALE, LANDSAT_OFFSET = 2.75e-05, -0.2      # when raster:bands does not say
+LANDSAT_QA = "qa_pixel"
+
+
+def asset_key(collection: str, band: str) -> str:
+    """The asset of a (common-name) band: Landsat's `nir` is `nir08`; everything else as is."""
+    if collection == LANDSAT and band == "nir":
+        return "nir08"
+    return band
+
+
+def parse_collections(collections) -> list[str]:
+    """Collection ids from a list or a comma-separated string; known ones only, no repeats."""
+    raw = [c.strip() for c in collections.split(",")] if isinstance(collections, str) else [str(c) for c in collections]
+    out: list[str] = []
+    for c in (c for c in raw if c):
+        if c not in COLLECTIONS:
+            raise ValueError(f"unknown collection {c!r}; expected one of {list(COLLECTIONS)}")
+        if c in out:
+            raise ValueError(f"collection {c!r} is listed twice")
+        out.append(c)
+    if not out:
+        raise ValueError("collections needs at least one collection")
+    return out
+
+
+def qa_bit_mask(bits) -> int:
+    """OR of 1 << b for the listed qa_pixel bits (0-15)."""
+    m = 0
+    for b in bits:
+        b = int(b)
+        if not 0 <= b <= 15:
+            raise ValueError(f"qa_pixel bit must be 0..15, got {b}")
+        m |= 1 << b
+    return m
+
+
+def sensor_count_names(collections) -> list[str]:
+    cols = parse_collections(collections)
+    return [SENSOR_COUNT[c] for c in cols] if len(cols) > 1 else []
 
 
 class World:
@@ -61,7 +114,8 @@ def _sample(path: str, item: RefItem, key: str, ex: np.ndarray, ny: np.ndarray) 
     asset = item.raw["assets"][key]
     with rasterio.open(path) as src:
         a, b, c, d, e, f = tuple(src.transform)[:6]
-        stac_t = asset.get("proj:transform")
+        # Earth Search's Landsat items give proj:transform once, in the properties.
+        stac_t = asset.get("proj:transform") or item.raw["properties"].get("proj:transform")
         if stac_t is not None and not np.allclose(stac_t[:6], [a, b, c, d, e, f]):
             raise ValueError(f"{item.id}/{key}: file transform {src.transform} != proj:transform {stac_t}")
         if b != 0 or d != 0:
@@ -90,15 +144,63 @@ def _shift(item: RefItem, key: str) -> int:
     return int(round(offset / scale))
 
 
-def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(bands, H, W) harmonised uint16 values, the validity mask and the has-data mask of one
-    scene on the grid."""
+def landsat_scale_offset(item: RefItem, key: str) -> tuple[Fraction, Fraction]:
+    """Exact scale and offset of a Landsat band from its raster:bands (decimal text, so 2.75e-05
+    is 11/400000), defaults 2.75e-05 and -0.2."""
+    rb = (item.raw["assets"][key].get("raster:bands") or [{}])[0]
+    scale, offset = rb.get("scale"), rb.get("offset")
+    return (Fraction(str(LANDSAT_SCALE if scale is None else scale)),
+            Fraction(str(LANDSAT_OFFSET if offset is None else offset)))
+
+
+def landsat_values(dn: np.ndarray, scale: Fraction, offset: Fraction) -> np.ndarray:
+    """round_half_up((DN * scale + offset) * 10000) exactly, clamped to 1..65535; DN 0 stays 0.
+    With scale = p/q and offset = r/s (times 10000): floor((2(p·s·DN + r·q) + q·s) / (2·q·s));
+    for 2.75e-05 / -0.2 that is floor((275·DN − 2000000 + 500) / 1000)."""
+    sc, off = scale * 10000, offset * 10000
+    p, q, r, s = sc.numerator, sc.denominator, off.numerator, off.denominator
+    if max(abs(p * s) * 65535, abs(r * q), q * s) >= 2**60:
+        raise ValueError(f"scale {scale} / offset {offset}: too many digits for exact int64 arithmetic")
+    d = dn.astype(np.int64)
+    v = np.floor_divide(2 * (p * s * d + r * q) + q * s, 2 * q * s)
+    return np.where(d == 0, 0, np.clip(v, 1, 65535)).astype(np.uint16)
+
+
+def _grid_coords(item: RefItem, grid: Grid, coords) -> tuple[np.ndarray, np.ndarray]:
     epsg = item.epsg()
     if epsg not in coords:
         xs, ys = np.meshgrid(grid.xs(), grid.ys())
         tr = Transformer.from_crs(CRS.from_user_input(grid.crs), CRS.from_epsg(epsg), always_xy=True)
         coords[epsg] = tr.transform(xs, ys)
-    ex, ny = coords[epsg]
+    return coords[epsg]
+
+
+def landsat_scene_values(world: World, item: RefItem, grid: Grid, bands, invalid_bits, coords) \
+        -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Landsat C2 L2: (bands, H, W) uint16 values, validity and has-data masks of one scene.
+    q = qa_pixel (nearest); no data = q == 0 or fill bit 0; invalid = no data or q & M != 0
+    (M from `invalid_bits`); valid = not invalid and every band DN != 0; has data = not no data
+    and (invalid or every band != 0)."""
+    ex, ny = _grid_coords(item, grid, coords)
+    q = _sample(world.local(item.raw["assets"][LANDSAT_QA]["href"]), item, LANDSAT_QA, ex, ny).astype(np.uint32)
+    nodata = (q == 0) | ((q & 1) != 0)
+    invalid = nodata | ((q & qa_bit_mask(invalid_bits)) != 0)
+    bands_ok = np.ones(q.shape, bool)
+    vals = np.zeros((len(bands), grid.height, grid.width), dtype=np.uint16)
+    for k, band in enumerate(bands):
+        key = asset_key(LANDSAT, band)
+        v = _sample(world.local(item.raw["assets"][key]["href"]), item, key, ex, ny)
+        bands_ok &= v != 0
+        vals[k] = landsat_values(v, *landsat_scale_offset(item, key))
+    valid = ~invalid & bands_ok
+    vals[:, ~valid] = 0
+    return vals, valid, ~nodata & (invalid | bands_ok)
+
+
+def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(bands, H, W) harmonised uint16 values, the validity mask and the has-data mask of one
+    Sentinel-2 scene on the grid."""
+    ex, ny = _grid_coords(item, grid, coords)
     scl = _sample(world.local(item.raw["assets"]["scl"]["href"]), item, "scl", ex, ny)
     clear = ~np.isin(scl, np.asarray(sorted(invalid), dtype=np.uint8))
     bands_ok = np.ones(scl.shape, bool)
@@ -131,43 +233,64 @@ def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
                    invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data",
-                   composite=("median",)) -> dict[str, np.ndarray]:
+                   composite=("median",), collections=DEFAULT_COLLECTIONS,
+                   landsat_invalid_bits=DEFAULT_LANDSAT_INVALID_BITS) -> dict[str, np.ndarray]:
     """Expected cube: {array: (time, y, x)} for every array `output_names(bands, composite)`
     gives (uint16; float32 with NaN = no data for smad/emad/bcmad), 'count' always.
     With the default composite ["median"] that is {band: uint16, 'count': uint16}.
     `grid` is a Grid, a spec-like dict {crs, resolution, bbox} or (crs, rx, ry, ix0, iy0, width, height).
     `exclude`: item ids to leave out (as if the catalog did not hold them), e.g. broken scenes.
     `fuse`: the spec's `fuse` rule for scenes of one solar day.
-    `composite`: statistic names (list or comma-separated string), see world/refstats.py."""
+    `composite`: statistic names (list or comma-separated string), see world/refstats.py.
+    `collections`: the items used (others are ignored), each with its collection's rules:
+    `sentinel-2-l2a` (SCL classes `invalid`) and `landsat-c2-l2` (qa_pixel bits
+    `landsat_invalid_bits`). With more than one, the output also has `count_sentinel2` and
+    `count_landsat` (uint16, after `count`; `count` is their sum)."""
     if fuse not in ("first-data", "first-valid"):
         raise ValueError(f"fuse must be first-data or first-valid, got {fuse!r}")
     stats = parse_composite(composite)
+    cols = parse_collections(collections)
+    qa_bit_mask(landsat_invalid_bits)   # validates the bits
     if isinstance(grid, dict):
         grid = Grid.from_spec(grid)
     elif isinstance(grid, tuple):
         grid = Grid(*grid)
     world = World(Path(world_dir))
-    items = dedup([i for i in world.items if i.id not in set(exclude)])
+    items = dedup([i for i in world.items if i.id not in set(exclude) and i.collection in cols])
     foot = grid.lonlat_footprint()
     bands = list(bands)
     shape = (len(bins), grid.height, grid.width)
     out = {n: np.full(shape, np.nan, np.float32) if is_float_output(n) else np.zeros(shape, np.uint16)
            for n in output_names(bands, stats)}
+    per_sensor = sensor_count_names(cols)
+    for n in per_sensor:
+        out[n] = np.zeros(shape, np.uint16)
     coords: dict = {}
     for t, tbin in enumerate(bins):
-        observations = []
+        observations, sources = [], []
         for group in solar_day_groups(select(items, tbin, foot)):
             fused = np.zeros((len(bands), grid.height, grid.width), np.uint16)
             settled = np.zeros((grid.height, grid.width), bool)
             for item in group:
-                vals, valid, has_data = scene_values(world, item, grid, bands, invalid, coords)
+                if item.collection == LANDSAT:
+                    vals, valid, has_data = landsat_scene_values(world, item, grid, bands, landsat_invalid_bits, coords)
+                else:
+                    vals, valid, has_data = scene_values(world, item, grid, bands, invalid, coords)
                 take = valid & ~settled
                 fused[:, take] = vals[:, take]
                 settled |= valid | (has_data if fuse == "first-data" else False)
             observations.append(fused)
+            sources.append(group[0].collection)
         stack = np.stack(observations, axis=1) if observations else np.zeros((len(bands), 0, grid.height, grid.width), np.uint16)
         for name, arr in composite_stack(stack, bands, stats).items():
             out[name][t] = arr
+        if per_sensor:
+            for col in cols:
+                mine = [k for k, src in enumerate(sources) if src == col]
+                out[SENSOR_COUNT[col]][t] = (stack[0, mine] > 0).sum(axis=0) if mine else 0
+            total = sum(out[n][t].astype(np.int64) for n in per_sensor)
+            if not np.array_equal(total, out["count"][t]):
+                raise AssertionError("per-sensor counts do not add up to count")
     return out
 
 
@@ -201,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fuse", default="first-data", choices=["first-data", "first-valid"])
     ap.add_argument("--composite", default="median",
                     help="statistics, comma-separated: median, mean, min, max, pNN (0-100), geomedian")
+    ap.add_argument("--collections", default=",".join(DEFAULT_COLLECTIONS),
+                    help="collections to use, comma-separated: sentinel-2-l2a, landsat-c2-l2")
+    ap.add_argument("--landsat-invalid-bits", default=",".join(map(str, DEFAULT_LANDSAT_INVALID_BITS)),
+                    help="Landsat qa_pixel bits that make a pixel invalid (0-15)")
     ap.add_argument("--out", type=Path, help="write the reference as .npz")
     ap.add_argument("--compare", type=Path, help="a Zarr cube to compare (its x/y define the grid)")
     a = ap.parse_args(argv)
@@ -209,7 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         invalid = [int(v) for v in a.invalid.split(",") if v]
         bins = bins_from_args(a.start, a.end, a.step)
         stats = parse_composite(a.composite)
-        names = [n for n in output_names(bands, stats) if n != "count"]
+        collections = parse_collections(a.collections)
+        landsat_bits = [int(v) for v in a.landsat_invalid_bits.split(",") if v.strip()]
+        qa_bit_mask(landsat_bits)
+        names = [n for n in output_names(bands, stats) if n != "count"] + sensor_count_names(collections)
         cube = None
         if a.compare:
             cube, grid = load_zarr_cube(a.compare, names, crs=a.crs)
@@ -223,15 +353,17 @@ def main(argv: list[str] | None = None) -> int:
             grid = spec_grid
         elif cube is None:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
-        ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse, composite=stats)
+        ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse, composite=stats,
+                             collections=collections, landsat_invalid_bits=landsat_bits)
     except (ValueError, OSError, KeyError, ImportError) as e:   # ImportError: hdstats for the geomedian
         print(f"reference: error: {e}", file=sys.stderr)
         return 2
-    print(f"grid {grid}  composite {','.join(stats)}")
+    print(f"grid {grid}  composite {','.join(stats)}  collections {','.join(collections)}")
     first = names[:len(bands)]   # the first statistic's band arrays
     for t, tb in enumerate(bins):
         c = ref["count"][t]
         print(f"{tb.label}: pixels with data {100.0 * np.mean(c > 0):.1f}%  count mean {c.mean():.2f} max {c.max()}  "
+              + "".join(f"{n} mean {ref[n][t].mean():.2f}  " for n in sensor_count_names(collections))
               + "  ".join(f"{n} median {int(np.median(ref[n][t][c > 0])) if (c > 0).any() else 0}" for n in first))
     if a.out:
         np.savez_compressed(a.out, **ref, labels=np.array([b.label for b in bins]))

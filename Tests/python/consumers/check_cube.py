@@ -249,7 +249,15 @@ def check_xarray(store, e):
             var = ds[name]
             check(var.dims == ("time", e.ydim, e.xdim), f"xarray {how} {name}: dims {var.dims}")
             want = e.values[name]
-            if e.format == 3:
+            if name in e.bands:
+                # Reflectance arrays carry CF scale_factor 0.0001 and _FillValue 0: both formats
+                # decode to reflectance with NaN for no data.
+                check(var.attrs.get("units") == "1" and "scale_factor" not in var.attrs,
+                      f"xarray {how} {name}: scale_factor not applied")
+                check(var.dtype.kind == "f", f"xarray {how} {name}: dtype {var.dtype}, expected decoded reflectance")
+                equal_arrays(np.isnan(var.values), want == 0, f"xarray {how} {name} NaN mask")
+                equal_arrays(np.nan_to_num(var.values, nan=0), want * 0.0001, f"xarray {how} {name} reflectance")
+            elif e.format == 3:
                 # v3: xarray does not turn the Zarr fill value into a mask: 0 stays 0, uint16 stays.
                 check(var.dtype == np.uint16, f"xarray {how} {name}: dtype {var.dtype}, expected uint16 (v3 is not masked)")
                 equal_arrays(var.values, want, f"xarray {how} {name}")
@@ -261,7 +269,7 @@ def check_xarray(store, e):
     for name in e.arrays:
         check(raw[name].dtype == np.uint16, f"xarray mask_and_scale=False {name}: dtype {raw[name].dtype}")
         equal_arrays(raw[name].values, e.values[name], f"xarray mask_and_scale=False {name}")
-    return f"xarray {xr.__version__}: no warnings; dims, centres, time, time_bnds, values ({'unmasked' if e.format == 3 else 'fill 0 masked to NaN'})"
+    return f"xarray {xr.__version__}: no warnings; dims, centres, time, time_bnds, reflectance decoded (NaN = no data), count ({'unmasked' if e.format == 3 else 'fill 0 masked to NaN'})"
 
 
 def close(a, b, tolerance):
@@ -291,11 +299,8 @@ def check_rioxarray(store, e):
             right, bottom = e.left + e.width * e.rx, e.top - e.height * e.ry
             check(close(target.rio.bounds(), (e.left, bottom, right, e.top), tolerance), f"rioxarray bounds {target.rio.bounds()}")
         red = ds[e.bands[0]]
-        # v3 keeps the fill value as the raster nodata; v2 arrives masked (NaN) with 0 as encoded nodata.
-        if e.format == 3:
-            check(red.rio.nodata == 0, f"rioxarray nodata {red.rio.nodata}, expected 0")
-        else:
-            check(np.isnan(red.rio.nodata) and red.rio.encoded_nodata == 0, f"rioxarray nodata {red.rio.nodata}/{red.rio.encoded_nodata}")
+        # Reflectance arrives masked (NaN) with 0 as the encoded nodata, in both formats.
+        check(np.isnan(red.rio.nodata) and red.rio.encoded_nodata == 0, f"rioxarray nodata {red.rio.nodata}/{red.rio.encoded_nodata}")
     return f"rioxarray {rioxarray.__version__}: CRS EPSG:{e.epsg}, transform, bounds, nodata"
 
 
