@@ -34,6 +34,8 @@ struct SensorReading: Sendable {
     let maskRule: MaskRule
     /// Asset key per cube band, in band order.
     let bandAssets: [String]
+    /// The invalid classes or bits of the mask rule.
+    let invalid: [Int]
 
     /// One reading per sensor of the spec.
     static func all(_ spec: CubeSpec) throws -> [SensorReading] {
@@ -45,7 +47,7 @@ struct SensorReading: Sendable {
                 throw SpecError(spec.sensors.count > 1 ? "mask.\(sensor.collection)" : "mask.invalid", "\(error)")
             }
             return SensorReading(index: i, collection: sensor.collection, profile: sensor.profile, maskAsset: sensor.mask.asset, maskRule: rule,
-                                 bandAssets: spec.bandAssets(sensor))
+                                 bandAssets: spec.bandAssets(sensor), invalid: sensor.mask.invalid)
         }
     }
 }
@@ -130,6 +132,7 @@ final class SceneFusion {
         }
         let maps: [ValueMap]
         do {
+            try sensor.profile.checkMask(mask, invalid: sensor.invalid)
             maps = try bandAssets.map { try sensor.profile.valueMap(item: scene, asset: $0) }
         } catch {
             throw BrokenScene(description: "\(error)")

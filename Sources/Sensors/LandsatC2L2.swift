@@ -42,6 +42,20 @@ public struct LandsatC2L2: SensorProfile {
         return Self.assets.contains(name) ? name : nil
     }
 
+    /// When the asset declares `classification:bitfields` (Earth Search does), every bit the
+    /// rule reads must sit where the profile reads it, as a one-bit field of the same name: a
+    /// provider with another layout would otherwise have its clouds read as clear.
+    public func checkMask(_ asset: StacAsset, invalid: [Int]) throws {
+        guard !asset.bitfields.isEmpty else { return }
+        for bit in Set(invalid + [0]).sorted() {
+            guard let name = Self.bits.first(where: { $0.bit == bit })?.name,
+                  let declared = asset.bitfields.first(where: { $0.name == name }) else { continue }
+            guard declared.offset == bit, declared.length == 1 else {
+                throw MaskLayoutError(description: "qa_pixel classification:bitfields puts '\(name)' at bit \(declared.offset) (length \(declared.length)); the \(id) profile reads bit \(bit)")
+            }
+        }
+    }
+
     public func valueMap(item: StacItem, asset: StacAsset) throws -> ValueMap {
         let band = asset.bands.first
         return try ValueMap.reflectance(scale: band?.scale ?? 0.0000275, offset: band?.offset ?? -0.2)

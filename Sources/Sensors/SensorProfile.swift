@@ -31,6 +31,18 @@ public protocol SensorProfile: Sendable {
     func asset(forBand name: String) -> String?
     /// How one asset's DN become cube values.
     func valueMap(item: StacItem, asset: StacAsset) throws -> ValueMap
+    /// Checks a scene's mask asset against the rule before it is used (e.g. its declared bit
+    /// layout); throws, naming the mismatch, when the rule would misread it.
+    func checkMask(_ asset: StacAsset, invalid: [Int]) throws
+}
+
+extension SensorProfile {
+    public func checkMask(_ asset: StacAsset, invalid: [Int]) throws {}
+}
+
+/// Why a scene's mask cannot be read with its profile's rule.
+public struct MaskLayoutError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// The built-in profiles.

@@ -47,4 +47,22 @@ import Testing
         // Its CRS is at item level (proj:epsg), which every asset inherits.
         #expect(item.assets["red"]?.epsg == 32613)
     }
+
+    /// Earth Search's qa_pixel declares its bit layout; the profile checks it before reading.
+    @Test func declaredBitLayoutIsChecked() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../python/data/landsat-c2-l2-earth-search-item.json").standardized
+        let item = try StacItemParser(hrefPolicy: .remote).parse(try JSONValue.parse(try Data(contentsOf: url))).get()
+        var qa = try #require(item.assets["qa_pixel"])
+        #expect(qa.bitfields.first { $0.name == "cloud" } == BitField(name: "cloud", offset: 3, length: 1))
+        let landsat = LandsatC2L2()
+        try landsat.checkMask(qa, invalid: landsat.defaultInvalid + [5, 7])
+        // Another provider's layout with the cloud elsewhere is refused, naming the field.
+        qa.bitfields = qa.bitfields.map { $0.name == "cloud" ? BitField(name: "cloud", offset: 5, length: 1) : $0 }
+        #expect(throws: MaskLayoutError.self) { try landsat.checkMask(qa, invalid: [0, 3]) }
+        // Bits the rule does not read do not matter; no declaration means no check.
+        try landsat.checkMask(qa, invalid: [0, 4])
+        qa.bitfields = []
+        try landsat.checkMask(qa, invalid: [0, 3])
+    }
 }

@@ -61,6 +61,8 @@ public struct StacAsset: Sendable, Equatable {
     /// DN to add so pixels match the pre-2022 scale: `round(offset / scale)` of the first band
     /// (-1000 for offset -0.1, scale 0.0001), or 0 when the item says the offset was applied.
     public var harmonisationShiftDN: Int
+    /// `classification:bitfields` (a QA asset's bit layout), empty when not given.
+    public var bitfields: [BitField] = []
 
     /// The same grid as a GDAL geotransform [c, a, b, f, d, e].
     public var gdalGeoTransform: [Double]? {
@@ -70,6 +72,19 @@ public struct StacAsset: Sendable, Equatable {
 
     /// EPSG number when `projCode` is an EPSG code.
     public var epsg: Int? { projCode.flatMap(epsgNumber) }
+}
+
+/// One `classification:bitfields` entry: `length` bits from bit `offset`, called `name`.
+public struct BitField: Sendable, Equatable {
+    public var name: String
+    public var offset: Int
+    public var length: Int
+
+    public init(name: String, offset: Int, length: Int) {
+        self.name = name
+        self.offset = offset
+        self.length = length
+    }
 }
 
 /// `raster:bands` entry.

@@ -113,7 +113,22 @@ public struct StacItemParser: Sendable {
             transform: transform,
             projCode: try projCode(json, field) ?? itemProj,
             bands: bands,
-            harmonisationShiftDN: try harmonisationShift(bands.first, boaApplied: boaApplied, field: field))
+            harmonisationShiftDN: try harmonisationShift(bands.first, boaApplied: boaApplied, field: field),
+            bitfields: try bitfields(json, field))
+    }
+
+    /// `classification:bitfields`: name, offset and length of each field (classes are not needed).
+    private func bitfields(_ json: JSONValue, _ field: String) throws -> [BitField] {
+        guard let v = json["classification:bitfields"], !v.isNull else { return [] }
+        guard let list = v.arrayValue else { throw ItemProblem.invalid("\(field).classification:bitfields", "is not a list") }
+        return try list.enumerated().map { i, entry in
+            let at = "\(field).classification:bitfields[\(i)]"
+            guard let name = entry["name"]?.stringValue, let offset = entry["offset"]?.intValue,
+                  let length = entry["length"]?.intValue, offset >= 0, length >= 1, offset + length <= 64 else {
+                throw ItemProblem.invalid(at, "needs a name, an offset ≥ 0 and a length ≥ 1")
+            }
+            return BitField(name: name, offset: offset, length: length)
+        }
     }
 
     private func parseBand(_ json: JSONValue, _ field: String) throws -> RasterBand {
