@@ -104,6 +104,15 @@ public final class ObservationBuilder {
     /// day, so later scenes do not fill them. Returns how many it settled.
     @discardableResult
     public func settleMasked<M: MaskSample>(mask: UnsafeBufferPointer<M>) throws -> Int {
+        // Generic code called from another module is not specialised: hand the two mask
+        // types to specialised bodies so the per-pixel loop has no witness calls.
+        if let m = mask as? UnsafeBufferPointer<UInt8> { return try settleMaskedBody(mask: m) }
+        if let m = mask as? UnsafeBufferPointer<UInt16> { return try settleMaskedBody(mask: m) }
+        return try settleMaskedBody(mask: mask)
+    }
+
+    @inline(__always)
+    private func settleMaskedBody<M: MaskSample>(mask: UnsafeBufferPointer<M>) throws -> Int {
         guard mask.count == pixelCount else {
             throw CompositeError.planeSizeMismatch(what: "scene mask", expected: pixelCount, actual: mask.count)
         }
@@ -128,12 +137,15 @@ public final class ObservationBuilder {
     public func markUnsettled(into flags: UnsafeMutableBufferPointer<UInt8>) -> Int {
         precondition(flags.count == pixelCount, "flags must hold pixelCount values")
         let filled = UnsafePointer(storage.base + offset)
-        let firstData = fusionRule == .firstData
+        let decided = UnsafePointer(self.decided)
+        // Branch-free (cloud edges are random to a branch predictor) so the loop vectorises.
+        let decidedMask: UInt16 = fusionRule == .firstData ? 0xFFFF : 0
+        guard let out = flags.baseAddress else { return 0 }
         var count = 0
         for p in 0..<pixelCount {
-            let open = filled[p] == 0 && (!firstData || decided[p] == 0)
-            flags[p] = open ? 1 : 0
-            count &+= open ? 1 : 0
+            let open: UInt8 = (filled[p] | (decided[p] & decidedMask)) == 0 ? 1 : 0
+            out[p] = open
+            count &+= Int(open)
         }
         return count
     }
@@ -142,6 +154,13 @@ public final class ObservationBuilder {
     /// and no earlier scene settled the pixel), so only their source blocks are decoded;
     /// returns how many there are.
     public func markNeeded<M: MaskSample>(mask: UnsafeBufferPointer<M>, into needed: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        if let m = mask as? UnsafeBufferPointer<UInt8> { return markNeededBody(mask: m, into: needed) }
+        if let m = mask as? UnsafeBufferPointer<UInt16> { return markNeededBody(mask: m, into: needed) }
+        return markNeededBody(mask: mask, into: needed)
+    }
+
+    @inline(__always)
+    private func markNeededBody<M: MaskSample>(mask: UnsafeBufferPointer<M>, into needed: UnsafeMutableBufferPointer<UInt8>) -> Int {
         precondition(mask.count == pixelCount && needed.count == pixelCount, "planes must hold pixelCount values")
         let settled = UnsafePointer(fusionRule == .firstData ? decided : storage.base + offset)
         let filled = UnsafePointer(storage.base + offset)
@@ -201,12 +220,21 @@ public final class ObservationBuilder {
             guard let p = plane.baseAddress else { return 0 }
             sources.append(p)
         }
+        let laneMaps = maps.map(LaneMap.init)
         let (filled, newlyDecided) = sources.withUnsafeBufferPointer { src in
             maskRule.table.withUnsafeBufferPointer { table in
-                Self.fuse(
-                    sources: src, mask: mask?.baseAddress, table: table, maps: maps.map(LaneMap.init),
-                    out: storage.base + offset, decided: fusionRule == .firstData ? decided : nil,
-                    pixelCount: pixelCount)
+                let out = storage.base + offset, decided = fusionRule == .firstData ? decided : nil
+                // Concrete mask types reach specialised loops (see settleMasked).
+                if let m = mask as? UnsafeBufferPointer<UInt8>? {
+                    return Self.fuse(sources: src, mask: m?.baseAddress, table: table, maps: laneMaps, out: out,
+                                     decided: decided, pixelCount: pixelCount)
+                }
+                if let m = mask as? UnsafeBufferPointer<UInt16>? {
+                    return Self.fuse(sources: src, mask: m?.baseAddress, table: table, maps: laneMaps, out: out,
+                                     decided: decided, pixelCount: pixelCount)
+                }
+                return Self.fuse(sources: src, mask: mask?.baseAddress, table: table, maps: laneMaps, out: out,
+                                 decided: decided, pixelCount: pixelCount)
             }
         }
         validPixelCount += filled
