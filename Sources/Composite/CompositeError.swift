@@ -13,8 +13,6 @@ public enum CompositeError: Error, Equatable, CustomStringConvertible {
     case shiftOutOfRange(band: Int, shift: Int)
     /// The raster:bands offset/scale pair does not describe an integer DN shift.
     case invalidOffsetScale(offset: Double, scale: Double)
-    /// A processing baseline string such as "04.00" could not be parsed.
-    case invalidProcessingBaseline(String)
     /// A window, band count or observation count that is zero/negative or too large.
     case invalidDimensions(String)
     /// More observations than the reducer was sized for.
@@ -37,8 +35,6 @@ public enum CompositeError: Error, Equatable, CustomStringConvertible {
             return "DN shift \(shift) for band \(band) is outside -65535...65535"
         case .invalidOffsetScale(let offset, let scale):
             return "raster:bands scale \(scale) and offset \(offset) are not an exact conversion to reflectance × 10000"
-        case .invalidProcessingBaseline(let s):
-            return "processing baseline '\(s)' is not of the form NN.NN"
         case .invalidDimensions(let s):
             return "invalid composite dimensions: \(s)"
         case .capacityExceeded(let capacity):

@@ -10,9 +10,9 @@ struct Cube: ParsableCommand {
         commandName: "cube",
         abstract: "Build analysis-ready Zarr datacubes from satellite imagery in a STAC catalog.",
         discussion: """
-        A cube spec (YAML) names the target grid, the time bins, the bands and the catalog.
-        `cube init` writes the cube's Zarr schema, its job plan and its scene index; `cube run`
-        builds every job; `cube worker` builds chunk jobs; `cube plan` shows what a spec would
+        A cube spec (YAML) names the target grid, the time bins, the bands and the catalog. \
+        `cube init` writes the cube's Zarr schema, its job plan and its scene index; `cube run` \
+        builds every job; `cube worker` builds chunk jobs; `cube plan` shows what a spec would \
         build without writing anything.
         """,
         version: version,

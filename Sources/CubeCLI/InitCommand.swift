@@ -10,11 +10,12 @@ struct InitCommand: ParsableCommand {
         commandName: "init",
         abstract: "Write the cube's Zarr schema and job plan into the store (no data chunks).",
         discussion: """
-        Writes the root group, one uint16 (time, y, x) array per band and `count`, the x/y and time
-        coordinates with time bounds, the `spatial_ref` grid mapping, consolidated metadata, and
-        the plan of land chunk jobs under `_cube/`, then the scene and COG header index (see
-        `cube index`). Running it again with the same spec does
-        nothing; with a different spec it refuses unless --force is given (which then removes
+        Writes the root group, the (time, y, x) arrays of the composite (one uint16 array per band \
+        and statistic, float32 for the geomedian's deviations) and `count`, the x/y and time \
+        coordinates with time bounds, the `spatial_ref` grid mapping, consolidated metadata, and \
+        the plan of land chunk jobs under `_cube/`, then the scene and COG header index (see \
+        `cube index`). Running it again with the same spec does \
+        nothing; with a different spec it refuses unless --force is given (which then removes \
         the old cube's objects and says how many).
         """
     )

@@ -10,7 +10,7 @@ struct PlanCommand: ParsableCommand {
         commandName: "plan",
         abstract: "Show the grid, chunks and jobs a spec describes, without writing the cube.",
         discussion: """
-        Land chunks are built; chunks with no land under them (by the spec's land mask) are
+        Land chunks are built; chunks with no land under them (by the spec's land mask) are \
         skipped as ocean. Jobs = land chunks × time bins.
         """
     )

@@ -12,19 +12,19 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Build the cube: fan the pending land chunk jobs out to worker processes.",
         discussion: """
-        Given a spec, initialises the store first if needed (like `cube init`); given a store,
-        continues building it. Jobs already done are skipped, so an interrupted run (Ctrl-C,
+        Given a spec, initialises the store first if needed (like `cube init`); given a store, \
+        continues building it. Jobs already done are skipped, so an interrupted run (Ctrl-C, \
         a killed machine) is resumed by running the same command again.
 
-        Executors: `local` (default) runs --workers processes here; `slurm` submits a job array
-        (`sbatch --array`) whose tasks run `cube worker --shard` and follows them through the
-        store and the Slurm queue; `kubernetes` only writes an Indexed Job manifest (--emit) for
-        `kubectl apply`. A failed job is retried (--attempts, with backoff); a job that keeps
-        failing is recorded with its error and the run goes on; the exit code is 1 when any job
+        Executors: `local` (default) runs --workers processes here; `slurm` submits a job array \
+        (`sbatch --array`) whose tasks run `cube worker --shard` and follows them through the \
+        store and the Slurm queue; `kubernetes` only writes an Indexed Job manifest (--emit) for \
+        `kubectl apply`. A failed job is retried (--attempts, with backoff); a job that keeps \
+        failing is recorded with its error and the run goes on; the exit code is 1 when any job \
         failed for good, 130 when the run was interrupted.
 
-        The run report goes to _cube/report.json in the store and is printed as a summary; a
-        quicklook PNG per time bin built goes to _cube/previews/. When every land job is done,
+        The run report goes to _cube/report.json in the store and is printed as a summary; a \
+        quicklook PNG per time bin built goes to _cube/previews/. When every land job is done, \
         the root attribute cube:complete becomes true.
         """
     )

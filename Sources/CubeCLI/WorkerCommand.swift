@@ -10,13 +10,13 @@ struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Build chunk jobs of an initialised cube and write their chunks into the store.",
         discussion: """
-        With --job, builds the named jobs (TIME/ROW/COL, e.g. 2024-03/4/7). Without it, builds
-        every land job that has no done record yet, optionally only the share --shard I/N
-        (jobs i with i mod N == I, in plan order) so that N workers anywhere that see the store
+        With --job, builds the named jobs (TIME/ROW/COL, e.g. 2024-03/4/7). Without it, builds \
+        every land job that has no done record yet, optionally only the share --shard I/N \
+        (jobs i with i mod N == I, in plan order) so that N workers anywhere that see the store \
         split the work between them. A job that is already done is skipped.
 
-        Each job prints one JSON line on standard output: scenes found, used and skipped (with
-        reasons), observations, valid pixels, bytes read and written, seconds per phase.
+        Each job prints one JSON line on standard output: scenes found, used and skipped (with \
+        reasons), observations, valid pixels, bytes read and written, seconds per phase. \
         A failed job is retried (--attempts); the exit code is 1 if any job failed for good.
         """
     )

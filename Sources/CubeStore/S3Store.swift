@@ -17,7 +17,13 @@ public final class S3Store: Store, @unchecked Sendable {
     public let aws: AWSEnvironment
     private let client: HTTPClient
     private let lock = NSLock()
-    private var conditionalPutWorks = true
+    /// Whether the server honours `If-None-Match: *`; learnt on the first refusal. Guarded by
+    /// `lock` (it is read and written by whichever thread creates an object).
+    private var conditionalPutSupported = true
+    private var conditionalPutWorks: Bool {
+        get { lock.lock(); defer { lock.unlock() }; return conditionalPutSupported }
+        set { lock.lock(); conditionalPutSupported = newValue; lock.unlock() }
+    }
 
     /// `location` is `s3://bucket[/prefix]`.
     public init(location: String, aws: AWSEnvironment, retry: RetryPolicy = RetryPolicy()) throws {

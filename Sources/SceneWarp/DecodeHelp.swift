@@ -12,8 +12,13 @@ public final class DecodeHelp: @unchecked Sendable {
     private var idle = 0
     private var busy = 0
     private var offer: Offer?
-    /// Items done by serving (idle) lanes since `begin`, for tests and tuning.
-    public private(set) var helped = 0
+    /// Items done by serving (idle) lanes since `begin`, for tests and tuning; guarded by `condition`.
+    private var helpedCount = 0
+    public var helped: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return helpedCount
+    }
 
     final class Offer {
         let count: Int
@@ -35,7 +40,7 @@ public final class DecodeHelp: @unchecked Sendable {
         condition.lock()
         busy = 0
         offer = nil
-        helped = 0
+        helpedCount = 0
         condition.unlock()
     }
 
@@ -66,7 +71,7 @@ public final class DecodeHelp: @unchecked Sendable {
         while true {
             if let o = offer, o.next < o.count {
                 take(from: o, decoder: decoder, buffer: &buffer)
-                helped += 1
+                helpedCount += 1
                 continue
             }
             if busy <= 0 { break }

@@ -114,7 +114,7 @@ private func planes(_ builder: ObservationBuilder) -> [[UInt16]] {
                 let bandsOK = s.bands.allSatisfy { $0[p] != 0 }
                 let valid = !invalid.contains(cls) && bandsOK
                 if valid {
-                    for b in 0..<3 { expected[b][p] = Harmonisation.apply(s.bands[b][p], shift: s.shifts[b]) }
+                    for b in 0..<3 { expected[b][p] = ValueMap.shift(s.shifts[b]).apply(s.bands[b][p]) }
                     break
                 }
                 let hasData = (s.mask == nil || cls != 0) && (invalid.contains(cls) || bandsOK)
