@@ -54,10 +54,12 @@ let package = Package(
             "StacSearch", "SceneWarp", "SceneIndex", "Composite", "Sensors", "GDALKit", "HTTPClient",
         ]),
         .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit", "Composite"]),
-        .target(name: "CubeRun", dependencies: ["CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview"]),
+        .target(name: "CubeRun", dependencies: [
+            "CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview", "HTTPClient",
+        ]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "ChunkWorker",
-            "CubeRun", "CubePreview", "SceneIndex", "GDALKit",
+            "CubeRun", "CubePreview", "SceneIndex", "GDALKit", "HTTPClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

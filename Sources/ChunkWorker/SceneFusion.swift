@@ -3,6 +3,7 @@ import CubeGrid
 import CubeSpec
 import Foundation
 import GDALKit
+import HTTPClient
 import SceneIndex
 import SceneWarp
 import Sensors
@@ -106,12 +107,12 @@ final class SceneFusion {
             } catch let failure as TransientFailure {
                 attempt += 1
                 if attempt >= Self.sceneAttempts { throw failure }
-                Thread.sleep(forTimeInterval: 0.25 * Double(1 << (attempt - 1)) * Double.random(in: 0.75...1.25))
+                Thread.sleep(forTimeInterval: RetryPolicy.scenes.jitteredDelay(beforeRetry: attempt))
             }
         }
     }
 
-    static let sceneAttempts = 4
+    static let sceneAttempts = RetryPolicy.scenes.maxAttempts
 
     private func fuseOnce(_ scene: StacItem, target: GeoBox, into builder: ObservationBuilder) throws -> SceneOutcome {
         guard let sensor = sensor(for: scene.collection) else {

@@ -4,6 +4,7 @@ import CubeJobs
 import CubeRun
 import CubeStore
 import Foundation
+import HTTPClient
 
 struct WorkerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -151,7 +152,7 @@ struct WorkerCommand: ParsableCommand {
                         failed: ISO8601DateFormatter().string(from: Date())))
                     return false
                 }
-                Thread.sleep(forTimeInterval: min(30, 0.5 * Double(1 << (attempt - 1))) * Double.random(in: 0.75...1.25))
+                Thread.sleep(forTimeInterval: RetryPolicy.workerJobs.jitteredDelay(beforeRetry: attempt))
             }
         }
         return false

@@ -1,5 +1,6 @@
 import CubeJobs
 import Foundation
+import HTTPClient
 
 /// The coordinator's work queue, shared by the threads that feed worker processes.
 /// A failed attempt goes back in the queue after a backoff until `maxAttempts`; then the job
@@ -40,9 +41,10 @@ public final class JobQueue: @unchecked Sendable {
                             bytesRead: 0, scenesUsed: 0, scenesSkipped: 0, startedAt: Date(), stopping: false)
     }
 
-    /// 2 s, 4 s, 8 s … (capped at 60 s), ±25 % jitter so retries of many jobs do not align.
+    /// `RetryPolicy.jobs`: 2 s, 4 s, 8 s … (capped at 60 s), ±25 % jitter so retries of many
+    /// jobs do not align.
     public static func defaultBackoff(_ attempt: Int) -> TimeInterval {
-        min(60, 2 * pow(2, Double(max(0, attempt - 1)))) * Double.random(in: 0.75...1.25)
+        RetryPolicy.jobs.jitteredDelay(beforeRetry: attempt)
     }
 
     /// The next job to run, waiting for delayed retries; nil when nothing is left (or stopped).

@@ -1,6 +1,7 @@
 import CubeJobs
 import CubePlan
 import Foundation
+import HTTPClient
 
 public struct SlurmOptions: Sendable {
     /// Array tasks; each runs `cube worker --shard` on its share of the jobs.
@@ -101,7 +102,7 @@ struct SlurmExecutor {
             } catch {
                 if "\(error)".contains("Invalid job id") { return false }
                 lastError = error
-                Thread.sleep(forTimeInterval: min(10, 0.5 * Double(attempt + 1)))
+                Thread.sleep(forTimeInterval: RetryPolicy.schedulerCommands.jitteredDelay(beforeRetry: attempt + 1))
             }
         }
         throw lastError!

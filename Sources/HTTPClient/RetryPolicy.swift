@@ -30,10 +30,29 @@ public struct RetryPolicy: Sendable {
     /// wins over the computed backoff; `unitRandom` is uniform in [0, 1).
     public func delay(beforeRetry retry: Int, retryAfter: TimeInterval?, unitRandom: Double) -> TimeInterval {
         if let retryAfter { return max(0, retryAfter) }
-        let exponent = Double(min(max(retry - 1, 0), 62))
-        let ceiling = min(maxDelay, baseDelay * pow(2, exponent))
-        return ceiling * min(max(unitRandom, 0), 1)
+        return ceiling(beforeRetry: retry) * min(max(unitRandom, 0), 1)
     }
+
+    /// The wait before retry `retry` as the ceiling ±25 %: for retries whose pace should stay
+    /// predictable (a job, a scene, a worker's job) while many of them do not align.
+    public func jitteredDelay(beforeRetry retry: Int, unitRandom: Double = Double.random(in: 0..<1)) -> TimeInterval {
+        ceiling(beforeRetry: retry) * (0.75 + 0.5 * min(max(unitRandom, 0), 1))
+    }
+
+    /// baseDelay · 2^(retry − 1), at most maxDelay.
+    public func ceiling(beforeRetry retry: Int) -> TimeInterval {
+        let exponent = Double(min(max(retry - 1, 0), 62))
+        return min(maxDelay, baseDelay * pow(2, exponent))
+    }
+
+    /// A failed chunk job, back in the coordinator's queue: 2 s, 4 s, 8 s … at most 60 s.
+    public static let jobs = RetryPolicy(baseDelay: 2, maxDelay: 60)
+    /// A job retried inside one worker process: 0.5 s, 1 s, 2 s … at most 30 s.
+    public static let workerJobs = RetryPolicy(baseDelay: 0.5, maxDelay: 30)
+    /// A scene whose read failed transiently: 0.25 s, 0.5 s, 1 s.
+    public static let scenes = RetryPolicy(maxAttempts: 4, baseDelay: 0.25, maxDelay: 30)
+    /// A scheduler command (squeue, sbatch) that failed: 1 s, 2 s, 4 s … at most 10 s.
+    public static let schedulerCommands = RetryPolicy(baseDelay: 1, maxDelay: 10)
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).

@@ -156,4 +156,20 @@ let timeout = Result<HTTPResponse, TransportError>.failure(TransportError(code: 
         #expect(p.count == 201 && p.hasSuffix("…"))
         #expect(!p.contains("\n"))
     }
+
+    /// The one backoff behind every retry loop: the ceiling doubles from baseDelay up to
+    /// maxDelay, the jittered wait stays within ±25 % of it.
+    @Test func jitteredDelaysFollowTheCeiling() {
+        #expect((1...6).map { RetryPolicy.jobs.ceiling(beforeRetry: $0) } == [2, 4, 8, 16, 32, 60])
+        #expect((1...4).map { RetryPolicy.scenes.ceiling(beforeRetry: $0) } == [0.25, 0.5, 1, 2])
+        #expect(RetryPolicy.workerJobs.ceiling(beforeRetry: 10) == 30)
+        #expect(RetryPolicy.schedulerCommands.ceiling(beforeRetry: 5) == 10)
+        for retry in 1...8 {
+            let c = RetryPolicy.jobs.ceiling(beforeRetry: retry)
+            #expect(RetryPolicy.jobs.jitteredDelay(beforeRetry: retry, unitRandom: 0) == c * 0.75)
+            #expect(RetryPolicy.jobs.jitteredDelay(beforeRetry: retry, unitRandom: 1) == c * 1.25)
+            let d = RetryPolicy.jobs.jitteredDelay(beforeRetry: retry)
+            #expect(d >= c * 0.75 && d <= c * 1.25)
+        }
+    }
 }
