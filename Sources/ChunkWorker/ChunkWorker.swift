@@ -93,21 +93,56 @@ public final class ChunkWorker {
     @discardableResult
     public func run(_ job: JobID) throws -> DoneRecord {
         var clock = PhaseClock()
-        let plan = cube.plan
-        let grid = plan.grid
-        let bin = plan.bins[job.bin]
-        let window = grid.chunkWindow(cy: job.cy, cx: job.cx)
-        let target = grid.subBox(window)
+        let traffic = Traffic(staleAssets: staleAssets)
+        let window = cube.plan.grid.chunkWindow(cy: job.cy, cx: job.cx)
+        let target = cube.plan.grid.subBox(window)
         // Grid mappings are per chunk lattice, so none of the previous job's is used again:
         // dropping them keeps a long-running worker's memory to one job's worth.
         grids.removeAll()
-        let networkBefore = NetworkStats.snapshot()
-        let fetchedBefore = RangeFetcher.totalBytes
-        let requestsBefore = networkBefore.requests + RangeFetcher.totalRequests
-        let staleBefore = staleAssets
 
-        // Search: in the cube's scene index when it has one, else in the catalog.
-        let outline = try grid.lonLatFootprint(window)
+        let found = try search(job, window: window)
+        prefetch(found, target: target)
+        defer { prefetcher.stop(); tilePrefetch.reset() }
+        clock.lap("search")
+
+        let planes = JobPlanes(outputs: cube.recipe.outputs, sensorCounts: cube.layout.sensorCounts,
+                               pixels: window.pixelCount)
+        let built = try build(found.observations, window: window, target: target, into: planes, clock: &clock)
+        let validPixels = planes.validPixels
+        let bytesWritten = validPixels > 0 ? try write(planes, job: job) : 0
+        clock.lap("write")
+
+        let record = DoneRecord(
+            job: job.name(in: cube.plan),
+            scenes_found: found.result.items.count,
+            scenes_used: built.ledger.usedCount,
+            scenes_skipped: found.skipped + built.ledger.skipped,
+            observations: built.storedObservations,
+            valid_pixels: validPixels,
+            wrote_chunks: validPixels > 0,
+            bytes_read: traffic.bytesRead,
+            bytes_written: bytesWritten,
+            seconds: clock.seconds,
+            finished: ISO8601DateFormatter().string(from: Date()),
+            index_snapshot: index?.snapshot.snapshot,
+            requests: traffic.requests,
+            stale_assets: staleAssets - traffic.staleAssetsBefore)
+        try cube.ledger.markDone(job, record)
+        return record
+    }
+
+    /// The scenes of one job, grouped into observations, and what the search left out.
+    struct Found {
+        let result: SearchResult
+        let observations: [Observation]
+        let skipped: [SkippedScene]
+        let indexed: [String: IndexedAsset]
+    }
+
+    /// Search: in the cube's scene index when it has one, else in the catalog.
+    func search(_ job: JobID, window: PixelWindow) throws -> Found {
+        let bin = cube.plan.bins[job.bin]
+        let outline = try cube.plan.grid.lonLatFootprint(window)
         let footprint = StacSearch.LonLatFootprint(
             LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
         let query = SearchQuery(footprint: footprint, interval: DateInterval(start: bin.start, end: bin.end),
@@ -120,130 +155,153 @@ public final class ChunkWorker {
             result = try searcher.search(query)
         }
         let (observations, dropped) = searcher.observations(from: result.items, footprint: footprint)
-        var skipped = (result.skipped + dropped).map { SkippedScene(id: $0.id, reason: $0.reason) }
-        for f in [fusion] + fusions { f.indexed = indexed }
-        // Assets in the order the lanes will open them (mask first, then the bands); those in
-        // the header index need no opening.
+        let skipped = (result.skipped + dropped).map { SkippedScene(id: $0.id, reason: $0.reason) }
+        return Found(result: result, observations: observations, skipped: skipped, indexed: indexed)
+    }
+
+    /// Opens the job's assets ahead of the lanes (in the order they will be read: mask first,
+    /// then the bands; those in the header index need no opening) and sends the first wave:
+    /// every mask tile the job may read, all requests in flight together.
+    func prefetch(_ found: Found, target: GeoBox) {
+        for f in [fusion] + fusions { f.indexed = found.indexed }
         let assetKeys = cube.spec.assetKeys
-        let order = laneOrder(observations)
+        let order = laneOrder(found.observations)
         prefetcher.start(order.flatMap { i in
-            observations[i].scenes.flatMap { scene in
-                assetKeys.compactMap { scene.assets[$0]?.href }.filter { indexed[$0] == nil }
+            found.observations[i].scenes.flatMap { scene in
+                assetKeys.compactMap { scene.assets[$0]?.href }.filter { found.indexed[$0] == nil }
             }
         })
-        defer { prefetcher.stop() }
-        // First wave: every mask tile the job may read, all requests in flight together.
-        requestMaskWave(order.flatMap { observations[$0].scenes }, target: target, indexed: indexed)
-        defer { tilePrefetch.reset() }
-        clock.lap("search")
-
-        // Read, mask, fuse and reduce, strip by strip.
-        let pixels = window.pixelCount
-        let bandCount = cube.spec.bands.count
-        let recipe = cube.recipe
-        // Every output plane in one buffer, each `pixels` values of its declared type.
-        let outputs = OutputPlanes(recipe.outputs, pixels: pixels)
-        var count = [UInt16](repeating: 0, count: pixels)
-        // Mixed cubes: the count of each sensor.
-        var sensorCounts = cube.layout.sensorCounts.map { _ in [UInt16](repeating: 0, count: pixels) }
-        var ledger = SceneLedger()
-        var storedObservations = 0
-        if !observations.isEmpty {
-            let rows = StripPlan.rowsPerStrip(width: window.width, height: window.height, bandCount: bandCount,
-                                              observations: observations.count, budgetBytes: options.memoryBudgetBytes,
-                                              threads: options.reduceThreads)
-            for strip in StripPlan.strips(height: window.height, rowsPerStrip: rows) {
-                let stripWindow = PixelWindow(col: 0, row: strip.lowerBound, width: window.width, height: strip.count)
-                let stripTarget = target.subBox(stripWindow)
-                let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
-                                                   maxObservations: observations.count, recipe: recipe,
-                                                   sensors: cube.spec.sensors.count)
-                let events = try compose(observations, target: stripTarget, into: reducer, skipping: ledger.brokenIDs)
-                for list in events {
-                    for event in list {
-                        switch event {
-                        case .outcome(let id, let outcome): ledger.note(id, outcome)
-                        case .broken(let id, let why): ledger.markBroken(id, why)
-                        }
-                    }
-                }
-                storedObservations = max(storedObservations, reducer.observationCount)
-                clock.lap("read")
-                let range = (strip.lowerBound * window.width)..<(strip.upperBound * window.width)
-                try count.withUnsafeMutableBufferPointer { c in
-                    try reducer.finish(outputs: outputs.planes(pixels: range), count: UnsafeMutableBufferPointer(rebasing: c[range]),
-                                       threads: options.reduceThreads)
-                }
-                for s in sensorCounts.indices {
-                    try sensorCounts[s].withUnsafeMutableBufferPointer { c in
-                        try reducer.sensorCount(s, into: UnsafeMutableBufferPointer(rebasing: c[range]))
-                    }
-                }
-                clock.lap("reduce")
-            }
-        }
-        skipped += ledger.skipped
-
-        // Encode and store the output and count chunks, then the done record (so done means
-        // complete). Chunks are independent objects: with several threads they are encoded
-        // and stored in parallel.
-        let validPixels = count.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
-        var bytesWritten = 0
-        if validPixels > 0 {
-            let names = recipe.outputs.map(\.name) + [CubeLayout.countArray] + cube.layout.sensorCounts
-            var sizes = [Int](repeating: 0, count: names.count)
-            var failure: Error?
-            let lock = NSLock()
-            let writer = cube.writer
-            let sensorPlanes = sensorCounts.map { plane in
-                UnsafeMutableRawBufferPointer.allocate(byteCount: plane.count * 2, alignment: 16)
-            }
-            defer { sensorPlanes.forEach { $0.deallocate() } }
-            for (plane, values) in zip(sensorPlanes, sensorCounts) {
-                values.withUnsafeBytes { plane.copyMemory(from: $0) }
-            }
-            count.withUnsafeBufferPointer { countPlane in
-                let planes = outputs.planes(pixels: 0..<pixels).map { UnsafeRawBufferPointer($0) }
-                    + [UnsafeRawBufferPointer(countPlane)] + sensorPlanes.map { UnsafeRawBufferPointer($0) }
-                let write = { (i: Int) in
-                    do {
-                        let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, bytes: planes[i])
-                        lock.lock(); sizes[i] = n; lock.unlock()
-                    } catch {
-                        lock.lock(); failure = failure ?? error; lock.unlock()
-                    }
-                }
-                if options.readThreads > 1 {
-                    DispatchQueue.concurrentPerform(iterations: names.count, execute: write)
-                } else {
-                    for i in names.indices { write(i) }
-                }
-            }
-            if let failure { throw failure }
-            bytesWritten = sizes.reduce(0, +)
-        }
-        clock.lap("write")
-
-        let network = NetworkStats.snapshot()
-        let record = DoneRecord(
-            job: job.name(in: plan),
-            scenes_found: result.items.count,
-            scenes_used: ledger.usedCount,
-            scenes_skipped: skipped,
-            observations: storedObservations,
-            valid_pixels: validPixels,
-            wrote_chunks: validPixels > 0,
-            bytes_read: max(0, network.bytesDownloaded - networkBefore.bytesDownloaded)
-                + (RangeFetcher.totalBytes - fetchedBefore),
-            bytes_written: bytesWritten,
-            seconds: clock.seconds,
-            finished: ISO8601DateFormatter().string(from: Date()),
-            index_snapshot: index?.snapshot.snapshot,
-            requests: network.requests + RangeFetcher.totalRequests - requestsBefore,
-            stale_assets: staleAssets - staleBefore)
-        try cube.ledger.markDone(job, record)
-        return record
+        requestMaskWave(order.flatMap { found.observations[$0].scenes }, target: target, indexed: found.indexed)
     }
+
+    /// Read, mask, fuse and reduce, strip by strip (a strip's reducer fits the memory budget).
+    func build(_ observations: [Observation], window: PixelWindow, target: GeoBox, into planes: JobPlanes,
+               clock: inout PhaseClock) throws -> (ledger: SceneLedger, storedObservations: Int) {
+        var ledger = SceneLedger()
+        var stored = 0
+        guard !observations.isEmpty else { return (ledger, 0) }
+        let bandCount = cube.spec.bands.count
+        let rows = StripPlan.rowsPerStrip(width: window.width, height: window.height, bandCount: bandCount,
+                                          observations: observations.count, budgetBytes: options.memoryBudgetBytes,
+                                          threads: options.reduceThreads)
+        for strip in StripPlan.strips(height: window.height, rowsPerStrip: rows) {
+            let stripWindow = PixelWindow(col: 0, row: strip.lowerBound, width: window.width, height: strip.count)
+            let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
+                                               maxObservations: observations.count, recipe: cube.recipe,
+                                               sensors: cube.spec.sensors.count)
+            let events = try compose(observations, target: target.subBox(stripWindow), into: reducer,
+                                     skipping: ledger.brokenIDs)
+            for event in events.joined() {
+                switch event {
+                case .outcome(let id, let outcome): ledger.note(id, outcome)
+                case .broken(let id, let why): ledger.markBroken(id, why)
+                }
+            }
+            stored = max(stored, reducer.observationCount)
+            clock.lap("read")
+            let range = (strip.lowerBound * window.width)..<(strip.upperBound * window.width)
+            try reducer.finish(outputs: planes.outputs(pixels: range), count: planes.count(pixels: range),
+                               threads: options.reduceThreads)
+            for s in planes.sensorCountNames.indices {
+                try reducer.sensorCount(s, into: planes.sensorCount(s, pixels: range))
+            }
+            clock.lap("reduce")
+        }
+        return (ledger, stored)
+    }
+
+    /// Encodes and stores every output and count chunk (independent objects: with several
+    /// threads they are encoded and stored in parallel); returns the bytes stored. The done
+    /// record is written after, so done means complete.
+    func write(_ planes: JobPlanes, job: JobID) throws -> Int {
+        let names = planes.names
+        let all = planes.all(pixels: 0..<planes.pixels).map { UnsafeRawBufferPointer($0) }
+        var sizes = [Int](repeating: 0, count: names.count)
+        var failure: Error?
+        let lock = NSLock()
+        let writer = cube.writer
+        let write = { (i: Int) in
+            do {
+                let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, bytes: all[i])
+                lock.lock(); sizes[i] = n; lock.unlock()
+            } catch {
+                lock.lock(); failure = failure ?? error; lock.unlock()
+            }
+        }
+        if options.readThreads > 1 {
+            DispatchQueue.concurrentPerform(iterations: names.count, execute: write)
+        } else {
+            for i in names.indices { write(i) }
+        }
+        if let failure { throw failure }
+        return sizes.reduce(0, +)
+    }
+}
+
+/// Bytes and requests a job caused, from the process-wide counters (GDAL's and the range
+/// fetcher's) taken before it started.
+struct Traffic {
+    let bytesBefore: Int
+    let fetchedBefore: Int
+    let requestsBefore: Int
+    let staleAssetsBefore: Int
+
+    init(staleAssets: Int) {
+        let network = NetworkStats.snapshot()
+        bytesBefore = network.bytesDownloaded
+        fetchedBefore = RangeFetcher.totalBytes
+        requestsBefore = network.requests + RangeFetcher.totalRequests
+        staleAssetsBefore = staleAssets
+    }
+
+    var bytesRead: Int {
+        max(0, NetworkStats.snapshot().bytesDownloaded - bytesBefore) + (RangeFetcher.totalBytes - fetchedBefore)
+    }
+
+    var requests: Int { NetworkStats.snapshot().requests + RangeFetcher.totalRequests - requestsBefore }
+}
+
+/// Every plane one job writes, in one allocation, in store order: the composite's outputs
+/// (each of its declared type), `count`, then a mixed cube's per-sensor counts (uint16). A
+/// strip's pixels are one contiguous slice of each plane.
+final class JobPlanes {
+    let pixels: Int
+    /// Array names, plane by plane.
+    let names: [String]
+    let sensorCountNames: [String]
+    private let planes: OutputPlanes
+    private let outputCount: Int
+
+    init(outputs: [OutputDeclaration], sensorCounts: [String], pixels: Int) {
+        self.pixels = pixels
+        sensorCountNames = sensorCounts
+        outputCount = outputs.count
+        let counts = ([CubeLayout.countArray] + sensorCounts).map { name in
+            OutputDeclaration(name: name, type: .uint16, statistic: "count", band: nil, longName: name, rule: "count",
+                              units: "1")
+        }
+        names = outputs.map(\.name) + counts.map(\.name)
+        planes = OutputPlanes(outputs + counts, pixels: pixels)
+    }
+
+    /// Every plane's slice for `range`, in store order (outputs, count, sensor counts).
+    func all(pixels range: Range<Int>) -> [UnsafeMutableRawBufferPointer] { planes.planes(pixels: range) }
+
+    /// The composite's output planes for `range`, in `recipe.outputs` order.
+    func outputs(pixels range: Range<Int>) -> [UnsafeMutableRawBufferPointer] {
+        Array(planes.planes(pixels: range)[0..<outputCount])
+    }
+
+    func count(pixels range: Range<Int>) -> UnsafeMutableBufferPointer<UInt16> {
+        planes.planes(pixels: range)[outputCount].bindMemory(to: UInt16.self)
+    }
+
+    func sensorCount(_ s: Int, pixels range: Range<Int>) -> UnsafeMutableBufferPointer<UInt16> {
+        planes.planes(pixels: range)[outputCount + 1 + s].bindMemory(to: UInt16.self)
+    }
+
+    /// Pixels with at least one valid observation.
+    var validPixels: Int { count(pixels: 0..<pixels).reduce(0) { $0 + ($1 != 0 ? 1 : 0) } }
 }
 
 /// The output planes of one job, in one allocation: plane i holds `pixels` values of
