@@ -53,13 +53,17 @@ let package = Package(
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore",
             "StacSearch", "SceneWarp", "SceneIndex", "Composite", "Sensors", "GDALKit", "HTTPClient",
         ]),
+        // Benchmark-only code the CLI exposes (`cube worker --decode-floor`), kept out of the worker.
+        .target(name: "BenchSupport", dependencies: [
+            "ChunkWorker", "CubeGrid", "CubeJobs", "CubeSpec", "GDALKit", "SceneWarp", "StacSearch",
+        ]),
         .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit", "Composite"]),
         .target(name: "CubeRun", dependencies: [
             "CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview", "HTTPClient",
         ]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "ChunkWorker",
-            "CubeRun", "CubePreview", "SceneIndex", "GDALKit", "HTTPClient",
+            "CubeRun", "CubePreview", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,5 +1,7 @@
+import ChunkWorker
 import CubeGrid
 import CubeJobs
+import CubeSpec
 import Foundation
 import GDALKit
 import SceneWarp
