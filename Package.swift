@@ -7,7 +7,7 @@ import PackageDescription
 
 let package = Package(
     name: "cube",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cube", targets: ["CubeCLI"]),
     ],
@@ -86,5 +86,5 @@ let package = Package(
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",
         ]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

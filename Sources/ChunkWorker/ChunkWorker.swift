@@ -6,6 +6,7 @@ import CubeSchema
 import CubeSpec
 import CubeStore
 import Foundation
+import Synchronization
 import GDALKit
 import HTTPClient
 import SceneIndex
@@ -215,17 +216,16 @@ public final class ChunkWorker {
     /// record is written after, so done means complete.
     func write(_ planes: JobPlanes, job: JobID) throws -> Int {
         let names = planes.names
-        let all = planes.all(pixels: 0..<planes.pixels).map { UnsafeRawBufferPointer($0) }
-        var sizes = [Int](repeating: 0, count: names.count)
-        var failure: Error?
-        let lock = NSLock()
+        // Each thread reads only its own plane; the planes outlive the writes.
+        nonisolated(unsafe) let all = planes.all(pixels: 0..<planes.pixels).map { UnsafeRawBufferPointer($0) }
+        let outcome = Mutex((sizes: [Int](repeating: 0, count: names.count), failure: (any Error)?.none))
         let writer = cube.writer
-        let write = { (i: Int) in
+        @Sendable func write(_ i: Int) {
             do {
                 let n = try writer.write(array: names[i], bin: job.bin, cy: job.cy, cx: job.cx, bytes: all[i])
-                lock.lock(); sizes[i] = n; lock.unlock()
+                outcome.withLock { $0.sizes[i] = n }
             } catch {
-                lock.lock(); failure = failure ?? error; lock.unlock()
+                outcome.withLock { $0.failure = $0.failure ?? error }
             }
         }
         if options.readThreads > 1 {
@@ -233,8 +233,10 @@ public final class ChunkWorker {
         } else {
             for i in names.indices { write(i) }
         }
-        if let failure { throw failure }
-        return sizes.reduce(0, +)
+        return try outcome.withLock { o in
+            if let failure = o.failure { throw failure }
+            return o.sizes.reduce(0, +)
+        }
     }
 }
 

@@ -19,8 +19,11 @@ final class LaneThreads {
         state.run(count: count, body)
     }
 
-    /// Shared with the threads, which must not keep the `LaneThreads` alive. Unchecked: every
-    /// mutable field is read and written with `condition` held.
+    /// Shared with the threads, which must not keep the `LaneThreads` alive.
+    /// `@unchecked`: every mutable field is read and written with `condition` held (an
+    /// NSCondition, because threads wait on it: `Synchronization.Mutex` has no wait). The body
+    /// runs on the lane threads: `ChunkWorker.readLanes`, its one caller, shares the reducer
+    /// and the lane results under its own lock.
     private final class State: @unchecked Sendable {
         private let condition = NSCondition()
         private var threads = 0

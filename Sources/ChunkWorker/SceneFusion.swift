@@ -214,7 +214,7 @@ final class SceneFusion {
             return try body()
         } catch let error as SceneWarpError {
             if error.kind == .stale { throw error }
-            if TransientFailure.matches(error.reason) {
+            if error.isTransient {
                 reader.clearCaches()
                 GDAL.clearNetworkCache()
                 throw TransientFailure(description: "\(error)")
@@ -228,23 +228,4 @@ final class SceneFusion {
 /// fails rather than skipping data, and the coordinator retries it.
 public struct TransientFailure: Error, CustomStringConvertible {
     public let description: String
-
-    /// GDAL/curl wording of network and server-side failures: any libcurl transport error
-    /// (connection refused or reset, timeouts, garbled or empty replies), HTTP 5xx and 429.
-    /// Not here: 404/403 and data that does not decode; retrying them cannot help, so those
-    /// scenes are skipped and listed. When in doubt a network failure fails the job (it is
-    /// retried and reported) rather than silently losing a scene.
-    static func matches(_ message: String) -> Bool {
-        let m = message.lowercased()
-        let markers = [
-            "curl error", "couldn't connect", "could not connect", "failed to connect", "connection refused",
-            "connection reset", "connection timed out", "operation timed out", "timeout was reached",
-            "recv failure", "send failure", "empty reply from server", "server returned nothing",
-            "http response code: 5", "http error code: 5", "http response code: 429", "http error code: 429",
-            "couldn't resolve host", "ssl connect error", "http/0.9",
-            // /vsicurl/ range reads: "Request for 100206-149210 failed with response_code=0" (no response).
-            "response_code=0", "response_code=5", "response_code=429",
-        ]
-        return markers.contains { m.contains($0) }
-    }
 }

@@ -253,25 +253,31 @@ public final class CompositeReducer {
     /// Runs the recipe over the stored observations, pixels split across `threads`.
     private func reduce(outs: [UnsafeMutableRawPointer], counts: UnsafePointer<UInt16>, threads: Int) {
         // Which outputs each statistic fills: its own, consecutively, in recipe order.
-        var orderStats: [(statistic: any OrderStatistic, first: Int)] = []
-        var pixelStats: [(statistic: any PixelStatistic, outputs: Range<Int>)] = []
+        var orderList: [(statistic: any OrderStatistic, first: Int)] = []
+        var pixelList: [(statistic: any PixelStatistic, outputs: Range<Int>)] = []
         var next = 0
         for statistic in recipe.statistics {
             let n = statistic.outputs(bands: recipe.bands, several: recipe.statistics.count > 1).count
-            if let o = statistic as? any OrderStatistic { orderStats.append((o, next)) }
-            if let p = statistic as? any PixelStatistic { pixelStats.append((p, next..<(next + n))) }
+            if let o = statistic as? any OrderStatistic { orderList.append((o, next)) }
+            if let p = statistic as? any PixelStatistic { pixelList.append((p, next..<(next + n))) }
             next += n
         }
+        let (orderStats, pixelStats) = (orderList, pixelList)
         let sorts = orderStats.contains { $0.statistic.needsSort }
         let fullSort = orderStats.contains { $0.statistic.needsSort && $0.statistic.needsLowerHalf }
         let kernel = SortKernel(observations: observationCount, slotStride: slotStride, sorts: sorts)
         let parts = ThreadSplit.ranges(pixelCount: pixelCount, threads: threads, alignment: Lane8.scalarCount)
-        let base = UnsafePointer(storage.base)
+        // The closure below runs on several threads; each writes only its own pixel range of these
+        // buffers, which outlive the call (concurrentPerform returns when every part is done).
+        nonisolated(unsafe) let base = UnsafePointer(storage.base)
+        nonisolated(unsafe) let outs = outs
+        nonisolated(unsafe) let counts = counts
         let pixels = pixelCount
         let bands = bandCount
         let n = observationCount
-        let stack = ObservationStack(values: base, observations: n, bandCount: bands, pixelCount: pixels, counts: counts)
-        let work: (Int) -> Void = { part in
+        nonisolated(unsafe) let stack = ObservationStack(values: base, observations: n, bandCount: bands,
+                                                         pixelCount: pixels, counts: counts)
+        let work: @Sendable (Int) -> Void = { part in
             if !orderStats.isEmpty {
                 let scratch = UnsafeMutablePointer<Lane8>.allocate(capacity: max(n, 1))
                 defer { scratch.deallocate() }

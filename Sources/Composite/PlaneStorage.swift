@@ -9,6 +9,9 @@ import Glibc
 /// Large blocks are mapped directly and asked for transparent huge pages: a chunk's
 /// observation store is ~100 MB, and first-touch faults on 4 KiB pages (25,000 of them per
 /// job) cost more than filling it.
+///
+/// `@unchecked`: it owns raw memory and never touches it; the reducer's threads write and read
+/// disjoint pixel ranges of it, between the reducer's own synchronisation points.
 final class PlaneStorage: @unchecked Sendable {
     let base: UnsafeMutablePointer<UInt16>
     let count: Int

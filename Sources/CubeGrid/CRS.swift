@@ -3,7 +3,7 @@ import GDALKit
 
 /// A grid CRS: the definition the user gave plus its resolved spatial reference.
 /// Equal when the definitions are equal (`EPSG:32632` and its WKT are different specs).
-public final class CRS: Equatable, @unchecked Sendable, Codable, CustomStringConvertible {
+public final class CRS: Equatable, Sendable, Codable, CustomStringConvertible {
     public let definition: String
     public let reference: SpatialReference
 

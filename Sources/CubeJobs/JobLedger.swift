@@ -1,6 +1,7 @@
 import CubePlan
 import CubeStore
 import Foundation
+import Synchronization
 
 /// What a finished job leaves behind at `_cube/done/<bin>/<row>.<col>.json`. It is written
 /// after all the job's chunks, so its presence means the job's output is complete.
@@ -193,23 +194,18 @@ public struct JobLedger: Sendable {
     }
 }
 
-/// The index's empty jobs, loaded on first use. Unchecked: `loaded` is behind `lock`.
-private final class EmptyJobs: @unchecked Sendable {
-    private let lock = NSLock()
-    private var loaded: Set<JobID>?
+/// The index's empty jobs, loaded on first use (under the lock, so once).
+private final class EmptyJobs: Sendable {
+    private let loaded = Mutex<Set<JobID>?>(nil)
 
     func jobs(_ load: () throws -> Set<JobID>) throws -> Set<JobID> {
-        lock.lock()
-        defer { lock.unlock() }
-        if let loaded { return loaded }
-        let value = try load()
-        loaded = value
-        return value
+        try loaded.withLock { loaded in
+            if let loaded { return loaded }
+            let value = try load()
+            loaded = value
+            return value
+        }
     }
 
-    func clear() {
-        lock.lock()
-        loaded = nil
-        lock.unlock()
-    }
+    func clear() { loaded.withLock { $0 = nil } }
 }

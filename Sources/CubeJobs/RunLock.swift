@@ -1,12 +1,13 @@
 import CubeStore
 import Foundation
+import Synchronization
 
 /// One coordinator per store: `_cube/run.lock`, created atomically (`createIfAbsent`), kept
 /// fresh by a heartbeat and removed at the end of the run. A second `cube run` refuses with the
 /// holder's host, pid and start time. A lock whose holder is gone (same host and the pid is
 /// dead, or no heartbeat for `staleAfter`) is taken over, so a SIGKILLed run does not block
 /// the next one.
-public final class RunLock: @unchecked Sendable {
+public final class RunLock: Sendable {
     public static let key = "_cube/run.lock"
 
     public struct Holder: Codable, Equatable, Sendable {
@@ -20,11 +21,13 @@ public final class RunLock: @unchecked Sendable {
 
     public let store: any Store
     public let staleAfter: TimeInterval
-    public private(set) var holder: Holder
+    /// Written by the heartbeat (a timer thread), read by `release`.
+    private let held: Mutex<Holder>
+    public var holder: Holder { held.withLock { $0 } }
 
     private init(store: any Store, holder: Holder, staleAfter: TimeInterval) {
         self.store = store
-        self.holder = holder
+        self.held = Mutex(holder)
         self.staleAfter = staleAfter
     }
 
@@ -69,11 +72,12 @@ public final class RunLock: @unchecked Sendable {
 
     /// Refreshes the heartbeat; throws if another run took the lock over.
     public func heartbeat() throws {
-        guard let current = try Self.read(store), current.token == holder.token else {
+        let mine = holder
+        guard let current = try Self.read(store), current.token == mine.token else {
             throw JobError("this run lost its lock \(Self.key) to another run")
         }
-        holder.heartbeat = Date().timeIntervalSince1970
-        try store.put(Self.key, JSONEncoder().encode(holder))
+        let fresh = held.withLock { h -> Holder in h.heartbeat = Date().timeIntervalSince1970; return h }
+        try store.put(Self.key, JSONEncoder().encode(fresh))
     }
 
     public func release() {

@@ -4,6 +4,7 @@ import CubePreview
 import CubeSchema
 import CubeStore
 import Foundation
+import Synchronization
 
 /// Where the work runs.
 public enum ExecutorKind: Sendable {
@@ -50,7 +51,7 @@ public struct RunOptions: Sendable {
 /// executor, records failures, writes the run report, renders quicklooks and marks the cube
 /// complete when every land job is done. Everything it knows lives in the store, so a run can
 /// be stopped at any moment and the next one continues.
-public final class Coordinator {
+public final class Coordinator: Sendable {
     public let store: any Store
     public let storeLocation: String
     public let options: RunOptions
@@ -238,31 +239,27 @@ public final class Coordinator {
 }
 
 /// SIGINT/SIGTERM: the first stops handing out jobs, the second aborts.
-final class SignalTrap: @unchecked Sendable {
-    private var sources: [DispatchSourceSignal] = []
-    private var count = 0
-    private let lock = NSLock()
+final class SignalTrap: Sendable {
+    private let state = Mutex((sources: [DispatchSourceSignal](), count: 0))
 
-    func install(first: @escaping () -> Void, second: @escaping () -> Void) {
+    func install(first: @escaping @Sendable () -> Void, second: @escaping @Sendable () -> Void) {
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { [weak self] in
-                guard let self else { return }
-                self.lock.lock()
-                self.count += 1
-                let n = self.count
-                self.lock.unlock()
+                guard let n = self?.state.withLock({ s -> Int in s.count += 1; return s.count }) else { return }
                 if n == 1 { first() } else if n == 2 { second() }
             }
             source.resume()
-            sources.append(source)
+            state.withLock { $0.sources.append(source) }
         }
     }
 
     func uninstall() {
-        for s in sources { s.cancel() }
-        sources = []
+        state.withLock { s in
+            for source in s.sources { source.cancel() }
+            s.sources = []
+        }
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
     }

@@ -5,6 +5,9 @@ import HTTPClient
 /// The coordinator's work queue, shared by the threads that feed worker processes.
 /// A failed attempt goes back in the queue after a backoff until `maxAttempts`; then the job
 /// counts as failed for good. `stop()` hands out no more jobs (running ones finish).
+///
+/// `@unchecked`: every mutable field is read and written with `condition` held (an NSCondition,
+/// because threads wait on it: `Synchronization.Mutex` has no wait).
 public final class JobQueue: @unchecked Sendable {
     public struct Progress: Sendable {
         public var total: Int
@@ -69,7 +72,7 @@ public final class JobQueue: @unchecked Sendable {
                 condition.wait()
             } else {
                 let soonest = delayed.map(\.at).min()!
-                condition.wait(until: min(soonest, Date().addingTimeInterval(1)))
+                _ = condition.wait(until: min(soonest, Date().addingTimeInterval(1)))
             }
         }
     }

@@ -1,6 +1,7 @@
 import CubeJobs
 import CubePlan
 import Foundation
+import Synchronization
 
 /// What the coordinator tells its display about each job.
 public enum RunEvent: Sendable {
@@ -12,7 +13,7 @@ public enum RunEvent: Sendable {
 /// Runs the queue's jobs on N worker processes on this machine (`cube worker --serve`).
 /// One feeder thread per process hands it jobs one at a time; a process that dies is
 /// replaced and its job goes back in the queue as a failed attempt.
-public struct LocalExecutor {
+public struct LocalExecutor: Sendable {
     public let executable: String
     public let storeLocation: String
     public let workers: Int
@@ -91,20 +92,15 @@ public struct LocalExecutor {
 }
 
 /// Every worker process started, so a second Ctrl-C can kill them all.
-public final class ProcessRegistry: @unchecked Sendable {
-    private let lock = NSLock()
-    private var all: [WorkerProcess] = []
+public final class ProcessRegistry: Sendable {
+    private let all = Mutex<[Process]>([])
 
     func add(_ p: WorkerProcess) {
-        lock.lock()
-        all.append(p)
-        lock.unlock()
+        let process = p.process
+        all.withLock { $0.append(process) }
     }
 
     public func killAll() {
-        lock.lock()
-        let list = all
-        lock.unlock()
-        for p in list { p.kill() }
+        for p in all.withLock({ $0 }) where p.isRunning { Foundation.kill(p.processIdentifier, SIGKILL) }
     }
 }

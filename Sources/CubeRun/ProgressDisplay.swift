@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// How a run talks to whoever watches it: a live bar on a terminal, plain lines in logs,
 /// JSON lines for scripts, or nothing but the final summary.
@@ -7,14 +8,13 @@ public enum DisplayMode: String, Sendable {
 }
 
 /// Renders run events and progress. Thread safe (events come from feeder threads).
-public final class ProgressDisplay: @unchecked Sendable {
+public final class ProgressDisplay: Sendable {
     public let mode: DisplayMode
-    private let lock = NSLock()
-    private var timer: DispatchSourceTimer?
-    private var lastBar = ""
-    private let snapshot: () -> JobQueue.Progress
+    /// Held while writing, so lines and the bar never tear.
+    private let lock = Mutex<DispatchSourceTimer?>(nil)
+    private let snapshot: @Sendable () -> JobQueue.Progress
 
-    public init(mode: DisplayMode, snapshot: @escaping () -> JobQueue.Progress) {
+    public init(mode: DisplayMode, snapshot: @escaping @Sendable () -> JobQueue.Progress) {
         self.mode = mode
         self.snapshot = snapshot
     }
@@ -25,27 +25,31 @@ public final class ProgressDisplay: @unchecked Sendable {
 
     public func start() {
         guard mode == .bar else { return }
-        let t = DispatchSource.makeTimerSource(queue: .global())
-        t.schedule(deadline: .now(), repeating: .milliseconds(500))
-        t.setEventHandler { [weak self] in self?.redraw() }
-        t.resume()
-        timer = t
+        lock.withLock { timer in
+            let t = DispatchSource.makeTimerSource(queue: .global())
+            t.schedule(deadline: .now(), repeating: .milliseconds(500))
+            t.setEventHandler { [weak self] in self?.redraw() }
+            t.resume()
+            timer = t
+        }
     }
 
     public func stop() {
-        timer?.cancel()
-        timer = nil
-        if mode == .bar {
-            lock.lock()
-            redrawLocked()
-            FileHandle.standardError.write(Data("\n".utf8))
-            lock.unlock()
+        lock.withLock { timer in
+            timer?.cancel()
+            timer = nil
+            if mode == .bar {
+                redrawLocked()
+                FileHandle.standardError.write(Data("\n".utf8))
+            }
         }
     }
 
     public func event(_ e: RunEvent) {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { _ in write(e) }
+    }
+
+    private func write(_ e: RunEvent) {
         let p = snapshot()
         switch mode {
         case .quiet:
@@ -78,8 +82,10 @@ public final class ProgressDisplay: @unchecked Sendable {
 
     /// A message that must not be torn by the bar.
     public func note(_ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
+        lock.withLock { _ in writeNote(text) }
+    }
+
+    private func writeNote(_ text: String) {
         if mode == .json {
             if let data = try? JSONSerialization.data(withJSONObject: ["event": "note", "message": text]) {
                 FileHandle.standardOutput.write(data + Data("\n".utf8))
@@ -105,9 +111,7 @@ public final class ProgressDisplay: @unchecked Sendable {
     }
 
     private func redraw() {
-        lock.lock()
-        redrawLocked()
-        lock.unlock()
+        lock.withLock { _ in redrawLocked() }
     }
 
     private func redrawLocked() {
@@ -123,7 +127,6 @@ public final class ProgressDisplay: @unchecked Sendable {
         }
         let text = String(format: "%@ %d/%d jobs · %.1f jobs/min · ETA %@ · %d failed%@", bar, p.finished, p.total, rate, eta,
                           p.failed, p.stopping ? " · stopping" : "")
-        lastBar = text
         FileHandle.standardError.write(Data(("\r\u{1B}[2K" + text).utf8))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A `cube worker STORE --serve` child process: job names go in on its standard input, one per
 /// line; one JSON line per job comes back on its standard output. The process keeps its GDAL
@@ -87,20 +88,15 @@ final class WorkerProcess {
 }
 
 /// The last few KiB a worker wrote on standard error, for the message when it dies.
-private final class ErrorTail: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
+private final class ErrorTail: Sendable {
+    private let data = Mutex(Data())
 
     func append(_ bytes: ArraySlice<UInt8>) {
-        lock.lock()
-        data.append(contentsOf: bytes)
-        if data.count > 4096 { data.removeFirst(data.count - 4096) }
-        lock.unlock()
+        data.withLock { data in
+            data.append(contentsOf: bytes)
+            if data.count > 4096 { data.removeFirst(data.count - 4096) }
+        }
     }
 
-    var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
+    var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import HTTPClient
 
 /// A store in an S3 bucket (AWS, or any S3-compatible server), under a key prefix.
@@ -9,20 +10,20 @@ import HTTPClient
 /// a HEAD-then-PUT fallback, which is not atomic against a racing writer (documented in
 /// docs/object-storage.md). Requests are signed with AWS Signature Version 4 by libcurl
 /// (anonymous when there are no credentials) and retried on 429/5xx/timeouts with backoff.
-/// Thread safe (one connection, serialised).
-public final class S3Store: Store, @unchecked Sendable {
+/// Thread safe: one connection, used by one request at a time.
+public final class S3Store: Store, Sendable {
     public let bucket: String
     /// Key prefix inside the bucket, without trailing "/" ("" = bucket root).
     public let prefix: String
     public let aws: AWSEnvironment
-    private let client: HTTPClient
-    private let lock = NSLock()
-    /// Whether the server honours `If-None-Match: *`; learnt on the first refusal. Guarded by
-    /// `lock` (it is read and written by whichever thread creates an object).
-    private var conditionalPutSupported = true
+    /// libcurl's easy handle is not thread safe: requests take turns.
+    private let client: Mutex<HTTPClient>
+    /// Whether the server honours `If-None-Match: *`; learnt on the first refusal (read and
+    /// written by whichever thread creates an object).
+    private let conditionalPut = Atomic<Bool>(true)
     private var conditionalPutWorks: Bool {
-        get { lock.lock(); defer { lock.unlock() }; return conditionalPutSupported }
-        set { lock.lock(); conditionalPutSupported = newValue; lock.unlock() }
+        get { conditionalPut.load(ordering: .relaxed) }
+        set { conditionalPut.store(newValue, ordering: .relaxed) }
     }
 
     /// `location` is `s3://bucket[/prefix]`.
@@ -46,7 +47,7 @@ public final class S3Store: Store, @unchecked Sendable {
         self.bucket = bucket
         self.prefix = prefix
         self.aws = aws
-        client = try HTTPClient(configuration: .init(retry: retry, timeout: 300, connectTimeout: 20, signing: aws.signing))
+        client = Mutex(try HTTPClient(configuration: .init(retry: retry, timeout: 300, connectTimeout: 20, signing: aws.signing)))
     }
 
     public var description: String { "s3://\(bucket)\(prefix.isEmpty ? "" : "/" + prefix)" }
@@ -80,11 +81,10 @@ public final class S3Store: Store, @unchecked Sendable {
         return h
     }
 
-    private func call(_ operation: String, _ key: String, _ body: () throws -> HTTPResponse) throws -> HTTPResponse {
-        lock.lock()
-        defer { lock.unlock() }
+    private func call(_ operation: String, _ key: String,
+                      _ body: (HTTPClient) throws -> HTTPResponse) throws -> HTTPResponse {
         do {
-            return try body()
+            return try client.withLock { try body($0) }
         } catch let e as HTTPError {
             throw e
         } catch {
@@ -115,7 +115,7 @@ public final class S3Store: Store, @unchecked Sendable {
         try StoreKey.validate(key)
         let url = try url(forObject: key)
         do {
-            return try call("read", key) { try client.request(method: "GET", url: url, headers: headers()) }.body
+            return try call("read", key) { client in try client.request(method: "GET", url: url, headers: headers()) }.body
         } catch let e as HTTPError {
             if e.status == 404 { return nil }
             throw remote("read", key, e)
@@ -126,7 +126,7 @@ public final class S3Store: Store, @unchecked Sendable {
         try StoreKey.validate(key)
         let url = try url(forObject: key)
         do {
-            _ = try call("write", key) {
+            _ = try call("write", key) { client in
                 try client.request(method: "PUT", url: url, headers: headers([("Content-Type", "application/octet-stream")]), body: data)
             }
         } catch let e as HTTPError {
@@ -139,7 +139,7 @@ public final class S3Store: Store, @unchecked Sendable {
         let url = try url(forObject: key)
         if conditionalPutWorks {
             do {
-                _ = try call("create", key) {
+                _ = try call("create", key) { client in
                     try client.request(method: "PUT", url: url,
                                        headers: headers([("Content-Type", "application/octet-stream"), ("If-None-Match", "*")]),
                                        body: data)
@@ -162,7 +162,7 @@ public final class S3Store: Store, @unchecked Sendable {
         try StoreKey.validate(key)
         let url = try url(forObject: key)
         do {
-            _ = try call("check", key) { try client.request(method: "HEAD", url: url, headers: headers()) }
+            _ = try call("check", key) { client in try client.request(method: "HEAD", url: url, headers: headers()) }
             return true
         } catch let e as HTTPError {
             if e.status == 404 { return false }
@@ -187,7 +187,7 @@ public final class S3Store: Store, @unchecked Sendable {
         try StoreKey.validate(key)
         let url = try url(forObject: key)
         do {
-            _ = try call("delete", key) { try client.request(method: "DELETE", url: url, headers: headers()) }
+            _ = try call("delete", key) { client in try client.request(method: "DELETE", url: url, headers: headers()) }
         } catch let e as HTTPError {
             if e.status == 404 { return }
             throw remote("delete", key, e)
@@ -216,7 +216,7 @@ public final class S3Store: Store, @unchecked Sendable {
             }
             let body: Data
             do {
-                body = try call("list", folder) { try client.request(method: "GET", url: url, headers: headers()) }.body
+                body = try call("list", folder) { client in try client.request(method: "GET", url: url, headers: headers()) }.body
             } catch let e as HTTPError {
                 throw remote("list", folder, e)
             }

@@ -9,7 +9,7 @@ public final class CoordinateTransform {
 
     public init(from source: SpatialReference, to target: SpatialReference) throws {
         GDAL.initialize()
-        guard let h = OCTNewCoordinateTransformation(source.handle, target.handle) else {
+        guard let h = SpatialReference.withHandles(source, target, { OCTNewCoordinateTransformation($0, $1) }) else {
             throw GDALError.last("no transformation from \(source.name) to \(target.name)")
         }
         handle = h

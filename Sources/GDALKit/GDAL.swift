@@ -95,14 +95,41 @@ private func recordError(_ level: CPLErr, _ number: CPLErrorNum, _ message: Unsa
     RecentErrors.add(String(cString: message))
 }
 
-public struct GDALError: Error, CustomStringConvertible {
+public struct GDALError: Error, CustomStringConvertible, Sendable {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// A network or server failure (GDAL's `/vsicurl/` reads) that another attempt may not
+    /// meet; decided here, where GDAL's error is taken, so callers branch on a flag.
+    public let isTransient: Bool
+
+    public init(_ message: String, transient: Bool = false) {
+        self.message = message
+        self.isTransient = transient
+    }
+
     public var description: String { message }
 
     /// Wraps `context` with GDAL's own last error text when there is one.
     static func last(_ context: String) -> GDALError {
         let detail = GDAL.takeLastError()
-        return GDALError(detail.isEmpty ? context : "\(context): \(detail)")
+        return GDALError(detail.isEmpty ? context : "\(context): \(detail)",
+                         transient: isNetworkFailure(detail))
+    }
+
+    /// GDAL reports `/vsicurl/` failures as text only (libcurl's message, or the HTTP status
+    /// in words), so this is the one place that reads it: any libcurl transport error
+    /// (refused, reset, timeouts, garbled or empty replies), HTTP 5xx and 429. Not here: 404/403
+    /// and data that does not decode, which another attempt cannot fix.
+    public static func isNetworkFailure(_ message: String) -> Bool {
+        let m = message.lowercased()
+        let markers = [
+            "curl error", "couldn't connect", "could not connect", "failed to connect", "connection refused",
+            "connection reset", "connection timed out", "operation timed out", "timeout was reached",
+            "recv failure", "send failure", "empty reply from server", "server returned nothing",
+            "http response code: 5", "http error code: 5", "http response code: 429", "http error code: 429",
+            "couldn't resolve host", "ssl connect error", "http/0.9",
+            // /vsicurl/ range reads: "Request for 100206-149210 failed with response_code=0" (no response).
+            "response_code=0", "response_code=5", "response_code=429",
+        ]
+        return markers.contains { m.contains($0) }
     }
 }

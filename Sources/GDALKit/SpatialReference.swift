@@ -3,8 +3,25 @@ import Foundation
 
 /// A coordinate reference system (OGRSpatialReference) with x = easting/longitude,
 /// y = northing/latitude whatever the authority's axis order.
+///
+/// `@unchecked`: an OGRSpatialReference is not thread safe, even for reading (GDAL's rule: no
+/// object is unless documented, gdal#4906; exports fill caches). Every call on the handle after
+/// `init` goes through `withHandle`, under one process-wide lock: they are rare and short
+/// (identification, WKT export, creating a transformation), never per pixel.
 public final class SpatialReference: @unchecked Sendable {
-    let handle: OGRSpatialReferenceH
+    private let handle: OGRSpatialReferenceH
+    private static let lock = NSLock()
+
+    /// `body` with the handle, under the lock (not re-entrant: `body` must not call back).
+    func withHandle<R>(_ body: (OGRSpatialReferenceH) throws -> R) rethrows -> R {
+        try Self.lock.withLock { try body(handle) }
+    }
+
+    /// `body` with both handles under the lock (the same object twice is fine).
+    static func withHandles<R>(_ a: SpatialReference, _ b: SpatialReference,
+                               _ body: (OGRSpatialReferenceH, OGRSpatialReferenceH) throws -> R) rethrows -> R {
+        try lock.withLock { try body(a.handle, b.handle) }
+    }
 
     /// Accepts what GDAL's `SetFromUserInput` does: "EPSG:32632", "32632", WKT, PROJ strings.
     public init(_ definition: String) throws {
@@ -35,12 +52,12 @@ public final class SpatialReference: @unchecked Sendable {
 
     deinit { OSRDestroySpatialReference(handle) }
 
-    public var isGeographic: Bool { OSRIsGeographic(handle) != 0 }
-    public var isProjected: Bool { OSRIsProjected(handle) != 0 }
+    public var isGeographic: Bool { withHandle { OSRIsGeographic($0) != 0 } }
+    public var isProjected: Bool { withHandle { OSRIsProjected($0) != 0 } }
 
     /// The EPSG code when the CRS is (or is identified as) an EPSG one.
     public var epsgCode: Int? {
-        let probe = OSRClone(handle)
+        let probe = withHandle { OSRClone($0) }
         defer { OSRDestroySpatialReference(probe) }
         _ = OSRAutoIdentifyEPSG(probe)
         let isGeo = OSRIsGeographic(probe) != 0
@@ -66,24 +83,26 @@ public final class SpatialReference: @unchecked Sendable {
 
     public var projJSON: String {
         var out: UnsafeMutablePointer<CChar>?
-        guard OSRExportToPROJJSON(handle, &out, nil) == OGRERR_NONE, let out else { return "" }
+        guard withHandle({ OSRExportToPROJJSON($0, &out, nil) }) == OGRERR_NONE, let out else { return "" }
         defer { VSIFree(out) }
         return String(cString: out)
     }
 
     public var name: String {
-        OSRGetName(handle).map { String(cString: $0) } ?? ""
+        withHandle { OSRGetName($0).map { String(cString: $0) } } ?? ""
     }
 
     /// Linear unit name for projected CRSs ("metre"), angular for geographic ("degree").
     public var unitName: String {
-        var name: UnsafeMutablePointer<CChar>?
-        if isGeographic {
-            _ = OSRGetAngularUnits(handle, &name)
-        } else {
-            _ = OSRGetLinearUnits(handle, &name)
+        withHandle { h in
+            var name: UnsafeMutablePointer<CChar>?
+            if OSRIsGeographic(h) != 0 {
+                _ = OSRGetAngularUnits(h, &name)
+            } else {
+                _ = OSRGetLinearUnits(h, &name)
+            }
+            return name.map { String(cString: $0) } ?? ""
         }
-        return name.map { String(cString: $0) } ?? ""
     }
 
     /// The CRS's area of use in lon/lat degrees (west may exceed east across the antimeridian),
@@ -91,18 +110,18 @@ public final class SpatialReference: @unchecked Sendable {
     public var areaOfUse: (west: Double, south: Double, east: Double, north: Double)? {
         var w = 0.0, s = 0.0, e = 0.0, n = 0.0
         var name: UnsafePointer<CChar>?
-        guard OSRGetAreaOfUse(handle, &w, &s, &e, &n, &name) != 0, w != -1000 else { return nil }
+        guard withHandle({ OSRGetAreaOfUse($0, &w, &s, &e, &n, &name) }) != 0, w != -1000 else { return nil }
         return (w, s, e, n)
     }
 
     public func isSame(_ other: SpatialReference) -> Bool {
-        OSRIsSame(handle, other.handle) != 0
+        Self.withHandles(self, other) { OSRIsSame($0, $1) != 0 }
     }
 
     private func export(format: String) -> String {
         var out: UnsafeMutablePointer<CChar>?
         var options = ["FORMAT=\(format)"]
-        let err = withCStringArray(&options) { OSRExportToWktEx(handle, &out, $0) }
+        let err = withHandle { h in withCStringArray(&options) { OSRExportToWktEx(h, &out, $0) } }
         guard err == OGRERR_NONE, let out else { return "" }
         defer { VSIFree(out) }
         return String(cString: out)

@@ -118,7 +118,8 @@ public final class HTTPClient {
                              retryBudgetExhausted: budgetSpent)
         case .failure(let error):
             return HTTPError(kind: .transport(code: error.code, message: error.message), method: req.method,
-                             redactedURL: url, bodyPrefix: "", attempts: attempts, retryBudgetExhausted: budgetSpent)
+                             redactedURL: url, bodyPrefix: "", attempts: attempts, retryBudgetExhausted: budgetSpent,
+                             transportTransient: error.isRetryable)
         }
     }
 }

@@ -15,6 +15,17 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public var attempts: Int
     /// Set when retries stopped because the total delay budget was spent.
     public var retryBudgetExhausted: Bool
+    /// For a transport failure: whether another attempt may cure it (timeouts, resets).
+    var transportTransient = false
+
+    /// A failure of the network or the server (5xx, 429, a retryable transport error) that a
+    /// later attempt may not meet, as opposed to an answer (404, 403) that will not change.
+    public var isTransient: Bool {
+        switch kind {
+        case .status(let code): return code == 429 || code >= 500
+        case .transport: return transportTransient
+        }
+    }
 
     public var status: Int? {
         if case .status(let code) = kind { return code }

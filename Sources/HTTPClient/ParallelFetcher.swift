@@ -35,6 +35,12 @@ public enum RangeOutcome: Sendable, Equatable {
     /// No usable answer. `transient`: the network or the server (5xx, 429, no answer), worth
     /// another attempt; otherwise the object is missing or refuses ranges.
     case failed(String, transient: Bool)
+
+    /// A failure another attempt may not meet.
+    public var isTransient: Bool {
+        if case .failed(_, let transient) = self { return transient }
+        return false
+    }
 }
 
 /// Many byte ranges of many URLs, all in flight together on a pool of keep-alive connections

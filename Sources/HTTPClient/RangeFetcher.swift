@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Synchronization
 
 /// Fetches byte ranges of a URL in parallel requests straight into caller-owned memory: no
 /// per-request buffers, keep-alive connections between calls, large receive chunks. Made for
@@ -48,14 +49,3 @@ public final class RangeFetcher {
     }
 }
 
-/// A value behind a lock.
-final class Mutex<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) -> R) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
-    }
-}

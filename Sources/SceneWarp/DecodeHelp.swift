@@ -7,6 +7,9 @@ import Foundation
 /// A busy lane offers each batch of fetched tiles (`run`) and decodes its share itself; an
 /// idle lane (`serve`) takes tiles from the current offer until every lane is done. Tiles of
 /// one plane write disjoint target pixels, so they can be gathered from any thread.
+///
+/// `@unchecked`: every mutable field is read and written with `condition` held (an NSCondition,
+/// because threads wait on it: `Synchronization.Mutex` has no wait).
 public final class DecodeHelp: @unchecked Sendable {
     private let condition = NSCondition()
     private var idle = 0

@@ -5,6 +5,9 @@ import Foundation
 /// a scene, so the read lanes of one job (and its following jobs) compute each once. Building
 /// happens once per key: a lane asking for a mapping another lane is computing waits for it
 /// instead of repeating the PROJ pass. Thread safe; bounded by bytes (LRU).
+///
+/// `@unchecked`: every mutable field is read and written with `condition` held (an NSCondition,
+/// because threads wait on it: `Synchronization.Mutex` has no wait).
 public final class GridCache: @unchecked Sendable {
     private let condition = NSCondition()
     private var centres: LRUCache<CentresKey, SourceCentres>

@@ -62,7 +62,7 @@ final class OpenScene {
             opened = d
             return d
         } catch {
-            throw SceneWarpError(.open, href: href, "cannot open: \(error)")
+            throw SceneWarpError(.open, href: href, "cannot open: \(error)", cause: error)
         }
     }
 }

@@ -12,7 +12,7 @@ import GDALKit
 /// most `ahead` datasets wait to be taken. The threads live as long as the prefetcher (so a
 /// worker's many jobs share their GDAL and PROJ thread state) and wait while there is nothing
 /// to open.
-public final class ScenePrefetcher: @unchecked Sendable {
+public final class ScenePrefetcher: Sendable {
     private let state: State
 
     /// `threads`: opens in flight at once (they mostly wait on the network).
@@ -36,6 +36,8 @@ public final class ScenePrefetcher: @unchecked Sendable {
     var readyCount: Int { state.readyCount }
 
     /// Shared by the threads, which must not keep the prefetcher itself alive.
+    /// `@unchecked`: every mutable field is read and written with `condition` held (an NSCondition,
+    /// because threads wait on it: `Synchronization.Mutex` has no wait).
     private final class State: @unchecked Sendable {
         private let condition = NSCondition()
         private var queue: [String] = []

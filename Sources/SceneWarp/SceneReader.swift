@@ -186,7 +186,7 @@ public final class SceneReader {
                 try source.read(x: window.col, y: window.row, width: window.width, height: window.height, into: samples)
             }
         } catch {
-            throw SceneWarpError(.read, href: plan.href, "cannot read band \(band): \(error)")
+            throw SceneWarpError(.read, href: plan.href, "cannot read band \(band): \(error)", cause: error)
         }
         if let noData = source.noDataValue { T.zeroNoData(samples, noData: noData) }
         plan.map.indices.withUnsafeBufferPointer { indices in
@@ -254,7 +254,7 @@ public final class SceneReader {
         } catch let error as SceneWarpError {
             throw error
         } catch {
-            throw SceneWarpError(.read, href: plan.href, "cannot warp band \(band) (\(plan.resampling)): \(error)")
+            throw SceneWarpError(.read, href: plan.href, "cannot warp band \(band) (\(plan.resampling)): \(error)", cause: error)
         }
     }
 
@@ -328,7 +328,7 @@ public final class SceneReader {
             dataset = opened
         } else {
             do { dataset = try Dataset(path: gdalPath(forHref: href)) } catch {
-                throw SceneWarpError(.open, href: href, "cannot open: \(error)")
+                throw SceneWarpError(.open, href: href, "cannot open: \(error)", cause: error)
             }
         }
         guard dataset.bandCount > 0 else { throw SceneWarpError(.open, href: href, "has no raster bands") }

@@ -95,8 +95,11 @@ struct TileDecodeError: Error, CustomStringConvertible {
     /// True when bytes arrived and did not decode (as opposed to a block that could not be
     /// located or fetched).
     let isDecodeFailure: Bool
-    init(_ description: String, decodeFailure: Bool = false) {
+    /// The fetch failed on the network or the server (5xx, 429, no answer): worth another try.
+    let isTransient: Bool
+    init(_ description: String, decodeFailure: Bool = false, transient: Bool = false) {
         self.description = description
         isDecodeFailure = decodeFailure
+        isTransient = transient
     }
 }

@@ -103,7 +103,8 @@ public final class TilePrefetch: Sendable {
     /// Requests sent and bytes received since the prefetch was made (tests, job records).
     public var counts: (requests: Int, bytes: Int) { state.counts }
 
-    /// Unchecked: every mutable field is read and written with `condition` held.
+    /// `@unchecked`: every mutable field is read and written with `condition` held (an NSCondition,
+    /// because threads wait on it: `Synchronization.Mutex` has no wait).
     private final class State: @unchecked Sendable {
         struct Key: Hashable {
             let url: String

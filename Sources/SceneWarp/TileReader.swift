@@ -86,7 +86,7 @@ final class TileReader {
             case .bytes(let owner, let start): taken[i] = (owner, start)
             case .notRequested: missing.append(i)
             case .failed(.changed(let why)): throw StaleObject(description: why)
-            case .failed(let outcome): throw TileDecodeError("prefetch: \(outcome)")
+            case .failed(let outcome): throw TileDecodeError("prefetch: \(outcome)", transient: outcome.isTransient)
             }
         }
         stats.tilesPrefetched += taken.count
@@ -286,7 +286,7 @@ final class IndexedHTTPSource: TileByteSource {
         switch first {
         case nil: return
         case .changed(let why)?: throw StaleObject(description: why)
-        case let other?: throw TileDecodeError("\(other)")
+        case let other?: throw TileDecodeError("\(other)", transient: other.isTransient)
         }
     }
 }

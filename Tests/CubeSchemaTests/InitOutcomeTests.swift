@@ -68,7 +68,7 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("cubeschema-test-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
         try FileManager.default.createDirectory(atPath: folder + "/photos", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: folder + "/photos/holiday.jpg", contents: Data("not a cube".utf8))
+        _ = FileManager.default.createFile(atPath: folder + "/photos/holiday.jpg", contents: Data("not a cube".utf8))
         let before = Self.snapshot(folder)
         let spec = try TestGridCase.utm.spec()
 
