@@ -24,6 +24,8 @@ let package = Package(
         .target(name: "CCurl", path: "Sources/CCurl", linkerSettings: [.linkedLibrary("curl")]),
 
         .target(name: "GDALKit", dependencies: ["CGDAL"]),
+        // One JSON value with its reader and deterministic writer (Zarr metadata, STAC, the index).
+        .target(name: "JSON", dependencies: []),
         // The statistics (median, percentiles, geomedian, ...): pure Swift, named by the spec.
         .target(name: "Composite", dependencies: []),
         // What differs between sensors (mask, bands, values), per STAC collection.
@@ -32,14 +34,14 @@ let package = Package(
         .target(name: "CubeGrid", dependencies: ["CubeSpec", "GDALKit"]),
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "CubeStore", dependencies: ["HTTPClient"]),
-        .target(name: "Zarr", dependencies: ["CubeStore", "CBlosc", "CZstd"]),
+        .target(name: "Zarr", dependencies: ["CubeStore", "JSON", "CBlosc", "CZstd"]),
         .target(name: "CubePlan", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"],
                 resources: [.copy("Resources")]),
         .target(name: "CubeSchema", dependencies: [
-            "CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "GDALKit", "Composite",
+            "CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "JSON", "GDALKit", "Composite",
         ]),
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeStore"]),
-        .target(name: "StacSearch", dependencies: ["HTTPClient"]),
+        .target(name: "StacSearch", dependencies: ["HTTPClient", "JSON"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
         // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.
         .target(name: "TiffIndex", dependencies: []),
@@ -47,7 +49,7 @@ let package = Package(
         // The scene and COG header index: built once by the coordinator, read by workers.
         .target(name: "SceneIndex", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",
-            "HTTPClient", "GDALKit",
+            "HTTPClient", "GDALKit", "JSON",
         ]),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore",
@@ -71,16 +73,17 @@ let package = Package(
         .testTarget(name: "CubeGridTests", dependencies: ["CubeGrid", "CubeSpec", "GDALKit"]),
         .testTarget(name: "CubePlanTests", dependencies: ["CubePlan", "CubeGrid", "CubeSpec"]),
         .testTarget(name: "CubeSchemaTests", dependencies: ["CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),
-        .testTarget(name: "ZarrTests", dependencies: ["Zarr", "CubeStore"], exclude: ["python"]),
+        .testTarget(name: "ZarrTests", dependencies: ["Zarr", "CubeStore", "JSON"], exclude: ["python"]),
         .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
-        .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient"], exclude: ["python"]),
+        .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient", "JSON"], exclude: ["python"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SceneWarpTests", dependencies: [
-            "SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch", "CubeGrid", "GDALKit",
+            "SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch", "CubeGrid", "GDALKit", "JSON",
         ]),
         .testTarget(name: "TiffIndexTests", dependencies: ["TiffIndex", "GDALKit"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
-        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Composite", "StacSearch"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Composite", "StacSearch", "JSON"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeSpec"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",

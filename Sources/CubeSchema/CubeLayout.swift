@@ -3,6 +3,7 @@ import CubeGrid
 import CubePlan
 import CubeSpec
 import Foundation
+import JSON
 import Zarr
 
 /// Where everything lives in a cube store, and the Zarr metadata of each array: shared by

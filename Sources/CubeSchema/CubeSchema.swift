@@ -5,6 +5,7 @@ import CubeSpec
 import CubeStore
 import Foundation
 import GDALKit
+import JSON
 import Zarr
 
 /// What `cube init` did.

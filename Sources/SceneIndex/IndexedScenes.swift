@@ -1,5 +1,6 @@
 import CubeStore
 import Foundation
+import JSON
 import SceneWarp
 import StacSearch
 import TiffIndex
@@ -60,7 +61,7 @@ public final class IndexedScenes {
             for (_, asset) in feature["assets"]?.objectValue ?? [:] {
                 guard let raw = asset["href"]?.stringValue, let href = policy.resolve(raw),
                       let headerJSON = asset[IndexFormat.headerField],
-                      let header = Self.header(headerJSON) ?? (try? decoder.decode(CogHeader.self, from: headerJSON.serialized()))
+                      let header = Self.header(headerJSON) ?? (try? decoder.decode(CogHeader.self, from: headerJSON.data(pretty: false)))
                 else { continue }
                 var remote = RemoteObjects.resolve(href)
                 remote?.size = asset[IndexFormat.sizeField]?.doubleValue.map { UInt64($0) }
@@ -99,8 +100,9 @@ extension IndexedScenes {
         var noData: Double?
         switch json["nodata"] {
         case nil, .null?: noData = nil
-        case .number(let n)?: noData = n
-        default: return nil
+        case let value?:
+            guard let n = value.doubleValue else { return nil }  // numbers, and "NaN" as written
+            noData = n
         }
         let header = CogHeader(width: width, height: height, blockWidth: bw, blockHeight: bh, tiled: tiled,
                                bitsPerSample: bits, sampleFormat: format, samplesPerPixel: spp,

@@ -5,6 +5,7 @@ import CubeSpec
 import CubeStore
 import Foundation
 import HTTPClient
+import JSON
 import StacSearch
 import TiffIndex
 
@@ -129,7 +130,7 @@ public struct SceneIndexBuilder {
                     "type": .string("FeatureCollection"),
                     "features": .array(list.map { features[$0] }),
                 ])
-                try store.put(IndexFormat.blockKey(bin: bin.label, by: key.by, bx: key.bx), collection.serialized())
+                try store.put(IndexFormat.blockKey(bin: bin.label, by: key.by, bx: key.bx), collection.data(pretty: false))
                 written += 1
             }
 
@@ -202,7 +203,7 @@ public struct SceneIndexBuilder {
                 f["assets"] = .object(assets)
                 return .object(f)
             })
-            try store.put(key, JSONValue.object(top).serialized())
+            try store.put(key, JSONValue.object(top).data(pretty: false))
         }
         snapshot.headers.failed -= fixed
         snapshot.headers.indexed += fixed

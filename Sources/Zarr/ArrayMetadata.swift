@@ -1,3 +1,4 @@
+import JSON
 /// Everything that defines a Zarr array, independent of the on-disk format.
 /// `v3Document()` and `v2Documents()` render it; `ArrayMetadata(v3:)` / `(v2:zattrs:)` parse it.
 public struct ArrayMetadata: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import JSON
 /// Reading array metadata back, for both formats. Accepts what this module writes and the
 /// equivalent documents zarr-python writes (e.g. extra "storage_transformers": []), and
 /// rejects anything whose chunks this module could not decode.

@@ -1,5 +1,6 @@
 import CubeStore
 import Foundation
+import JSON
 
 /// Consolidated metadata: every node's metadata in one document at the root, so readers open
 /// the whole cube with one GET. Call `consolidate()` after the last metadata change.
@@ -82,7 +83,7 @@ extension ZarrHierarchy {
 
     private func parse(_ data: Data, _ path: String) throws -> JSONValue {
         do {
-            return try JSONValue.parse(data)
+            return try JSONValue.zarrDocument(data)
         } catch let error as ZarrError {
             throw ZarrError.invalidMetadata("metadata of \(display(path)): \(error)")
         }

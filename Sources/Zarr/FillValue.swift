@@ -1,3 +1,4 @@
+import JSON
 /// An array's fill value: what a reader returns for elements of chunks that were never
 /// written. Integers are exact; NaN fill values compare equal to each other.
 public enum FillValue: Sendable, CustomStringConvertible {
@@ -19,7 +20,7 @@ public enum FillValue: Sendable, CustomStringConvertible {
         switch (self, dataType.isFloatingPoint) {
         case let (.integer(value), false): return .int(value)
         case let (.integer(value), true): return .double(Double(value))
-        case let (.float(value), true): return value.isFinite ? .double(value) : .string(JSONWriter.nonFiniteName(value))
+        case let (.float(value), true): return value.isFinite ? .double(value) : .string(JSONValue.nonFiniteName(value))
         case let (.float(value), false): return .int(Int64(value))  // validate() guarantees integral
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Failures of the Zarr layer. Store failures pass through as `StoreError`.
 public enum ZarrError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
@@ -24,4 +25,11 @@ public enum ZarrError: Error, Equatable, Sendable, CustomStringConvertible, Loca
     }
 
     public var errorDescription: String? { description }
+}
+
+extension JSONValue {
+    /// Parses a metadata document; text that is not JSON is a `ZarrError.invalidJSON`.
+    static func zarrDocument(_ data: Data) throws -> JSONValue {
+        do { return try JSONValue.parse(data) } catch { throw ZarrError.invalidJSON(error.description) }
+    }
 }

@@ -1,5 +1,6 @@
 import CubeStore
 import Foundation
+import JSON
 
 /// Writes and reads a Zarr hierarchy (groups, arrays, chunks) in a `Store`.
 ///
@@ -62,7 +63,7 @@ public struct ZarrHierarchy: Sendable {
             return try ArrayMetadata(v3: document)
         case .v2:
             let zarray = try readDocument(StoreKey.join(path, MetadataKeys.v2Array), what: "array \(display(path))")
-            let zattrs = try store.get(StoreKey.join(path, MetadataKeys.v2Attributes)).map(JSONValue.parse)
+            let zattrs = try store.get(StoreKey.join(path, MetadataKeys.v2Attributes)).map(JSONValue.zarrDocument)
             return try ArrayMetadata(v2: zarray, zattrs: zattrs)
         }
     }
@@ -77,7 +78,7 @@ public struct ZarrHierarchy: Sendable {
             return document["attributes"]?.objectValue ?? [:]
         case .v2:
             _ = try readDocument(StoreKey.join(path, MetadataKeys.v2Group), what: "group \(display(path))")
-            return try store.get(StoreKey.join(path, MetadataKeys.v2Attributes)).map(JSONValue.parse)?.objectValue ?? [:]
+            return try store.get(StoreKey.join(path, MetadataKeys.v2Attributes)).map(JSONValue.zarrDocument)?.objectValue ?? [:]
         }
     }
 
@@ -132,7 +133,7 @@ public struct ZarrHierarchy: Sendable {
     func readDocument(_ key: String, what: String) throws -> JSONValue {
         guard let data = try store.get(key) else { throw ZarrError.missing("\(what): no \(key) in \(store)") }
         do {
-            return try JSONValue.parse(data)
+            return try JSONValue.zarrDocument(data)
         } catch let error as ZarrError {
             throw ZarrError.invalidMetadata("\(key): \(error)")
         }

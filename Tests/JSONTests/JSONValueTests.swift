@@ -1,6 +1,6 @@
 import Foundation
+import JSON
 import Testing
-@testable import Zarr
 
 @Suite struct JSONValueTests {
     @Test func serialisationIsDeterministicAndSorted() {
@@ -58,12 +58,12 @@ import Testing
 
     @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "\"abc", "01x", "[1] x", "\"\u{1}\"", "\"\\ud800\"", "1e999"])
     func parseRejectsInvalidJSON(_ text: String) {
-        #expect(throws: ZarrError.self) { try JSONValue.parse(Data(text.utf8)) }
+        #expect(throws: JSONError.self) { try JSONValue.parse(Data(text.utf8)) }
     }
 
     @Test func deepNestingIsRejectedNotACrash() {
         let text = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
-        #expect(throws: ZarrError.self) { try JSONValue.parse(Data(text.utf8)) }
+        #expect(throws: JSONError.self) { try JSONValue.parse(Data(text.utf8)) }
     }
 
     @Test func codableMatchesFoundation() throws {

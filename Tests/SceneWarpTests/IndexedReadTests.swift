@@ -2,6 +2,7 @@ import CubeGrid
 import Foundation
 import GDALKit
 import HTTPClient
+import JSON
 @testable import SceneIndex
 @testable import SceneWarp
 import StacSearch

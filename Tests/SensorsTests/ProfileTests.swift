@@ -1,5 +1,6 @@
 import Composite
 import Foundation
+import JSON
 import Sensors
 import StacSearch
 import Testing

@@ -1,5 +1,6 @@
 import CubeStore
 import Foundation
+import JSON
 import Testing
 @testable import Zarr
 

@@ -1,5 +1,6 @@
 import CubeStore
 import Foundation
+import JSON
 @testable import Zarr
 
 /// A small hierarchy written through the public API, shared by the Swift tests and the

@@ -1,3 +1,4 @@
+import JSON
 /// A point in degrees, x = longitude, y = latitude (GeoJSON / GIS axis order).
 public struct LonLat: Sendable, Equatable, Hashable {
     public var lon: Double

@@ -1,3 +1,4 @@
+import JSON
 /// Reads a GeoJSON Polygon or MultiPolygon in lon/lat.
 enum GeoJSONGeometry {
     static func footprint(_ value: JSONValue) -> Result<LonLatFootprint, ItemProblem> {

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Turns one STAC item (Earth Search v1 `sentinel-2-l2a` and alike) into a `StacItem`.
 /// Required: id, geometry (Polygon/MultiPolygon), properties.datetime, assets with hrefs.
@@ -136,7 +137,8 @@ public struct StacItemParser: Sendable {
         var nodata: Double?
         switch json["nodata"] {
         case nil, .null?: nodata = nil
-        case .number(let n)?: nodata = n
+        case .int(let n)?: nodata = Double(n)
+        case .double(let n)?: nodata = n
         case .string(let s)?:
             switch s.lowercased() {
             case "nan": nodata = .nan

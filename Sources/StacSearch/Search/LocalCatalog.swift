@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Reads items from a local file: a STAC ItemCollection, a single Feature, or
 /// newline-delimited items (one JSON object a line).

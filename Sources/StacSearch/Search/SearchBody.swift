@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// The STAC item-search request, as a POST body or as GET query parameters. Only core
 /// parameters are used (no query/filter extensions): the rest is filtered on the client.
@@ -30,7 +31,7 @@ enum SearchBody {
             }
         case .intersects:
             items.append(URLQueryItem(name: "intersects",
-                                      value: String(decoding: query.footprint.geoJSON.serialized(), as: UTF8.self)))
+                                      value: query.footprint.geoJSON.serialized(pretty: false)))
         }
         items.append(URLQueryItem(name: "datetime", value: datetime(query.interval)))
         items.append(URLQueryItem(name: "limit", value: String(query.pageSize)))

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPClient
+import JSON
 
 /// Reads every result page of one item search from a STAC API: POST first, GET when the
 /// server does not take POST searches, then `next` links until there are none. Guards against
@@ -60,7 +61,7 @@ final class StacAPIPager {
 
     private func send(_ request: PageRequest) throws -> HTTPResponse {
         if request.method == "POST" {
-            return try client.postJSON(url: request.url, body: (request.body ?? .object([:])).serialized(),
+            return try client.postJSON(url: request.url, body: (request.body ?? .object([:])).data(pretty: false),
                                        maxResponseBytes: limits.maxPageBytes)
         }
         return try client.request(method: "GET", url: request.url,
@@ -108,6 +109,6 @@ private struct PageRequest {
     var body: JSONValue?
 
     var signature: String {
-        "\(method) \(url.absoluteString) \(body.map { String(decoding: $0.serialized(), as: UTF8.self) } ?? "")"
+        "\(method) \(url.absoluteString) \(body.map { $0.serialized(pretty: false) } ?? "")"
     }
 }

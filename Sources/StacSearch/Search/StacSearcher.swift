@@ -1,5 +1,6 @@
 import Foundation
 import HTTPClient
+import JSON
 
 /// The search stage of a chunk job: finds the items of its collections over a footprint and a
 /// time interval, from a STAC API or a local catalog file, and turns them into observations.

@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 
 /// Where items come from.
 public enum StacSource: Sendable, Equatable {

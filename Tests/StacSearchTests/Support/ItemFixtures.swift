@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 @testable import StacSearch
 
 /// Earth Search v1 `sentinel-2-l2a`-shaped items (field layout copied from real responses),

@@ -1,12 +1,8 @@
 import Foundation
 
-/// A JSON document as a value. Zarr metadata and attributes are built from it, and
-/// `serialized()` writes it deterministically (sorted keys, stable numbers) so identical
-/// metadata is byte-identical across runs.
-///
-/// Integers stay `.int` (written without ".0"); `.double` is written with Swift's shortest
-/// round-trip form. JSON has no NaN or infinities, so non-finite doubles are written as the
-/// strings "NaN", "Infinity", "-Infinity" (the Zarr convention for fill values).
+/// A JSON document as a value: what Zarr metadata, STAC items and search bodies, and the scene
+/// index are made of. Integers are kept apart from doubles (Foundation's decoders blur them),
+/// so a document read and written again keeps its bytes, and an int64 is exact.
 public enum JSONValue: Equatable, Hashable, Sendable {
     case null
     case bool(Bool)
@@ -15,6 +11,12 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+
+    /// A number: `.int` when `value` is integral and exact as an Int64, `.double` otherwise.
+    public static func number(_ value: Double) -> JSONValue {
+        if value.rounded() == value, abs(value) < 9.007e15 { return .int(Int64(value)) }
+        return .double(value)
+    }
 
     public subscript(key: String) -> JSONValue? {
         if case let .object(members) = self { return members[key] }
@@ -32,7 +34,7 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     }
 
     /// The value as an integer if it is one (a double only when it is integral and in range).
-    public var intValue: Int64? {
+    public var int64Value: Int64? {
         switch self {
         case let .int(value): return value
         case let .double(value):
@@ -42,7 +44,11 @@ public enum JSONValue: Equatable, Hashable, Sendable {
         }
     }
 
-    /// The value as a double: numbers, and the strings "NaN", "Infinity", "-Infinity".
+    /// `int64Value` as an `Int`.
+    public var intValue: Int? { int64Value.map { Int($0) } }
+
+    /// The value as a double: numbers, and the strings "NaN", "Infinity", "-Infinity" (how
+    /// Zarr and Python's json module spell what JSON cannot).
     public var doubleValue: Double? {
         switch self {
         case let .int(value): return Double(value)
@@ -62,6 +68,22 @@ public enum JSONValue: Equatable, Hashable, Sendable {
     public var objectValue: [String: JSONValue]? {
         if case let .object(members) = self { return members }
         return nil
+    }
+
+    public var isNull: Bool { self == .null }
+
+    var isScalar: Bool {
+        switch self {
+        case .array, .object: return false
+        default: return true
+        }
+    }
+
+    /// Shallow merge of two objects (`other` wins); any other pair gives `other`.
+    public func merging(_ other: JSONValue) -> JSONValue {
+        guard case .object(var base) = self, case .object(let extra) = other else { return other }
+        for (k, v) in extra { base[k] = v }
+        return .object(base)
     }
 }
 
@@ -90,7 +112,7 @@ extension JSONValue: Codable {
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
-        } else if let flag = try? container.decode(Bool.self) {
+        } else if let flag = try? container.decode(Bool.self) {  // before numbers: true is never 1
             self = .bool(flag)
         } else if let integer = try? container.decode(Int64.self) {
             self = .int(integer)
