@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Composite", dependencies: []),
         // What differs between sensors (mask, bands, values), per STAC collection.
         .target(name: "Sensors", dependencies: ["Composite", "StacSearch"]),
-        .target(name: "CubeSpec", dependencies: ["Composite", "Sensors", .product(name: "Yams", package: "Yams")]),
+        .target(name: "CubeSpec", dependencies: ["Composite", "Sensors", "GDALKit", .product(name: "Yams", package: "Yams")]),
         .target(name: "CubeGrid", dependencies: ["CubeSpec", "GDALKit"]),
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "CubeStore", dependencies: ["HTTPClient"]),
@@ -45,7 +45,7 @@ let package = Package(
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
         // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.
         .target(name: "TiffIndex", dependencies: []),
-        .target(name: "SceneWarp", dependencies: ["CubeSpec", "CubeGrid", "GDALKit", "HTTPClient", "CDeflate", "TiffIndex"]),
+        .target(name: "SceneWarp", dependencies: ["CubeGrid", "GDALKit", "HTTPClient", "CDeflate", "TiffIndex"]),
         // The scene and COG header index: built once by the coordinator, read by workers.
         .target(name: "SceneIndex", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",
@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "CubeSpecTests", dependencies: ["CubeSpec"]),
+        .testTarget(name: "CubeSpecTests", dependencies: ["CubeSpec", "GDALKit"]),
         .testTarget(name: "CubeGridTests", dependencies: ["CubeGrid", "CubeSpec", "GDALKit"]),
         .testTarget(name: "CubePlanTests", dependencies: ["CubePlan", "CubeGrid", "CubeSpec"]),
         .testTarget(name: "CubeSchemaTests", dependencies: ["CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),

@@ -1,5 +1,6 @@
 import Composite
 import Foundation
+import GDALKit
 import Sensors
 
 /// Everything a cube build needs, as validated from a `cubes/*.yaml` file.
@@ -169,10 +170,6 @@ public enum SameDayFusion: String, Equatable, Sendable, CaseIterable {
     case firstData = "first-data"
     /// The first scene valid at a pixel gives its values.
     case firstValid = "first-valid"
-}
-
-public enum Resampling: String, Equatable, Sendable, CaseIterable {
-    case nearest, bilinear, average
 }
 
 public enum LandMaskSource: Equatable, Sendable {

@@ -1,5 +1,6 @@
 import Composite
 import Foundation
+import GDALKit
 import Sensors
 import Yams
 

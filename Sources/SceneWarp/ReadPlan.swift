@@ -1,5 +1,4 @@
 import CubeGrid
-import CubeSpec
 import GDALKit
 
 /// What one asset contributes to one target grid, decided before any pixel is read: the source

@@ -1,5 +1,4 @@
 import CubeGrid
-import CubeSpec
 import Foundation
 import GDALKit
 

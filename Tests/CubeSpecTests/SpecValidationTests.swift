@@ -1,5 +1,6 @@
 import CubeSpec
 import Foundation
+import GDALKit
 import Testing
 
 let validSpec = """
