@@ -27,7 +27,7 @@ extension ArrayMetadata {
             throw ZarrError.unsupported("storage_transformers \(transformers.serialized(pretty: false))")
         }
         guard let codecs = try field("codecs").arrayValue else { throw ZarrError.invalidMetadata("codecs is not a list") }
-        let compression = try Self.parseV3Codecs(codecs, dataType: dataType)
+        let (compression, innerChunks) = try Self.parseV3ArrayCodecs(codecs, dataType: dataType)
         let names: [String]?
         if let list = document["dimension_names"], list != .null {
             guard let items = list.arrayValue else { throw ZarrError.invalidMetadata("dimension_names is not a list") }
@@ -44,7 +44,8 @@ extension ArrayMetadata {
                   fillValue: try FillValue.parse(try field("fill_value"), for: dataType),
                   dimensionNames: names,
                   attributes: document["attributes"]?.objectValue ?? [:],
-                  compression: compression)
+                  compression: compression,
+                  innerChunks: innerChunks)
         try validate()
     }
 
@@ -90,6 +91,29 @@ extension ArrayMetadata {
             }
             return extent
         }
+    }
+
+    /// The array's codec chain: either plain chunk codecs, or a single `sharding_indexed` whose
+    /// inner codecs are plain chunk codecs and whose index is what zarr-python writes by default.
+    private static func parseV3ArrayCodecs(_ codecs: [JSONValue], dataType: DataType) throws -> (Compression, innerChunks: [Int]?) {
+        guard codecs.first?["name"] == "sharding_indexed" else { return (try parseV3Codecs(codecs, dataType: dataType), nil) }
+        func unsupported(_ what: String) -> ZarrError { .unsupported("\(what) in \(JSONValue.array(codecs).serialized(pretty: false))") }
+        guard codecs.count == 1 else { throw unsupported("codecs after sharding_indexed") }
+        guard let configuration = codecs[0]["configuration"] else {
+            throw ZarrError.invalidMetadata("sharding_indexed has no configuration")
+        }
+        guard let chunkShape = configuration["chunk_shape"] else { throw ZarrError.invalidMetadata("sharding_indexed has no chunk_shape") }
+        let inner = try parseInts(chunkShape, "sharding_indexed chunk_shape")
+        // The spec's default location is "end"; "start" would move every offset and is not written here.
+        guard (configuration["index_location"] ?? "end") == "end" else { throw unsupported("index_location") }
+        guard let indexCodecs = configuration["index_codecs"]?.arrayValue, indexCodecs.count == 2,
+              indexCodecs[0] == shardIndexCodecs.arrayValue?[0], indexCodecs[1]["name"] == "crc32c",
+              (indexCodecs[1]["configuration"] ?? [:]) == [:]
+        else { throw unsupported("index_codecs other than [bytes little-endian, crc32c]") }
+        guard let innerCodecs = configuration["codecs"]?.arrayValue else {
+            throw ZarrError.invalidMetadata("sharding_indexed codecs is not a list")
+        }
+        return (try parseV3Codecs(innerCodecs, dataType: dataType), inner)
     }
 
     private static func parseV3Codecs(_ codecs: [JSONValue], dataType: DataType) throws -> Compression {

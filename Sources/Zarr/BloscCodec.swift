@@ -28,25 +28,23 @@ enum BloscCodec {
     }
 
     /// Decompresses one blosc frame into `destination`, which must be exactly the frame's size.
-    static func decode(_ frame: Data, into destination: UnsafeMutableRawBufferPointer) throws {
-        try frame.withUnsafeBytes { source in
-            guard source.count >= maxOverhead, let base = source.baseAddress else {
-                throw ZarrError.codec("blosc frame of \(source.count) bytes is shorter than its header")
-            }
-            var decodedSize = 0
-            // Checks that the header's compressed size equals the bytes we have, so a truncated
-            // or padded frame is rejected before c-blosc reads it.
-            guard blosc_cbuffer_validate(base, source.count, &decodedSize) == 0 else {
-                throw ZarrError.codec("corrupt blosc frame (header does not match its \(source.count) bytes)")
-            }
-            guard decodedSize == destination.count else {
-                throw ZarrError.codec("blosc frame holds \(decodedSize) bytes, expected \(destination.count)")
-            }
-            if decodedSize == 0 { return }
-            let result = blosc_decompress_ctx(base, destination.baseAddress, destination.count, 1)
-            guard result == decodedSize else {
-                throw ZarrError.codec("corrupt blosc frame (decompression returned \(result))")
-            }
+    static func decode(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) throws {
+        guard source.count >= maxOverhead, let base = source.baseAddress else {
+            throw ZarrError.codec("blosc frame of \(source.count) bytes is shorter than its header")
+        }
+        var decodedSize = 0
+        // Checks that the header's compressed size equals the bytes we have, so a truncated
+        // or padded frame is rejected before c-blosc reads it.
+        guard blosc_cbuffer_validate(base, source.count, &decodedSize) == 0 else {
+            throw ZarrError.codec("corrupt blosc frame (header does not match its \(source.count) bytes)")
+        }
+        guard decodedSize == destination.count else {
+            throw ZarrError.codec("blosc frame holds \(decodedSize) bytes, expected \(destination.count)")
+        }
+        if decodedSize == 0 { return }
+        let result = blosc_decompress_ctx(base, destination.baseAddress, destination.count, 1)
+        guard result == decodedSize else {
+            throw ZarrError.codec("corrupt blosc frame (decompression returned \(result))")
         }
     }
 }

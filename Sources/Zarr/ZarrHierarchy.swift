@@ -43,7 +43,7 @@ public struct ZarrHierarchy: Sendable {
     /// Writes (or overwrites) an array's metadata after validating it. Existing chunks stay.
     public func createArray(path: String, metadata: ArrayMetadata) throws {
         try MetadataKeys.validateNodePath(path)
-        try metadata.validate()
+        try metadata.validate(format: format)
         switch format {
         case .v3:
             try store.put(StoreKey.join(path, MetadataKeys.v3Node), metadata.v3Document().data())

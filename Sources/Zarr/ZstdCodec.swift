@@ -22,20 +22,18 @@ enum ZstdCodec {
     }
 
     /// Decompresses into `destination`, which must be exactly the decoded size.
-    static func decode(_ frame: Data, into destination: UnsafeMutableRawBufferPointer) throws {
-        try frame.withUnsafeBytes { source in
-            guard let base = source.baseAddress, source.count > 0 else { throw ZarrError.codec("empty zstd frame") }
-            let declared = ZSTD_getFrameContentSize(base, source.count)
-            if declared == contentSizeError { throw ZarrError.codec("corrupt zstd frame (bad header)") }
-            if declared != contentSizeUnknown, declared > UInt64(destination.count) {
-                throw ZarrError.codec("zstd frame holds \(declared) bytes, expected \(destination.count)")
-            }
-            // A capacity of exactly the expected size makes zstd itself refuse longer content.
-            let written = ZSTD_decompress(destination.baseAddress, destination.count, base, source.count)
-            guard ZSTD_isError(written) == 0 else { throw ZarrError.codec("corrupt zstd frame: \(errorName(written))") }
-            guard written == destination.count else {
-                throw ZarrError.codec("zstd frame holds \(written) bytes, expected \(destination.count)")
-            }
+    static func decode(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer) throws {
+        guard let base = source.baseAddress, source.count > 0 else { throw ZarrError.codec("empty zstd frame") }
+        let declared = ZSTD_getFrameContentSize(base, source.count)
+        if declared == contentSizeError { throw ZarrError.codec("corrupt zstd frame (bad header)") }
+        if declared != contentSizeUnknown, declared > UInt64(destination.count) {
+            throw ZarrError.codec("zstd frame holds \(declared) bytes, expected \(destination.count)")
+        }
+        // A capacity of exactly the expected size makes zstd itself refuse longer content.
+        let written = ZSTD_decompress(destination.baseAddress, destination.count, base, source.count)
+        guard ZSTD_isError(written) == 0 else { throw ZarrError.codec("corrupt zstd frame: \(errorName(written))") }
+        guard written == destination.count else {
+            throw ZarrError.codec("zstd frame holds \(written) bytes, expected \(destination.count)")
         }
     }
 

@@ -82,3 +82,41 @@ struct ScratchFolder {
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+/// Sharded arrays written through the public API for the zarr-python and tensorstore
+/// cross-check (python/check_sharded.py recomputes the same formulas). Each has inner chunks
+/// entirely of the fill value (not stored), and u16 also shards that are all fill (just an
+/// index) and one shard never written.
+enum ShardedTestCube {
+    static let u16 = ArrayMetadata(shape: [3, 20, 30], chunks: [2, 8, 12], dataType: .uint16,
+                                   dimensionNames: ["t", "y", "x"], compression: .bloscZstd(level: 5), innerChunks: [1, 4, 4])
+    static let f32 = ArrayMetadata(shape: [9, 10], chunks: [6, 10], dataType: .float32, fillValue: .float(.nan),
+                                   dimensionNames: ["y", "x"], compression: .zstd(level: 3), innerChunks: [3, 5])
+    static let u8 = ArrayMetadata(shape: [7], chunks: [4], dataType: .uint8, fillValue: .integer(255),
+                                  compression: .none, innerChunks: [2])
+
+    /// The u16 shard left unwritten.
+    static let skippedU16 = [1, 2, 2]
+
+    /// Fill (0) in the inner chunk t 0, y 0..<4, x 4..<8 and for t 2, y < 8 (shards [1, 0, *] all fill).
+    static func u16Value(_ i: [Int]) -> UInt16 {
+        if i[0] == 0 && i[1] < 4 && (4..<8).contains(i[2]) { return 0 }
+        if i[0] == 2 && i[1] < 8 { return 0 }
+        return UInt16(i[0] * 1000 + i[1] * 37 + i[2] * 3 + 1)
+    }
+    /// NaN (the fill) in the inner chunk y 0..<3, x 5..<10.
+    static func f32Value(_ i: [Int]) -> Float { i[0] < 3 && i[1] >= 5 ? .nan : Float(i[0]) * 0.5 - Float(i[1]) * 0.25 }
+    /// 255 (the fill) at x 2 and 3: the second inner chunk of the first shard.
+    static func u8Value(_ i: [Int]) -> UInt8 { (2...3).contains(i[0]) ? 255 : UInt8(i[0] * 3 + 1) }
+
+    static func write(to store: any Store) throws -> ZarrHierarchy {
+        let zarr = ZarrHierarchy(store: store, format: .v3)
+        try zarr.createGroup(attributes: ["title": "sharded"])
+        for (path, metadata) in [("u16", u16), ("f32", f32), ("u8", u8)] { try zarr.createArray(path: path, metadata: metadata) }
+        try TestCube.writeAll(zarr, "u16", u16, fill: 0, skip: skippedU16, value: u16Value)
+        try TestCube.writeAll(zarr, "f32", f32, fill: Float.nan, value: f32Value)
+        try TestCube.writeAll(zarr, "u8", u8, fill: 255, value: u8Value)
+        try zarr.consolidate()
+        return zarr
+    }
+}
