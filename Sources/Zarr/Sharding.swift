@@ -10,8 +10,7 @@ import Foundation
 public struct ShardIndex: Sendable, Equatable {
     /// Inner chunks per shard along each dimension.
     public let gridShape: [Int]
-    /// (offset, nbytes) per inner chunk, little-endian uint64 pairs as stored; both
-    /// UInt64.max for an absent chunk.
+    /// (offset, nbytes) pairs, one per inner chunk; both UInt64.max for an absent chunk.
     private let entries: [UInt64]
 
     /// Marks an absent inner chunk (2^64 - 1 in both fields).
@@ -38,6 +37,7 @@ public struct ShardIndex: Sendable, Equatable {
     /// Throws `ZarrError.codec` on anything wrong; never traps.
     public init(_ indexBytes: Data, metadata: ArrayMetadata, shardByteCount: Int? = nil) throws {
         let grid = try Self.innerGrid(metadata)
+        if let shardByteCount, shardByteCount < 0 { throw ZarrError.codec("negative shard size \(shardByteCount)") }
         let dataByteCount = shardByteCount.map { $0 - Self.byteCount(innerCount: grid.reduce(1, *)) }
         self = try indexBytes.withUnsafeBytes { try ShardIndex($0, gridShape: grid, dataByteCount: dataByteCount) }
     }

@@ -190,6 +190,7 @@ import Testing
         let past = try Self.withIndex(stored, metadata) { $0[0] = UInt64(dataSize) }
         #expect(throws: ZarrError.self) { _ = try ShardIndex(past.suffix(16 * 12 + 4), metadata: metadata, shardByteCount: past.count) }
         #expect(throws: ZarrError.self) { _ = try ShardIndex(stored.suffix(16 * 12 + 4), metadata: metadata, shardByteCount: 10) }
+        #expect(throws: ZarrError.self) { _ = try ShardIndex(stored.suffix(16 * 12 + 4), metadata: metadata, shardByteCount: .min) }
         let overflow = try Self.withIndex(stored, metadata) { $0[0] = 1 << 62; $0[1] = 1 << 62 }
         #expect(throws: ZarrError.self) { _ = try ShardIndex(overflow.suffix(16 * 12 + 4), metadata: metadata) }
     }
