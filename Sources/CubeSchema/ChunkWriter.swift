@@ -26,13 +26,14 @@ public struct ChunkWriter: Sendable {
     /// `write` for a plane of any element type: `bytes` holds the window's values in the
     /// array's data type (uint16, or float32 for statistics that declare it).
     @discardableResult
-    public func write(array: String, bin: Int, cy: Int, cx: Int, bytes plane: UnsafeRawBufferPointer) throws -> Int {
-        let window = layout.grid.chunkWindow(cy: cy, cx: cx)
-        let meta = layout.dataArrayMetadata(array)
+    public func write(array: String, level: Int = 0, bin: Int, cy: Int, cx: Int,
+                      bytes plane: UnsafeRawBufferPointer) throws -> Int {
+        let window = layout.levels[level].chunkWindow(cy: cy, cx: cx)
+        let meta = layout.dataArrayMetadata(array, level: level)
         let width = meta.dataType.size
         precondition(plane.count == window.pixelCount * width, "plane does not match chunk (\(cy), \(cx))")
         let c = layout.grid.chunk
-        let key = try layout.chunkKey(array: array, bin: bin, cy: cy, cx: cx)
+        let key = try layout.chunkKey(array: array, level: level, bin: bin, cy: cy, cx: cx)
         let encoded: Data
         if window.width == c && window.height == c {
             encoded = try ChunkCodec.encode(plane, metadata: meta)
@@ -56,14 +57,21 @@ public struct ChunkWriter: Sendable {
         return encoded.count
     }
 
-    /// Reads one chunk back as the chunk window's plane (nil when it was never written).
-    public func read(array: String, bin: Int, cy: Int, cx: Int) throws -> [UInt16]? {
-        let window = layout.grid.chunkWindow(cy: cy, cx: cx)
+    /// Reads one uint16 chunk back as the chunk window's plane (nil when it was never written).
+    public func read(array: String, level: Int = 0, bin: Int, cy: Int, cx: Int) throws -> [UInt16]? {
+        try read(array: array, level: level, bin: bin, cy: cy, cx: cx, as: UInt16.self)
+    }
+
+    /// Reads one chunk back as the chunk window's plane of `T` (the array's type).
+    public func read<T: ZarrScalar>(array: String, level: Int = 0, bin: Int, cy: Int, cx: Int,
+                                    as type: T.Type) throws -> [T]? {
+        let window = layout.levels[level].chunkWindow(cy: cy, cx: cx)
         let c = layout.grid.chunk
-        guard let full = try zarr.readChunk(arrayPath: array, metadata: layout.dataArrayMetadata(array),
-                                            chunkIndex: [bin, cy, cx], as: UInt16.self) else { return nil }
+        guard let full = try zarr.readChunk(arrayPath: layout.arrayPath(array, level: level),
+                                            metadata: layout.dataArrayMetadata(array, level: level),
+                                            chunkIndex: [bin, cy, cx], as: T.self) else { return nil }
         if window.width == c && window.height == c { return full }
-        var out = [UInt16]()
+        var out = [T]()
         out.reserveCapacity(window.pixelCount)
         for r in 0..<window.height { out.append(contentsOf: full[(r * c)..<(r * c + window.width)]) }
         return out

@@ -27,6 +27,13 @@ public struct CubeLayout: Sendable {
     /// Per-sensor count arrays of a mixed cube (`count_sentinel2`, `count_landsat`), in sensor order.
     public let sensorCounts: [String]
     public let plan: Plan
+    /// Inner chunk edge of sharded arrays (Zarr v3 `sharding_indexed`), nil when unsharded.
+    public let innerChunk: Int?
+    /// The pyramid's levels; only the base (level 0) when the spec asks for none.
+    public let levels: [PyramidLevel]
+    /// Whether the cube has a multiscale pyramid: then level L lives in the group "L" (the
+    /// base in "0"), as the GeoZarr multiscales convention lays levels out; else at the root.
+    public let hasPyramid: Bool
 
     public init(spec: CubeSpec, plan: Plan) {
         format = spec.zarrFormat == 2 ? .v2 : .v3
@@ -38,6 +45,18 @@ public struct CubeLayout: Sendable {
         outputs = spec.recipe.outputs
         sensorCounts = spec.sensorCountNames
         self.plan = plan
+        innerChunk = spec.grid.innerChunk
+        hasPyramid = spec.pyramid
+        levels = spec.pyramid ? PyramidLevel.all(base: plan.grid) : [PyramidLevel(base: plan.grid, level: 0)]
+    }
+
+    /// The group of a pyramid level ("" = the root).
+    public func levelGroup(_ level: Int) -> String { hasPyramid ? "\(level)" : "" }
+
+    /// The path of an array of a level.
+    public func arrayPath(_ name: String, level: Int = 0) -> String {
+        let group = levelGroup(level)
+        return group.isEmpty ? name : group + "/" + name
     }
 
     public var grid: GeoBox { plan.grid }
@@ -54,16 +73,20 @@ public struct CubeLayout: Sendable {
         outputs.first { $0.name == name }?.type == .float32 ? .float32 : .uint16
     }
 
-    public func dataArrayMetadata(_ name: String, attributes: [String: JSONValue] = [:]) -> ArrayMetadata {
+    public func dataArrayMetadata(_ name: String, level: Int = 0, attributes: [String: JSONValue] = [:]) -> ArrayMetadata {
         let type = dataType(of: name)
-        return ArrayMetadata(shape: [plan.bins.count, grid.height, grid.width], chunks: [1, grid.chunk, grid.chunk],
-                             dataType: type, fillValue: type == .float32 ? .float(.nan) : .zero,
-                             dimensionNames: [CubeLayout.timeArray, yName, xName],
-                             attributes: attributes, compression: compression)
+        let l = levels[level]
+        var meta = ArrayMetadata(shape: [plan.bins.count, l.height, l.width], chunks: [1, l.chunk, l.chunk],
+                                 dataType: type, fillValue: type == .float32 ? .float(.nan) : .zero,
+                                 dimensionNames: [CubeLayout.timeArray, yName, xName],
+                                 attributes: attributes, compression: compression)
+        if let inner = innerChunk { meta.innerChunks = [1, inner, inner] }
+        return meta
     }
 
     /// Store key of one chunk of a data array.
-    public func chunkKey(array: String, bin: Int, cy: Int, cx: Int) throws -> String {
-        try ChunkKey.key(format: format, arrayPath: array, metadata: dataArrayMetadata(array), chunkIndex: [bin, cy, cx])
+    public func chunkKey(array: String, level: Int = 0, bin: Int, cy: Int, cx: Int) throws -> String {
+        try ChunkKey.key(format: format, arrayPath: arrayPath(array, level: level),
+                         metadata: dataArrayMetadata(array, level: level), chunkIndex: [bin, cy, cx])
     }
 }

@@ -58,6 +58,7 @@ public enum CubeSchema {
         let layout = CubeLayout(spec: spec, plan: plan)
         let created = ISO8601DateFormatter().string(from: now)
         try writeSchema(spec: spec, layout: layout, store: store, created: created)
+        try StacDescription.write(spec: spec, layout: layout, store: store)
         // The build record goes last: a store with one is fully initialised.
         let record = BuildRecord(fingerprint: spec.fingerprint, base_directory: spec.resolvePath("."),
                                  created: created, tool_version: toolVersion)
@@ -92,12 +93,7 @@ public enum CubeSchema {
 
     static func writeSchema(spec: CubeSpec, layout: CubeLayout, store: any Store, created: String) throws {
         let zarr = ZarrHierarchy(store: store, format: layout.format)
-        let grid = layout.grid
         let plan = layout.plan
-        let srs = grid.crs.reference
-        let wkt = srs.wkt1
-        let gt = grid.geoTransform
-        let geoTransform = gt.array.map { formatNumber($0) }.joined(separator: " ")
 
         // The spec text and plan travel with the store so any machine can run jobs.
         try store.put(CubeLayout.specKey, Data(spec.sourceText.utf8))
@@ -128,13 +124,41 @@ public enum CubeSchema {
             root["cube:stac_api"] = .string(url)
             root["cube:stac_collection"] = .string(collections.joined(separator: ","))
         }
+        if layout.hasPyramid {
+            root["zarr_conventions"] = .array([Self.multiscalesConvention])
+            root["multiscales"] = Self.multiscales(layout)
+        }
         try zarr.createGroup(attributes: root)
         // zarr-python (and so xarray) warns about any non-Zarr folder it meets while listing a
         // group without consolidated metadata; as a group, `_cube/` is a known node instead.
         try zarr.createGroup(path: CubeLayout.bookkeepingGroup, attributes: [
             "description": "cube bookkeeping (spec, plan, build and done records); no arrays",
         ])
+        for level in layout.levels {
+            try writeLevel(level, spec: spec, layout: layout, zarr: zarr)
+        }
+        try zarr.consolidate()
+    }
 
+
+    /// The arrays of one pyramid level (the base when the cube has no pyramid): grid mapping,
+    /// coordinates, time and the data arrays, in the level's group.
+    static func writeLevel(_ level: PyramidLevel, spec: CubeSpec, layout: CubeLayout, zarr: ZarrHierarchy) throws {
+        let grid = layout.grid
+        let plan = layout.plan
+        let srs = grid.crs.reference
+        let wkt = srs.wkt1
+        let levelNumber = level.level
+        let gt = level.geoTransform
+        let geoTransform = gt.array.map { formatNumber($0) }.joined(separator: " ")
+        if layout.hasPyramid {
+            try zarr.createGroup(path: layout.levelGroup(levelNumber), attributes: [
+                "cube:level": .int(Int64(levelNumber)),
+                "cube:resolution": .array([.double(level.resolutionX), .double(level.resolutionY)]),
+                "title": .string(levelNumber == 0 ? "\(spec.name): base level" : "\(spec.name): level \(levelNumber) (\(level.factor)x coarser)"),
+            ])
+        }
+        func path(_ name: String) -> String { layout.arrayPath(name, level: levelNumber) }
         // Grid mapping: CF + GDAL conventions, read by rioxarray, odc-geo and GDAL.
         var gridMapping: [String: JSONValue] = [
             "crs_wkt": .string(wkt),
@@ -143,19 +167,19 @@ public enum CubeSchema {
         ]
         if srs.isGeographic { gridMapping["grid_mapping_name"] = "latitude_longitude" }
         if let epsg = grid.crs.epsg { gridMapping["epsg"] = .int(Int64(epsg)) }
-        try zarr.createArray(path: CubeLayout.gridMappingArray, metadata: ArrayMetadata(
+        try zarr.createArray(path: path(CubeLayout.gridMappingArray), metadata: ArrayMetadata(
             shape: [], chunks: [], dataType: .int32, fillValue: .zero, dimensionNames: [],
             attributes: gridMapping, compression: .none))
 
         // Coordinates: pixel centres from integers, one float64 array per axis.
         let geographic = grid.crs.isGeographic
         let unit = geographic ? "degrees" : (srs.unitName == "metre" || srs.unitName == "meter" ? "m" : srs.unitName)
-        try writeCoordinate(zarr, name: layout.xName, values: grid.xCoordinates, attributes: [
+        try writeCoordinate(zarr, path: path(layout.xName), name: layout.xName, values: level.xCoordinates, attributes: [
             "standard_name": .string(geographic ? "longitude" : "projection_x_coordinate"),
             "long_name": .string(geographic ? "longitude" : "x coordinate of projection"),
             "units": .string(geographic ? "degrees_east" : unit), "axis": "X",
         ])
-        try writeCoordinate(zarr, name: layout.yName, values: grid.yCoordinates, attributes: [
+        try writeCoordinate(zarr, path: path(layout.yName), name: layout.yName, values: level.yCoordinates, attributes: [
             "standard_name": .string(geographic ? "latitude" : "projection_y_coordinate"),
             "long_name": .string(geographic ? "latitude" : "y coordinate of projection"),
             "units": .string(geographic ? "degrees_north" : unit), "axis": "Y",
@@ -170,15 +194,15 @@ public enum CubeSchema {
                                                   "units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
                                                   "axis": "T", "bounds": .string(CubeLayout.timeBoundsArray)],
                                      compression: .none)
-        try zarr.createArray(path: CubeLayout.timeArray, metadata: timeMeta)
-        try zarr.writeChunk(arrayPath: CubeLayout.timeArray, metadata: timeMeta, chunkIndex: [0], values: starts)
+        try zarr.createArray(path: path(CubeLayout.timeArray), metadata: timeMeta)
+        try zarr.writeChunk(arrayPath: path(CubeLayout.timeArray), metadata: timeMeta, chunkIndex: [0], values: starts)
         let boundsMeta = ArrayMetadata(shape: [starts.count, 2], chunks: [starts.count, 2], dataType: .int64,
                                        fillValue: .zero, dimensionNames: [CubeLayout.timeArray, "nv"],
                                        attributes: ["long_name": "time bin bounds [start, end)",
                                                     "units": "days since 1970-01-01", "calendar": "proleptic_gregorian"],
                                        compression: .none)
-        try zarr.createArray(path: CubeLayout.timeBoundsArray, metadata: boundsMeta)
-        try zarr.writeChunk(arrayPath: CubeLayout.timeBoundsArray, metadata: boundsMeta, chunkIndex: [0, 0], values: bounds)
+        try zarr.createArray(path: path(CubeLayout.timeBoundsArray), metadata: boundsMeta)
+        try zarr.writeChunk(arrayPath: path(CubeLayout.timeBoundsArray), metadata: boundsMeta, chunkIndex: [0, 0], values: bounds)
 
         // Data arrays: one uint16 array per band, and the observation count.
         var common: [String: JSONValue] = [
@@ -199,6 +223,7 @@ public enum CubeSchema {
             attrs["units"] = .string(output.units)
             attrs["cube:statistic"] = .string(output.statistic)
             attrs["cube:rule"] = .string(output.rule)
+            if levelNumber > 0 { attrs["cube:pyramid_rule"] = "mean of the valid cells of the 2x2 below (no data when none is valid)" }
             if let band = output.band {
                 attrs["cube:band"] = .string(band)
                 if let asset = assets[band] { attrs["stac_asset"] = .string(asset) }
@@ -214,13 +239,14 @@ public enum CubeSchema {
                 attrs["scale_factor_note"] = "reflectance = value * 0.0001 (scale_factor, no offset for every sensor); 0 = no data"
                 attrs["nodata"] = 0
             }
-            try zarr.createArray(path: output.name, metadata: layout.dataArrayMetadata(output.name, attributes: attrs))
+            try zarr.createArray(path: path(output.name), metadata: layout.dataArrayMetadata(output.name, level: levelNumber, attributes: attrs))
         }
         var countAttrs = common
         countAttrs["long_name"] = "number of valid observations (solar days) in the time bin"
         countAttrs["units"] = "1"
         countAttrs["cube:statistic"] = "count"
-        try zarr.createArray(path: CubeLayout.countArray, metadata: layout.dataArrayMetadata(CubeLayout.countArray, attributes: countAttrs))
+        if levelNumber > 0 { countAttrs["cube:pyramid_rule"] = "sum of the 2x2 cells below" }
+        try zarr.createArray(path: path(CubeLayout.countArray), metadata: layout.dataArrayMetadata(CubeLayout.countArray, level: levelNumber, attributes: countAttrs))
         // Mixed cubes: how many of the observations came from each sensor.
         for (sensor, name) in zip(spec.sensors, spec.sensorCountNames) {
             var attrs = common
@@ -228,26 +254,56 @@ public enum CubeSchema {
             attrs["units"] = "1"
             attrs["cube:statistic"] = "count"
             attrs["cube:collection"] = .string(sensor.collection)
-            try zarr.createArray(path: name, metadata: layout.dataArrayMetadata(name, attributes: attrs))
+            try zarr.createArray(path: path(name), metadata: layout.dataArrayMetadata(name, level: levelNumber, attributes: attrs))
         }
 
-        try zarr.consolidate()
     }
 
-    static func writeCoordinate(_ zarr: ZarrHierarchy, name: String, values: [Double], attributes: [String: JSONValue]) throws {
+    static func writeCoordinate(_ zarr: ZarrHierarchy, path: String, name: String, values: [Double], attributes: [String: JSONValue]) throws {
         let chunk = min(values.count, 1 << 20)
         let meta = ArrayMetadata(shape: [values.count], chunks: [chunk], dataType: .float64, fillValue: .float(.nan),
                                  dimensionNames: [name], attributes: attributes, compression: .zstd(level: 3))
-        try zarr.createArray(path: name, metadata: meta)
+        try zarr.createArray(path: path, metadata: meta)
         var start = 0
         var index = 0
         while start < values.count {
             var piece = Array(values[start..<min(start + chunk, values.count)])
             if piece.count < chunk { piece += Array(repeating: .nan, count: chunk - piece.count) }
-            try zarr.writeChunk(arrayPath: name, metadata: meta, chunkIndex: [index], values: piece)
+            try zarr.writeChunk(arrayPath: path, metadata: meta, chunkIndex: [index], values: piece)
             start += chunk
             index += 1
         }
+    }
+
+    /// The multiscales convention's registration (zarr-conventions/multiscales).
+    static let multiscalesConvention: JSONValue = [
+        "uuid": "d35379db-88df-4056-af3a-620245f8e347",
+        "name": "multiscales",
+        "schema_url": "https://raw.githubusercontent.com/zarr-conventions/multiscales/refs/tags/v0.1.0/schema.json",
+        "spec_url": "https://github.com/zarr-conventions/multiscales/blob/v0.1.0/README.md",
+        "description": "Multiscale layout of zarr datasets",
+    ]
+
+    /// The root's `multiscales`: level L in group "L", each derived from the level below by
+    /// halving the resolution, with its absolute position (`proj:transform`, `proj:shape`).
+    static func multiscales(_ layout: CubeLayout) -> JSONValue {
+        let entries: [JSONValue] = layout.levels.map { level in
+            var entry: [String: JSONValue] = [
+                "asset": .string(layout.levelGroup(level.level)),
+                "transform": ["scale": [.double(Double(level.factor)), .double(Double(level.factor))],
+                              "translation": [0.0, 0.0]],
+                "scale": [.double(Double(level.factor)), .double(Double(level.factor))],
+                "proj:transform": .array(level.geoTransform.array.map { .double($0) }),
+                "proj:shape": .ints([level.height, level.width]),
+            ]
+            if level.level > 0 {
+                entry["derived_from"] = .string(layout.levelGroup(level.level - 1))
+                entry["transform"] = ["scale": [2.0, 2.0], "translation": [0.0, 0.0]]
+                entry["scale"] = [2.0, 2.0]
+            }
+            return .object(entry)
+        }
+        return ["layout": .array(entries), "resampling_method": "average"]
     }
 
     /// Numbers in the GeoTransform string: shortest text that reads back exactly.

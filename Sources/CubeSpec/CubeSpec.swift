@@ -21,6 +21,9 @@ public struct CubeSpec: Equatable, Sendable {
     public var store: String
     public var zarrFormat: Int
     public var compression: CompressionSpec
+    /// Whether `cube run` adds coarser levels (2x, 4x, ...) under the GeoZarr multiscales
+    /// convention once the base level is complete.
+    public var pyramid: Bool
 
     /// Directory relative paths in the spec (local items, land mask) are resolved against.
     public var baseDirectory: URL
@@ -30,7 +33,7 @@ public struct CubeSpec: Equatable, Sendable {
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
                 mask: MaskSpec = MaskSpec(), sensors: [SensorSpec]? = nil, fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
                 resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
-                store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default,
+                store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default, pyramid: Bool = false,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
         self.name = name
         self.stac = stac
@@ -46,6 +49,7 @@ public struct CubeSpec: Equatable, Sendable {
         self.store = store
         self.zarrFormat = zarrFormat
         self.compression = compression
+        self.pyramid = pyramid
         self.baseDirectory = baseDirectory
         self.sourceText = sourceText
     }
@@ -95,17 +99,21 @@ public struct GridSpec: Equatable, Sendable {
     /// minx, miny, maxx, maxy in `bboxCRS` units.
     public var bbox: [Double]
     public var bboxCRS: BBoxCRS
-    /// Spatial chunk edge in pixels.
+    /// Spatial chunk edge in pixels: what one job builds and writes.
     public var chunk: Int
+    /// With Zarr v3, each job's chunk becomes a shard of `innerChunk`² pieces that readers
+    /// fetch alone (nil: one piece per chunk, as before).
+    public var innerChunk: Int?
 
     public init(crs: String, resolutionX: Double, resolutionY: Double, bbox: [Double],
-                bboxCRS: BBoxCRS = .lonLat, chunk: Int) {
+                bboxCRS: BBoxCRS = .lonLat, chunk: Int, innerChunk: Int? = nil) {
         self.crs = crs
         self.resolutionX = resolutionX
         self.resolutionY = resolutionY
         self.bbox = bbox
         self.bboxCRS = bboxCRS
         self.chunk = chunk
+        self.innerChunk = innerChunk
     }
 }
 

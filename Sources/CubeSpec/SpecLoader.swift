@@ -6,7 +6,7 @@ import Yams
 
 extension CubeSpec {
     static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "fuse", "composite",
-                          "resampling", "land_mask", "store", "zarr_format", "compression"]
+                          "resampling", "land_mask", "store", "zarr_format", "compression", "pyramid"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
     public static let reservedArrayNames: Set<String> = Set([
         "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
@@ -95,10 +95,21 @@ extension CubeSpec {
             throw SpecError("zarr_format", "must be 2 or 3, got \(zarrFormat)")
         }
         let compression = try top.node("compression").map { try parseCompression($0) } ?? .default
+        if grid.innerChunk != nil, zarrFormat != 3 {
+            throw SpecError("grid.inner_chunk", "needs zarr_format 3 (sharding is a Zarr v3 codec)")
+        }
+        var pyramid = false
+        if let p = try top.string("pyramid") {
+            switch p.lowercased() {
+            case "true", "yes", "on": pyramid = true
+            case "false", "no", "off": pyramid = false
+            default: throw SpecError("pyramid", "must be true or false, got \(p.prefix(20))")
+            }
+        }
 
         return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, sensors: sensors, fuse: fuse,
                         composite: composite, resampling: resampling, landMask: landMask,
-                        store: store, zarrFormat: zarrFormat, compression: compression,
+                        store: store, zarrFormat: zarrFormat, compression: compression, pyramid: pyramid,
                         baseDirectory: baseDirectory, sourceText: text)
     }
 
@@ -166,7 +177,7 @@ extension CubeSpec {
     }
 
     static func parseGrid(_ f: Fields) throws -> GridSpec {
-        try f.requireOnly(["crs", "resolution", "bbox", "bbox_crs", "chunk"])
+        try f.requireOnly(["crs", "resolution", "bbox", "bbox_crs", "chunk", "inner_chunk"])
         let crsNode = try f.required("crs")
         let crs: String
         if case .scalar(let s) = crsNode, s.style == .plain, let code = Int(s.string) {
@@ -229,7 +240,16 @@ extension CubeSpec {
         let chunk = try Fields.int(try f.required("chunk"), f.field("chunk"))
         guard chunk >= minChunk else { throw SpecError(f.field("chunk"), "must be at least \(minChunk) pixels, got \(chunk)") }
         guard chunk <= maxChunk else { throw SpecError(f.field("chunk"), "\(chunk) pixels is too large; at most \(maxChunk)") }
-        return GridSpec(crs: crs, resolutionX: rx, resolutionY: ry, bbox: bbox, bboxCRS: bboxCRS, chunk: chunk)
+        var inner: Int?
+        if let n = try f.int("inner_chunk") {
+            guard n >= minChunk else { throw SpecError(f.field("inner_chunk"), "must be at least \(minChunk) pixels, got \(n)") }
+            guard n < chunk, chunk % n == 0 else {
+                throw SpecError(f.field("inner_chunk"), "must be smaller than chunk (\(chunk)) and divide it, got \(n)")
+            }
+            inner = n
+        }
+        return GridSpec(crs: crs, resolutionX: rx, resolutionY: ry, bbox: bbox, bboxCRS: bboxCRS, chunk: chunk,
+                        innerChunk: inner)
     }
 
     static func parseTime(_ f: Fields) throws -> TimeSpec {
