@@ -14,6 +14,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries from Debian (libgdal-dev, libblosc-dev, libzstd-dev, libcurl4-openssl-dev).
@@ -41,6 +42,8 @@ let package = Package(
             "CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "JSON", "GDALKit", "Composite",
         ]),
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeStore"]),
+        // Coarser levels of a cube, built from the level below (reads and writes Zarr only).
+        .target(name: "CubePyramid", dependencies: ["CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["HTTPClient", "JSON"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
         // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.
@@ -60,12 +63,19 @@ let package = Package(
             "ChunkWorker", "CubeGrid", "CubeJobs", "CubeSpec", "GDALKit", "SceneWarp", "StacSearch",
         ]),
         .target(name: "CubePreview", dependencies: ["CubeSchema", "CubeStore", "GDALKit", "Composite"]),
+        // `cube serve`: map tiles from the pyramid, a page with a vendored map library, a
+        // pixel's time series and the build's progress, over SwiftNIO.
+        .target(name: "CubeServe", dependencies: [
+            "CubeSchema", "CubeStore", "CubeJobs", "CubePlan", "CubeGrid", "GDALKit", "CDeflate", "JSON",
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], resources: [.copy("Resources")]),
         .target(name: "CubeRun", dependencies: [
-            "CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview", "HTTPClient",
+            "CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview", "CubePyramid", "HTTPClient",
         ]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "ChunkWorker",
-            "CubeRun", "CubePreview", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport",
+            "CubeRun", "CubePreview", "CubeServe", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

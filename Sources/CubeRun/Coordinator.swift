@@ -1,6 +1,7 @@
 import CubeJobs
 import CubePlan
 import CubePreview
+import CubePyramid
 import CubeSchema
 import CubeStore
 import Foundation
@@ -77,6 +78,17 @@ public final class Coordinator: Sendable {
         for t in options.time { args += ["--time", t] }
         if let b = options.bbox { args += ["--bbox", b.map { "\($0)" }.joined(separator: ",")] }
         return args
+    }
+
+    /// Builds the pyramid levels of every bin whose base jobs are all done (chunks built by an
+    /// earlier run are skipped); nil when the cube has no pyramid.
+    private func buildPyramid(allJobs: [JobID], done: Set<JobID>, display: ProgressDisplay) throws -> PyramidBuilder.Report? {
+        guard layout.hasPyramid else { return nil }
+        let completeBins = plan.bins.indices.filter { b in allJobs.lazy.filter { $0.bin == b }.allSatisfy(done.contains) }
+        guard !completeBins.isEmpty else { return PyramidBuilder.Report() }
+        let report = try PyramidBuilder(layout: layout, store: store).build(bins: completeBins)
+        display.note("pyramid (\(layout.levels.count - 1) levels, \(completeBins.count) bins): \(report.built) chunks built, \(report.empty) empty, \(report.alreadyDone) already built" + (report.failed.isEmpty ? "" : ", \(report.failed.count) FAILED: \(report.failed.first!)"))
+        return report
     }
 
     /// The id of the store's scene index snapshot (`_cube/index/snapshot.json`), if any.
@@ -182,6 +194,7 @@ public final class Coordinator: Sendable {
         let allJobs = JobID.all(in: plan)
         let complete = allJobs.allSatisfy(doneNow.contains)
         if complete { try CubeSchema.setComplete(true, store: store, layout: layout) }
+        let pyramid = try buildPyramid(allJobs: allJobs, done: doneNow, display: display)
 
         var previews: [String: String] = [:]
         if options.previews && !newlyDone.isEmpty {
@@ -226,7 +239,9 @@ public final class Coordinator: Sendable {
                 .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
             },
             complete: complete, previews: previews, index_snapshot: Self.indexSnapshot(store),
-            requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) })
+            requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) },
+            pyramid: pyramid.map { .init(levels: layout.levels.count - 1, built: $0.built, empty: $0.empty,
+                                         already_built: $0.alreadyDone, failed: $0.failed) })
         do {
             try store.put(RunReport.key, report.encoded())
         } catch {

@@ -62,6 +62,16 @@ public struct RunReport: Codable, Sendable {
     public var index_snapshot: String?
     /// Requests the jobs of this run sent to COG servers.
     public var requests: Int?
+    /// Pyramid chunks built (and failed) after the base level (nil: the cube has no pyramid).
+    public var pyramid: PyramidSummary?
+
+    public struct PyramidSummary: Codable, Sendable {
+        public var levels: Int
+        public var built: Int
+        public var empty: Int
+        public var already_built: Int
+        public var failed: [String]
+    }
 
     public func encoded(pretty: Bool = true) throws -> Data {
         let enc = JSONEncoder()
