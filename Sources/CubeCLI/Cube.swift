@@ -16,7 +16,7 @@ struct Cube: ParsableCommand {
         build without writing anything.
         """,
         version: version,
-        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self]
+        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self, ServeCommand.self]
     )
 }
 

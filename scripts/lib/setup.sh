@@ -10,7 +10,7 @@ export PATH="/opt/swift/usr/bin:$PATH"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 apt_packages=(libgdal-dev libdeflate-dev gdal-bin libblosc-dev libzstd-dev libcurl4-openssl-dev nginx-light pkg-config python3-venv
-              slurmctld slurmd slurm-client munge)
+              slurmctld slurmd slurm-client munge chromium)
 
 setup_system() {
     local missing=()
