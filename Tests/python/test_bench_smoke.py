@@ -16,6 +16,7 @@ from world_testkit import REPO
     ("workers", "speed-up"),
     ("latency", "peer/cube by round trip"),
     ("index", "index:"),
+    ("readers", "cube serve tile latency"),
 ])
 def test_benchmark_smoke(what, expect):
     out = subprocess.run([str(REPO / "scripts" / "bench" / "run"), what, "--smoke"],

@@ -181,6 +181,12 @@ def test_pyramid_levels_equal_the_reference_from_the_level_below(pyramid_store):
         assert level["derived_from"] == str(i - 1) and level["transform"]["scale"] == [2.0, 2.0]
     report = json.loads((store / "_cube" / "report.json").read_text())
     assert report["pyramid"]["failed"] == [] and report["pyramid"]["built"] > 0
+    # The GeoZarr toolkit's own validators: the metadata models and every asset present.
+    from geozarr_toolkit.helpers.validation import validate_multiscales, validate_multiscales_structure
+    ok, errors = validate_multiscales(root)
+    assert ok, errors
+    ok, errors = validate_multiscales_structure(zarr.open_group(str(store), mode="r"))
+    assert ok, errors
 
     kinds = {n: ("count" if n.startswith("count") else "band") for n in arrays_of(store, "0")}
     below = arrays_of(store, "0")
@@ -234,6 +240,17 @@ def test_the_store_carries_a_stac_collection_and_items_that_pystac_reads(pair):
     validate(collection)
     for item in items:
         validate(item)
+
+
+def test_the_training_example_learns_from_a_sharded_pyramid_cube(pyramid_store):
+    import sys
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve().parents[2] / "scripts/examples/train_from_cube.py"),
+                          str(pyramid_store), "--group", "0", "--patch", "64", "--epochs", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    losses = [float(l.split("mse ")[1]) for l in out.stdout.splitlines() if "mse" in l]
+    assert len(losses) == 2 and losses[-1] < losses[0], out.stdout
+    assert "patches" in out.stdout and "nir ≈" in out.stdout
 
 
 # ---------------------------------------------------------------- cube serve
