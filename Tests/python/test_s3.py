@@ -242,3 +242,33 @@ def test_bad_store_urls_and_missing_buckets_are_clear_errors(s3):
     assert out.returncode == 1 and "not a valid bucket name" in out.stderr
     out = cube("status", "s3://no-such-bucket/x.zarr", env=env, check=False)
     assert out.returncode == 1 and ("NoSuchBucket" in out.stderr or "not an initialised cube" in out.stderr), out.stderr
+
+
+def test_serve_reads_a_bucket(s3, local_build):
+    """`cube serve s3://...`: the page's endpoints answer from the bucket as from the folder."""
+    import math
+    from io import BytesIO
+    from PIL import Image
+    _, env, client = s3
+    upload_tree(client, local_build, "cubes", "served.zarr")
+    proc = subprocess.Popen([cube_bin(), "serve", "s3://cubes/served.zarr", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving s3://cubes/served.zarr at "), line + proc.stderr.read()
+        url = line.split(" at ")[1].split()[0].rstrip("/")
+        info = json.loads(urllib.request.urlopen(url + "/api/info", timeout=30).read())
+        assert info["name"] == "s3cube" and info["bins"] == ["2024-02", "2024-03"]
+        lon, lat, z = (BBOX[0] + BBOX[2]) / 2, (BBOX[1] + BBOX[3]) / 2, 14
+        x = int((lon + 180) / 360 * 2 ** z)
+        y = int((1 - math.log(math.tan(math.radians(lat)) + 1 / math.cos(math.radians(lat))) / math.pi) / 2 * 2 ** z)
+        png = urllib.request.urlopen(f"{url}/tiles/2024-03/{z}/{x}/{y}.png", timeout=30).read()
+        assert (np.asarray(Image.open(BytesIO(png)).convert("RGBA"))[..., 3] == 255).any()
+        point = json.loads(urllib.request.urlopen(f"{url}/api/point?lon={lon}&lat={lat}", timeout=30).read())
+        raw = xr.open_zarr(local_build, mask_and_scale=False)
+        for b in BANDS + ["count"]:
+            assert point["series"][b] == [int(v) for v in raw[b].values[:, point["row"], point["col"]]], b
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert SECRET not in proc.stderr.read()
