@@ -42,6 +42,13 @@ struct InitCommand: ParsableCommand {
             switch outcome {
             case .created:
                 print("initialised \(target): \(plan.grid.width) x \(plan.grid.height) pixels, \(plan.bins.count) time bins, \(plan.landChunkCount) land chunks of \(plan.grid.chunkCount), \(plan.jobCount) jobs")
+                let layout = CubeLayout(spec: spec, plan: plan)
+                if let inner = layout.innerChunk {
+                    print("sharded: each \(plan.grid.chunk)² chunk is one shard of \(inner)² inner chunks")
+                }
+                if layout.hasPyramid {
+                    print("pyramid: \(layout.levels.count - 1) levels above the base (group 0), built by `cube run` as bins complete")
+                }
             case .unchanged:
                 print("\(target) already holds this cube; nothing to do")
             case .replaced(let n):

@@ -167,7 +167,7 @@ public enum StacDescription {
             "geometry": ["type": "Polygon", "coordinates": [ring]],
             "bbox": .array(fp.bbox.map { .double($0) }),
             "properties": [
-                "datetime": nil,
+                "datetime": .null,
                 "start_datetime": .string(iso(bin.start)),
                 "end_datetime": .string(iso(lastInstant(bin))),
                 "cube:dimensions": dimensions(spec: spec, layout: layout, bins: [bin]),

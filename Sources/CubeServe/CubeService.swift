@@ -102,7 +102,7 @@ public final class CubeService: Sendable {
             "arrays": .strings(mapArrays),
             "default_bands": .strings(defaultBands),
             "levels": .int(Int64(layout.levels.count)),
-            "bounds": fp.map { .array($0.bbox.map { .double($0) }) } ?? nil,
+            "bounds": fp.map { .array($0.bbox.map { .double($0) }) } ?? .null,
             "crs": .string(layout.grid.crs.description),
             // Reflectance is stored as value * 10000: 0–3000 shows land well.
             "stretch": [0, 3000],

@@ -190,7 +190,7 @@ public struct ArrayMetadata: Sendable, Equatable {
             "compressor": compressor,
             "fill_value": fillValue.json(for: dataType),
             "order": "C",
-            "filters": nil,
+            "filters": .null,
             "dimension_separator": ".",
         ]
         var zattrs = attributes

@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct JSONValueTests {
     @Test func serialisationIsDeterministicAndSorted() {
-        let value: JSONValue = ["b": 1, "a": [1, 2.5, "x"], "c": ["z": nil, "y": true]]
+        let value: JSONValue = ["b": 1, "a": [1, 2.5, "x"], "c": ["z": .null, "y": true]]
         #expect(value.serialized(pretty: false) == #"{"a":[1,2.5,"x"],"b":1,"c":{"y":true,"z":null}}"#)
         #expect(value.serialized() == """
             {
@@ -47,7 +47,7 @@ import Testing
         #expect(value["n"] == .int(0))
         #expect(value["s"] == .string("a\"é😀\n"))
         #expect(value["nan"]?.doubleValue?.isNaN == true)
-        #expect(value["l"] == [true, false, nil])
+        #expect(value["l"] == [true, false, .null])
     }
 
     @Test func serialiseThenParseIsIdentity() throws {
@@ -67,7 +67,7 @@ import Testing
     }
 
     @Test func codableMatchesFoundation() throws {
-        let value: JSONValue = ["a": 1, "b": [true, "x", 2.5], "c": nil]
+        let value: JSONValue = ["a": 1, "b": [true, "x", 2.5], "c": .null]
         let encoded = try JSONEncoder().encode(value)
         #expect(try JSONDecoder().decode(JSONValue.self, from: encoded) == value)
     }

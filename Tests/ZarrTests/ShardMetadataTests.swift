@@ -54,7 +54,7 @@ import Testing
         func variant(_ change: (inout [String: JSONValue], inout [JSONValue]) -> Void) -> JSONValue {
             guard case var .object(document) = Self.u16.v3Document(),
                   case var .object(sharding) = document["codecs"]?.arrayValue?.first,
-                  case var .object(configuration) = sharding["configuration"] else { return nil }
+                  case var .object(configuration) = sharding["configuration"] else { return .null }
             var codecs: [JSONValue] = []
             change(&configuration, &codecs)
             sharding["configuration"] = .object(configuration)

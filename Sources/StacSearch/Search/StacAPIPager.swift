@@ -89,7 +89,8 @@ final class StacAPIPager {
         case "GET":
             return PageRequest(method: "GET", url: url, body: nil)
         case "POST":
-            var body = link["body"].flatMap { $0.isNull ? nil : $0 }
+            var body: JSONValue? = link["body"]
+            if body?.isNull == true { body = nil }
             if link["merge"]?.boolValue == true, let extra = body {
                 body = (current.body ?? .object([:])).merging(extra)
             } else if body == nil {
