@@ -115,7 +115,7 @@ def test_kill_during_a_sharded_build_then_resume_is_byte_identical(coast, pair, 
     _, expected_store = pair
     expected = data_files(expected_store)
     rng = random.Random(20261130)
-    for trial in range(3):
+    for trial in range(2):
         tmp = tmp_path / f"t{trial}"
         tmp.mkdir()
         spec = write_spec(tmp, env, "sharded", chunk=96, extra_grid=", inner_chunk: 32")
@@ -344,9 +344,10 @@ def test_serve_in_a_real_browser(server, pyramid_store):
         page.screenshot(path=str(ARTIFACTS / "map-2024-03.png"))
         after = sorted(page.eval_on_selector_all("img.leaflet-tile-loaded", "els => els.map(e => e.src)"))
         assert any("/tiles/2024-03/" in s for s in after)
-        one = next(s for s in after if "/tiles/2024-03/" in s)
-        other = one.replace("/tiles/2024-03/", "/tiles/2024-04/")
-        assert get(one)[2] != get(other)[2], "the two bins' tiles are the same image"
+        # Tiles over land differ between the bins (tiles over unbuilt sea are empty in both).
+        march = [s for s in after if "/tiles/2024-03/" in s]
+        assert any(get(s)[2] != get(s.replace("/tiles/2024-03/", "/tiles/2024-04/"))[2] for s in march), \
+            "every tile is the same image in both bins"
         assert page.text_content("#bin-label") == "2024-03"
         # Click on land inside the cube and read the series table.
         box = page.locator("#map").bounding_box()
