@@ -22,14 +22,14 @@ import zarr
 
 from world_testkit import cube_bin, served, world_with
 
-BBOX = [12.44, 45.40, 12.56, 45.48]          # the coastal world of test_run: land and sea
+BBOX = [12.44, 45.43, 12.52, 45.48]          # the north-west of test_run's coastal world: land and sea
 BANDS = ["red", "green", "blue", "nir"]
 ARRAYS = BANDS + ["count"]
 
 
 @pytest.fixture(scope="module")
 def coast():
-    world = world_with("small", seed=5, name="coast", aoi=tuple(BBOX), start=date(2024, 3, 1), end=date(2024, 4, 30))
+    world = world_with("small", seed=5, name="readers", aoi=tuple(BBOX), start=date(2024, 3, 1), end=date(2024, 4, 30))
     with served(world) as env:
         yield world, env
 
