@@ -37,6 +37,12 @@ struct StatusCommand: ParsableCommand {
                     "failed": jobs.filter { failures[$0] != nil }.count,
                 ]
             }
+            // Pyramid chunks: every level above the base, every bin; each gets a done marker.
+            var pyramid: (levels: Int, chunks: Int, built: Int)?
+            if layout.hasPyramid {
+                let chunks = layout.levels.dropFirst().reduce(0) { $0 + $1.chunkRows * $1.chunkCols } * plan.bins.count
+                pyramid = (layout.levels.count - 1, chunks, try s.list(prefix: "_cube/pyramid/").count)
+            }
             var running: [String: Any]?
             if let h = holder {
                 running = ["host": h.host, "pid": Int(h.pid), "started": h.started, "executor": h.executor,
@@ -52,6 +58,7 @@ struct StatusCommand: ParsableCommand {
                     "failures": failures.sorted { $0.key < $1.key }.map { ["job": $0.value.job, "error": $0.value.error, "attempts": $0.value.attempts] },
                 ]
                 object["running"] = running ?? NSNull()
+                object["pyramid"] = pyramid.map { ["levels": $0.levels, "chunks": $0.chunks, "built": $0.built] } ?? NSNull()
                 object["last_run"] = lastReport.map { ["finished": $0.finished, "wall_seconds": $0.wall_seconds, "interrupted": $0.interrupted] } ?? NSNull()
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
                 print(String(decoding: data, as: UTF8.self))
@@ -65,6 +72,9 @@ struct StatusCommand: ParsableCommand {
             for label in perBin.keys.sorted() {
                 let b = perBin[label]!
                 print("  \(label): \(b["done"]!)/\(b["jobs"]!) done\(b["failed"]! > 0 ? ", \(b["failed"]!) failed" : "")")
+            }
+            if let p = pyramid {
+                print("pyramid:  \(p.built) of \(p.chunks) level chunks built (\(p.levels) levels above the base)")
             }
             if let h = holder {
                 let stale = RunLock.staleness(h, staleAfter: 90)

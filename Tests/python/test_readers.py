@@ -209,6 +209,9 @@ def test_pyramid_levels_equal_the_reference_from_the_level_below(pyramid_store):
         below = got
     # The top level fits one chunk.
     assert max(below["red"].shape[1:]) <= 32
+    status = json.loads(cube("status", store, "--json").stdout)
+    assert status["pyramid"]["levels"] == len(layout) - 1
+    assert status["pyramid"]["built"] == status["pyramid"]["chunks"] > 0
     # A rerun builds nothing again.
     out = cube("run", store, "--workers", "1", "--quiet", "--no-previews")
     report = json.loads((store / "_cube" / "report.json").read_text())
