@@ -54,6 +54,11 @@ let package = Package(
             "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",
             "HTTPClient", "GDALKit", "JSON",
         ]),
+        // `cube update`: the catalog searched again, each job's scenes compared with its done record.
+        .target(name: "CubeUpdate", dependencies: [
+            "CubeGrid", "CubeJobs", "CubePlan", "CubePyramid", "CubeSchema", "CubeSpec", "CubeStore", "JSON",
+            "SceneIndex", "StacSearch",
+        ]),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore",
             "StacSearch", "SceneWarp", "SceneIndex", "Composite", "Sensors", "GDALKit", "HTTPClient",
@@ -71,11 +76,12 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], resources: [.copy("Resources")]),
         .target(name: "CubeRun", dependencies: [
-            "CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview", "CubePyramid", "HTTPClient",
+            "CubeJobs", "CubePlan", "CubeSchema", "CubeSpec", "CubeStore", "CubeGrid", "CubePreview", "CubePyramid",
+            "HTTPClient", "JSON",
         ]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "ChunkWorker",
-            "CubeRun", "CubePreview", "CubeServe", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport",
+            "CubeRun", "CubePreview", "CubeServe", "CubeUpdate", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -95,6 +101,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Composite", "StacSearch", "JSON"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeSpec"]),
+        .testTarget(name: "CubeJobsTests", dependencies: ["CubeJobs", "CubeStore"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",
         ]),

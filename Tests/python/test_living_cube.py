@@ -1,0 +1,309 @@
+"""Living cubes (issue 22), end to end on a served world whose catalog changes between runs
+(nginx byte ranges, a real STAC API restarted on the same port with the catalog of each step):
+a first build one month short on the "before" catalog (late scenes missing, one item that is
+withdrawn later, `_0_` scenes whose `_1_` copies appear later), an append of the month, then
+`cube update` on the "after" catalog. After each step the cube equals the independent reference
+computed from that step's catalog; the rebuilt jobs are exactly those whose scenes changed
+(worked out here from the items, not from cube); untouched chunk objects keep their bytes and
+modification times; after the update the cube equals a fresh build, byte for byte."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+import zarr
+
+from world_testkit import REPO, cube_bin, world_with
+
+from world.ref_items import dedup, load_items, select
+from world.reference import reference_cube
+from world.refgrid import Grid, month_bins
+
+SERVICES = str(REPO / "scripts" / "services")
+BBOX = [12.25, 45.47, 12.28, 45.49]
+BANDS = ["red", "green", "blue", "nir"]
+CHUNK = 32
+FEB, MAR = month_bins(date(2024, 2, 1), date(2024, 2, 29)), month_bins(date(2024, 2, 1), date(2024, 3, 31))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cube(*args, check=True, timeout=600, env=None):
+    out = subprocess.run([cube_bin(), *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env)
+    if check:
+        assert out.returncode == 0, f"cube {' '.join(map(str, args))}: exit {out.returncode}\n{out.stderr}\n{out.stdout}"
+    return out
+
+
+class Catalog:
+    """The world's items served as one catalog at a time, on fixed ports."""
+
+    def __init__(self, world: Path):
+        self.world = world
+        self.full = [json.loads(line) for line in (world / "items-full.ndjson").read_text().splitlines()]
+        self.http_port, self.stac_port = free_port(), free_port()
+        self.env: dict[str, str] = {}
+
+    def serve(self, items: list[dict]) -> dict[str, str]:
+        self.stop()
+        (self.world / "items.ndjson").write_text("".join(json.dumps(i) + "\n" for i in items))
+        out = subprocess.run([SERVICES, "start", str(self.world), "--http-port", str(self.http_port),
+                              "--stac-port", str(self.stac_port)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        self.env = dict(line.split("=", 1) for line in (self.world / ".run" / "urls.env").read_text().splitlines())
+        return self.env
+
+    def stop(self) -> None:
+        subprocess.run([SERVICES, "stop", str(self.world)], capture_output=True, timeout=60)
+
+
+def choose_changes(items: list[dict]) -> dict:
+    """Which items the "before" catalog lacks or has extra, from the world's own items."""
+    ids = [i["id"] for i in items]
+    dups = sorted(i for i in ids if "_1_L2A" in i)
+    originals = {d.replace("_1_L2A", "_0_L2A") for d in dups}
+    feb = sorted((i for i in items if i["properties"]["datetime"].startswith("2024-02") and i["id"] not in originals
+                  and "_1_L2A" not in i["id"]), key=lambda i: (i["properties"]["datetime"], i["id"]))
+    assert dups and len(feb) >= 6, "the small world has reprocessed copies and several February scenes"
+    late = [feb[-1]["id"], feb[-2]["id"]]           # arrive only after the first build
+    withdrawn = feb[1]["id"]                        # in the first builds, gone from the catalog later
+    touched = feb[2]["id"]                          # its metadata is updated later (newer `updated`)
+    return {"dups": dups, "late": late, "withdrawn": withdrawn, "touched": touched}
+
+
+def before_catalog(full: list[dict], c: dict) -> list[dict]:
+    return [i for i in full if i["id"] not in set(c["dups"]) | set(c["late"])]
+
+
+def after_catalog(full: list[dict], c: dict) -> list[dict]:
+    out = []
+    for i in full:
+        if i["id"] == c["withdrawn"]:
+            continue
+        if i["id"] == c["touched"]:
+            i = json.loads(json.dumps(i))
+            t = datetime.fromisoformat(i["properties"]["updated"].replace("Z", "+00:00")) + timedelta(days=40)
+            i["properties"]["updated"] = t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        out.append(i)
+    return out
+
+
+def write_spec(folder: Path, env: dict, end: str, name: str = "living", extra: str = "") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(f"""name: {name}
+stac: {{api: {env['WORLD_STAC_URL']}, collection: sentinel-2-l2a}}
+grid: {{crs: EPSG:4326, resolution: 1/3600, bbox: {json.dumps(BBOX)}, chunk: {CHUNK}}}
+time: {{start: 2024-02-01, end: {end}}}
+bands: {json.dumps(BANDS)}
+land_mask: none
+store: {name}.zarr
+{extra}""")
+    return path
+
+
+def data_files(store: Path) -> dict[str, tuple[bytes, int]]:
+    """Every Zarr object but the root metadata (it carries the init time) and cube's bookkeeping."""
+    out = {}
+    for p in sorted(store.rglob("*")):
+        rel = p.relative_to(store)
+        if p.is_file() and rel.parts[0] != "_cube" and str(rel) != "zarr.json":
+            out[str(rel)] = (p.read_bytes(), p.stat().st_mtime_ns)
+    return out
+
+
+def chunk_files(store: Path, bin_index: int, cy: int, cx: int) -> list[str]:
+    return [f"{a}/c/{bin_index}/{cy}/{cx}" for a in BANDS + ["count"]]
+
+
+def cube_arrays(store: Path) -> dict[str, np.ndarray]:
+    g = zarr.open_group(str(store), mode="r")
+    return {b: np.asarray(g[b][:]) for b in BANDS + ["count"]}
+
+
+def assert_equals_reference(store: Path, world: Path, bins) -> None:
+    grid = Grid.from_bbox("EPSG:4326", 1 / 3600, BBOX)
+    ref = reference_cube(world, grid, bins, BANDS)
+    got = cube_arrays(store)
+    for b in BANDS + ["count"]:
+        assert got[b].shape == ref[b].shape, b
+        np.testing.assert_array_equal(got[b], ref[b], err_msg=b)
+    assert (got["count"] > 0).any()
+
+
+def job_scenes(items: list[dict], tbin) -> dict[tuple[int, int], set]:
+    """Per chunk of the grid: the (id, updated) of the scenes a job uses (footprint, dedup)."""
+    grid = Grid.from_bbox("EPSG:4326", 1 / 3600, BBOX)
+    rows, cols = -(-grid.height // CHUNK), -(-grid.width // CHUNK)
+    refs = dedup(load_items_from(items))
+    out = {}
+    for cy in range(rows):
+        for cx in range(cols):
+            x0 = (grid.ix0 + cx * CHUNK) * grid.rx
+            x1 = (grid.ix0 + min((cx + 1) * CHUNK, grid.width)) * grid.rx
+            y1 = (grid.iy0 - cy * CHUNK) * grid.ry
+            y0 = (grid.iy0 - min((cy + 1) * CHUNK, grid.height)) * grid.ry
+            box = shapely.box(x0, y0, x1, y1)
+            out[(cy, cx)] = {(i.id, i.raw["properties"].get("updated")) for i in select(refs, tbin, box)}
+    return out
+
+
+def load_items_from(items: list[dict]):
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"living-items-{os.getpid()}.ndjson"
+    tmp.write_text("".join(json.dumps(i) + "\n" for i in items))
+    try:
+        return load_items(tmp)
+    finally:
+        tmp.unlink()
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = world_with("small", seed=13, name="living", aoi=tuple(BBOX))
+    if not (w / "items-full.ndjson").exists():
+        shutil.copy(w / "items.ndjson", w / "items-full.ndjson")
+    catalog = Catalog(w)
+    yield w, catalog
+    catalog.stop()
+    shutil.copy(w / "items-full.ndjson", w / "items.ndjson")
+
+
+@pytest.fixture(scope="module")
+def steps(world, tmp_path_factory):
+    """The three steps on one store, with what each left behind."""
+    w, catalog = world
+    changes = choose_changes(catalog.full)
+    before, after = before_catalog(catalog.full, changes), after_catalog(catalog.full, changes)
+    folder = tmp_path_factory.mktemp("living")
+    env = catalog.serve(before)
+    store = folder / "living.zarr"
+
+    cube("run", write_spec(folder, env, "2024-02-29"), "--workers", "2", "--quiet", "--no-previews")
+    first = {"files": data_files(store), "arrays": cube_arrays(store)}
+    assert_equals_reference(store, w, FEB)
+
+    out = cube("run", write_spec(folder, env, "2024-03-31"), "--workers", "2", "--json", "--no-previews")
+    append_report = json.loads(out.stdout.splitlines()[-1])
+    second = {"files": data_files(store), "report": append_report, "stderr": out.stderr}
+    assert_equals_reference(store, w, MAR)
+
+    catalog.serve(after)
+    dry = cube("update", store, "--dry-run", "--json")
+    dry_report = json.loads(dry.stdout)
+    untouched_before = data_files(store)
+    out = cube("update", store, "--workers", "2", "--json", "--no-previews")
+    lines = out.stdout.splitlines()
+    update, run = json.loads(lines[-2]), json.loads(lines[-1])
+    return dict(world=w, catalog=catalog, changes=changes, before=before, after=after, folder=folder, store=store,
+                first=first, second=second, dry=dry_report, update=update, run=run,
+                files_before_update=untouched_before, files_after_update=data_files(store))
+
+
+def test_append_extends_the_cube_and_rewrites_nothing_of_the_first_month(steps):
+    store, first, second = steps["store"], steps["first"], steps["second"]
+    assert "extended" in second["stderr"] and "2024-03" in second["stderr"]
+    report = second["report"]
+    assert report["complete"] and report["published_bins"] == 2 and report["complete_bins"] == 2
+    # Nothing of February was put again: same bytes, same modification times.
+    for key, (data, mtime) in first["files"].items():
+        if key.split("/")[0] in BANDS + ["count"] and "/c/" in key:
+            assert second["files"][key] == (data, mtime), key
+    # Arrays, the time axis and its bounds grew; each time chunk is its own object.
+    ds = xr.open_zarr(store)
+    assert ds.sizes["time"] == 2
+    assert [str(t)[:10] for t in ds.time.values] == ["2024-02-01", "2024-03-01"]
+    assert (store / "time" / "c" / "1").is_file() and second["files"]["time/c/0"] == first["files"]["time/c/0"]
+    attrs = json.loads((store / "zarr.json").read_text())["attributes"]
+    assert attrs["cube:bins_complete"] == [True, True] and attrs["cube:complete"] is True
+    items = sorted(p.name for p in (store / "_cube" / "stac" / "items").iterdir())
+    assert items == ["2024-02.json", "2024-03.json"]
+    collection = json.loads((store / "_cube" / "stac" / "collection.json").read_text())
+    assert collection["extent"]["temporal"]["interval"][0][1].startswith("2024-03-31")
+
+
+def test_update_rebuilds_exactly_the_jobs_whose_scenes_changed(steps):
+    before, after = steps["before"], steps["after"]
+    expected = set()
+    for t, tbin in enumerate(MAR):
+        a, b = job_scenes(before, tbin), job_scenes(after, tbin)
+        expected |= {f"{tbin.label}/{cy}/{cx}" for (cy, cx) in a if a[(cy, cx)] != b[(cy, cx)]}
+    assert expected, "the catalog change touches some jobs"
+    total = len(job_scenes(before, MAR[0])) * 2
+    assert len(expected) < total, "and leaves others alone"
+    for report in (steps["dry"], steps["update"]):
+        got = {j["job"] for b in report["bins"] for j in b["rebuild"] + b["emptied"]}
+        assert got == expected
+    # Every kind of change is named in the reasons.
+    changes = steps["changes"]
+    reasons = [j["change"] for b in steps["dry"]["bins"] for j in b["rebuild"]]
+    assert any(changes["withdrawn"] in c["withdrawn"] for c in reasons)
+    assert any(changes["touched"] in c["changed"] for c in reasons)
+    assert any(set(changes["late"]) & set(c["added"]) for c in reasons)
+    assert any(r for c in reasons for r in c["replaced"] if "_0_L2A → " in r and r.endswith("_1_L2A"))
+    run = steps["run"]
+    assert run["complete"] and run["jobs"]["done_this_run"] == steps["update"]["jobs_rebuild"]
+    assert run["update"]["jobs_rebuilt"] == steps["update"]["jobs_rebuild"]
+    # The dry run wrote nothing: what the update found is what the dry run said.
+    assert steps["dry"]["dry_run"] and not steps["update"]["dry_run"]
+
+
+def test_untouched_jobs_keep_their_chunk_objects(steps):
+    store = steps["store"]
+    rebuilt = {j["job"] for b in steps["update"]["bins"] for j in b["rebuild"] + b["emptied"]}
+    before, after = steps["files_before_update"], steps["files_after_update"]
+    labels = [b.label for b in MAR]
+    kept = 0
+    for key, value in before.items():
+        parts = key.split("/")
+        if parts[0] not in BANDS + ["count"] or len(parts) != 5:
+            continue
+        job = f"{labels[int(parts[2])]}/{parts[3]}/{parts[4]}"
+        if job not in rebuilt:
+            assert after[key] == value, key
+            kept += 1
+    assert kept > 0
+    # The bins' STAC items say what changed.
+    item = json.loads((store / "_cube" / "stac" / "items" / "2024-02.json").read_text())
+    assert item["properties"]["cube_update"]["jobs_rebuilt"] > 0
+
+
+def test_after_update_the_cube_equals_the_reference_and_a_fresh_build(steps, tmp_path):
+    store, w, catalog = steps["store"], steps["world"], steps["catalog"]
+    assert_equals_reference(store, w, MAR)
+    fresh_folder = tmp_path / "fresh"
+    fresh_folder.mkdir()
+    spec = write_spec(fresh_folder, catalog.env, "2024-03-31")
+    cube("run", spec, "--workers", "2", "--quiet", "--no-previews")
+    fresh = {k: v[0] for k, v in data_files(fresh_folder / "living.zarr").items()}
+    got = {k: v[0] for k, v in data_files(store).items()}
+    assert got.keys() == fresh.keys()
+    assert [k for k in got if got[k] != fresh[k]] == []
+    # A second update finds nothing to do.
+    again = json.loads(cube("update", store, "--dry-run", "--json").stdout)
+    assert again["jobs_rebuild"] == 0 and again["jobs_emptied"] == 0
+
+
+def test_status_job_lists_the_scenes_a_chunk_came_from(steps):
+    store = steps["store"]
+    out = cube("status", store, "--job", "2024-02/0/0", "--json")
+    record = json.loads(out.stdout)
+    assert record["job"] == "2024-02/0/0" and record["scenes"]
+    for s in record["scenes"]:
+        assert s["id"] and s["datetime"] and s["assets"].keys() >= {"red", "scl"}
+    assert steps["changes"]["withdrawn"] not in {s["id"] for s in record["scenes"]}
+    text = cube("status", store, "--job", "2024-02/0/0").stdout
+    assert record["scenes"][0]["id"] in text
