@@ -103,6 +103,7 @@ struct UpdateCommand: ParsableCommand {
             coordinator.updateSummary = RunReport.UpdateSummary(
                 bins: bins.map(\.label), jobs_rebuilt: report.jobs_rebuild, jobs_emptied: report.jobs_emptied,
                 scenes_added: c.added, scenes_withdrawn: c.withdrawn, scenes_replaced: c.replaced, scenes_changed: c.changed)
+            if report.jobs_rebuild + report.jobs_emptied > 0 { try coordinator.publishNow() }
             let run = try coordinator.run(holding: lock)
             if !run.interrupted && run.jobs.failed == 0 && run.jobs.pending == 0 { try s.delete(UpdateJournal.key) }
             if json {

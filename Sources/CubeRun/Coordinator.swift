@@ -78,8 +78,12 @@ public final class Coordinator: Sendable {
     }
     private let summary = Mutex<RunReport.UpdateSummary?>(nil)
 
+    /// Where the run's metadata goes and how it reaches readers (see `WriteSession`).
+    let session: any WriteSession
+
     public init(store: any Store, storeLocation: String, options: RunOptions) throws {
         self.store = store
+        session = try beginSession(store)
         self.storeLocation = storeLocation
         self.options = options
         let opened = try CubeSchema.open(store: store)
@@ -118,16 +122,31 @@ public final class Coordinator: Sendable {
     }
 
     /// Publishes the complete bins (see `CubeSchema.publish`): readers see a bin once every
-    /// job and pyramid chunk of it, and of every bin before it, is done.
+    /// job and pyramid chunk of it, and of every bin before it, is done. The metadata goes
+    /// through the run's write session, which then publishes (a commit, for a store with versions).
     @discardableResult
     func publish(done: Set<JobID>, pyramidFailed: Set<Int>, display: ProgressDisplay) throws -> PublishOutcome {
-        let outcome = try CubeSchema.publish(spec: spec, layout: layout, store: store,
+        let outcome = try CubeSchema.publish(spec: spec, layout: layout, store: session.store,
                                              complete: completeBins(done).subtracting(pyramidFailed),
                                              notes: publicationNotes)
+        if outcome.changed || !publicationNotes.isEmpty {
+            let bins = plan.bins.prefix(outcome.after).map(\.label)
+            try session.publish(PublicationNote(
+                message: "\(cubeName): \(outcome.after) time steps (\(bins.first ?? "-")..\(bins.last ?? "-")), \(outcome.completeAfter) complete",
+                metadata: ["cube:version": CubeSchema.toolVersion, "index_snapshot": Self.indexSnapshot(store) ?? "",
+                           "published_bins": "\(outcome.after)", "complete_bins": "\(outcome.completeAfter)"]))
+        }
         if outcome.after > outcome.before {
             display.note("published \(outcome.after - outcome.before) new time step\(outcome.after - outcome.before == 1 ? "" : "s") (\(plan.bins[outcome.before].label)..\(plan.bins[outcome.after - 1].label)): readers now see \(outcome.after)")
         }
         return outcome
+    }
+
+    /// Publishes what the store's done records say now (no run): `cube update` calls it after
+    /// forgetting the jobs it rebuilds, so their bins read as incomplete while they are rebuilt.
+    public func publishNow() throws {
+        let display = ProgressDisplay(mode: .quiet, snapshot: { JobQueue(jobs: [], maxAttempts: 1).snapshot() })
+        try publish(done: try ledger.doneJobs(), pyramidFailed: [], display: display)
     }
 
     /// The id of the store's scene index snapshot (`_cube/index/snapshot.json`), if any.

@@ -47,13 +47,12 @@ public enum CubeSchema {
             if record.fingerprint == spec.fingerprint {
                 return .unchanged
             }
-            let old = Set(record.fingerprint.split(separator: "\n")), new = spec.fingerprint.split(separator: "\n")
-            let changed = new.filter { !old.contains($0) }.map { String($0.prefix(while: { $0 != "=" })) }
-            if !force && changed == ["time"] {
+            let changed = changedFields(old: record.fingerprint, new: spec.fingerprint)
+            if !force && !changed.isEmpty && changed.allSatisfy({ $0 == "time.end" }) {
                 return try extend(store: store, to: spec, record: record, now: now)
             }
             guard force else {
-                let only = changed.contains("time") ? "; only a later time.end can be appended to a cube" : ""
+                let only = changed.contains(where: { $0.hasPrefix("time") }) ? "; only a later time.end can be appended to a cube" : ""
                 throw SchemaError("\(store) already holds a different cube (changed: \(changed.joined(separator: ", "))\(only)); use --force to replace it, or another store")
             }
             removed = try removeCube(store)
@@ -74,6 +73,38 @@ public enum CubeSchema {
         enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         try store.put(CubeLayout.buildKey, enc.encode(record))
         return removed.map { .replaced(removedObjects: $0) } ?? .created
+    }
+
+    /// The spec fields two fingerprints differ in (`time.end`, `composite`, `grid.chunk`, ...).
+    static func changedFields(old: String, new: String) -> [String] {
+        // Each line is "key=value key=value ..."; a value with spaces (a WKT) continues its token.
+        func fields(_ fingerprint: String) -> [String: String] {
+            var out: [String: String] = [:]
+            for line in fingerprint.split(separator: "\n") {
+                var section = "", key = ""
+                for word in line.split(separator: " ", omittingEmptySubsequences: false) {
+                    if let eq = word.firstIndex(of: "="), !word[..<eq].contains(where: { "{[(\"".contains($0) }) {
+                        key = String(word[..<eq])
+                        if section.isEmpty { section = key.split(separator: ".").first.map(String.init) ?? key }
+                        out[key.contains(".") || key == section ? key : "\(section).\(key)", default: ""] += word[word.index(after: eq)...]
+                    } else {
+                        out[key.contains(".") || key == section ? key : "\(section).\(key)", default: ""] += " " + word
+                    }
+                }
+            }
+            // time=START..END step=S: start and end apart.
+            if let t = out.removeValue(forKey: "time"), let r = t.range(of: "..") {
+                out["time.start"] = String(t[..<r.lowerBound])
+                out["time.end"] = String(t[r.upperBound...])
+            }
+            return out
+        }
+        let a = fields(old), b = fields(new)
+        // Tokens named after their line's first key, spelled as the spec spells them.
+        let spelled = ["grid.res": "grid.resolution", "fuse.composite": "composite", "fuse.resampling": "resampling",
+                       "zarr_format.compression": "compression"]
+        let names = { (k: String) -> String in spelled[k] ?? k }
+        return Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.map(names).sorted()
     }
 
     /// Grows the cube in `store` to the bins of `spec`, whose only change is a later `time.end`.

@@ -202,13 +202,15 @@ def steps(world, tmp_path_factory):
     assert_equals_reference(store, w, MAR)
 
     catalog.serve(after)
+    pre_update = folder / "pre-update.zarr"
+    shutil.copytree(store, pre_update)
     dry = cube("update", store, "--dry-run", "--json")
     dry_report = json.loads(dry.stdout)
     untouched_before = data_files(store)
     out = cube("update", store, "--workers", "2", "--json", "--no-previews")
     lines = out.stdout.splitlines()
     update, run = json.loads(lines[-2]), json.loads(lines[-1])
-    return dict(world=w, catalog=catalog, changes=changes, before=before, after=after, folder=folder, store=store,
+    return dict(world=w, catalog=catalog, changes=changes, pre_update=pre_update, before=before, after=after, folder=folder, store=store,
                 first=first, second=second, dry=dry_report, update=update, run=run,
                 files_before_update=untouched_before, files_after_update=data_files(store))
 
@@ -307,3 +309,179 @@ def test_status_job_lists_the_scenes_a_chunk_came_from(steps):
     assert steps["changes"]["withdrawn"] not in {s["id"] for s in record["scenes"]}
     text = cube("status", store, "--job", "2024-02/0/0").stdout
     assert record["scenes"][0]["id"] in text
+
+
+def readers_see_only_complete_steps(store: Path, expected: dict[str, np.ndarray]) -> int:
+    """xarray, zarr-python and tensorstore open the store without error, and every time step
+    they show equals the uninterrupted build (only complete steps are published). Returns the
+    number of steps shown."""
+    ds = xr.open_zarr(store)
+    steps = ds.sizes["time"]
+    assert 1 <= steps <= expected["red"].shape[0]
+    assert len(ds.time_bnds) == steps
+    g = zarr.open_group(str(store), mode="r")
+    import tensorstore as ts
+    for b in BANDS + ["count"]:
+        got = np.asarray(g[b][:])
+        assert got.shape[0] == steps
+        np.testing.assert_array_equal(got, expected[b][:steps], err_msg=f"zarr {b}")
+        arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(store / b)}}, read=True).result()
+        assert arr.shape[0] in (steps, steps + 1)   # arrays grow before the time axis, never past complete steps
+        np.testing.assert_array_equal(arr[:steps].read().result(), expected[b][:steps], err_msg=f"tensorstore {b}")
+    flags = json.loads((store / "zarr.json").read_text())["attributes"]["cube:bins_complete"]
+    assert len(flags) == steps
+    return steps
+
+
+def kill_during(args: list, seconds: float, env=None) -> None:
+    proc = subprocess.Popen([cube_bin(), *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    time.sleep(seconds)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def zarr_bytes(store: Path) -> dict[str, bytes]:
+    return {k: v[0] for k, v in data_files(store).items()}
+
+
+def test_kill_during_an_append_then_rerun(steps, tmp_path):
+    catalog, folder = steps["catalog"], steps["folder"]
+    env = catalog.serve(steps["before"])
+    month = tmp_path / "month"
+    month.mkdir()
+    cube("run", write_spec(month, env, "2024-02-29"), "--workers", "2", "--quiet", "--no-previews")
+    full = tmp_path / "full"
+    shutil.copytree(month, full)
+    cube("run", write_spec(full, env, "2024-03-31"), "--workers", "2", "--quiet", "--no-previews")
+    expected = cube_arrays(full / "living.zarr")
+    for trial, delay in enumerate((0.4, 1.5)):
+        t = tmp_path / f"t{trial}"
+        shutil.copytree(month, t)
+        kill_during(["run", write_spec(t, env, "2024-03-31"), "--workers", "2", "--quiet", "--no-previews"], delay)
+        readers_see_only_complete_steps(t / "living.zarr", expected)
+        cube("run", write_spec(t, env, "2024-03-31"), "--workers", "2", "--quiet", "--no-previews")
+        assert readers_see_only_complete_steps(t / "living.zarr", expected) == 2
+        got, want = zarr_bytes(t / "living.zarr"), zarr_bytes(full / "living.zarr")
+        assert got.keys() == want.keys()
+        assert [k for k in got if got[k] != want[k]] == [], f"trial {trial}"
+
+
+def test_kill_during_an_update_then_rerun(steps, tmp_path):
+    catalog = steps["catalog"]
+    catalog.serve(steps["after"])
+    final = zarr_bytes(steps["store"])
+    expected_after = cube_arrays(steps["store"])
+    for trial, delay in enumerate((0.5, 1.5)):
+        t = tmp_path / f"u{trial}" / "living.zarr"
+        shutil.copytree(steps["pre_update"], t)
+        kill_during(["update", t, "--workers", "2", "--quiet", "--no-previews"], delay)
+        # Readers open it; each chunk is whole (the old or the new one), the time axis unchanged.
+        ds = xr.open_zarr(t)
+        assert ds.sizes["time"] == 2
+        np.asarray(ds["red"].values)
+        if (t / "_cube" / "update.json").exists():
+            # `cube run` refuses to build over an unfinished update.
+            out = cube("run", t, "--quiet", check=False)
+            assert out.returncode != 0 and "cube update" in out.stderr
+        cube("update", t, "--workers", "2", "--quiet", "--no-previews")
+        assert not (t / "_cube" / "update.json").exists()
+        got = zarr_bytes(t)
+        assert got.keys() == final.keys()
+        assert [k for k in got if got[k] != final[k]] == [], f"trial {trial}"
+        np.testing.assert_array_equal(cube_arrays(t)["red"], expected_after["red"])
+
+
+def test_specs_that_change_more_than_the_end_are_refused(steps, tmp_path):
+    env = steps["catalog"].env
+    store = tmp_path / "copy.zarr"
+    shutil.copytree(steps["store"], store)
+    files = data_files(store)
+
+    def spec(i: int, end: str, edit=lambda text: text, extra: str = "") -> Path:
+        folder = tmp_path / f"case{i}"
+        folder.mkdir()
+        path = write_spec(folder, env, end, extra=extra)
+        path.write_text(edit(path.read_text()))
+        return path
+
+    cases = [
+        (spec(0, "2024-04-30", extra="composite: mean\n"), ["composite", "only a later time.end"]),
+        (spec(1, "2024-02-15"), ["time.end", "shrink"]),
+        (spec(2, "2024-04-30", lambda t: t.replace('bands: ["red"', 'bands: ["rededge1", "red"')), ["bands"]),
+        (spec(3, "2024-04-30", lambda t: t.replace("start: 2024-02-01", "start: 2024-01-01")), ["time.start", "only a later time.end"]),
+    ]
+    for path, words in cases:
+        out = cube("run", path, "--store", store, "--quiet", check=False)
+        assert out.returncode != 0, path.read_text()
+        lines = [line for line in out.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("cube: error:"), out.stderr
+        for w in words:
+            assert w in lines[0], (w, lines[0])
+    assert data_files(store) == files
+
+
+def test_update_on_a_store_without_provenance_says_how_to_proceed(steps, tmp_path):
+    catalog = steps["catalog"]
+    catalog.serve(steps["after"])
+    t = tmp_path / "old.zarr"
+    shutil.copytree(steps["store"], t)
+    for p in (t / "_cube" / "done").rglob("*.json"):
+        record = json.loads(p.read_text())
+        record.pop("scenes", None)
+        p.write_text(json.dumps(record))
+    files = data_files(t)
+    out = cube("update", t, "--dry-run", check=False)
+    assert out.returncode == 1 and "--rebuild-unrecorded" in out.stderr
+    out = cube("update", t, check=False)
+    assert out.returncode == 1 and "--rebuild-unrecorded" in out.stderr
+    assert data_files(t) == files and not (t / "_cube" / "update.json").exists()
+    report = json.loads(cube("update", t, "--rebuild-unrecorded", "--workers", "2", "--json", "--no-previews").stdout.splitlines()[-2])
+    assert report["jobs_unrecorded"] > 0 and report["jobs_rebuild"] >= report["jobs_unrecorded"]
+    assert zarr_bytes(t) == zarr_bytes(steps["store"])
+    assert json.loads(cube("update", t, "--dry-run", "--json").stdout)["jobs_rebuild"] == 0
+
+
+def test_update_with_the_catalog_unreachable_changes_nothing(steps, tmp_path):
+    t = tmp_path / "offline.zarr"
+    shutil.copytree(steps["store"], t)
+    steps["catalog"].stop()
+    try:
+        before = {str(p.relative_to(t)): (p.read_bytes(), p.stat().st_mtime_ns) for p in t.rglob("*") if p.is_file()}
+        out = cube("update", t, check=False, timeout=300)
+        assert out.returncode == 1
+        lines = [l for l in out.stderr.splitlines() if l.startswith("cube: error:")]
+        assert len(lines) == 1, out.stderr
+        after = {str(p.relative_to(t)): (p.read_bytes(), p.stat().st_mtime_ns) for p in t.rglob("*") if p.is_file()}
+        assert after == before
+    finally:
+        steps["catalog"].serve(steps["after"])
+
+
+def test_a_coordinator_that_loses_its_lock_stops(steps, tmp_path):
+    catalog = steps["catalog"]
+    env = catalog.serve(steps["after"])
+    spec = write_spec(tmp_path, env, "2024-03-31").read_text().replace(f"chunk: {CHUNK}", "chunk: 16")
+    (tmp_path / "lock.yaml").write_text(spec)
+    cube("init", tmp_path / "lock.yaml")
+    store = tmp_path / "living.zarr"
+    proc = subprocess.Popen([cube_bin(), "run", str(store), "--workers", "1", "--quiet", "--no-previews"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "CUBE_LOCK_HEARTBEAT_SECONDS": "0.2"})
+    lock = store / "_cube" / "run.lock"
+    deadline = time.time() + 30
+    while not lock.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    holder = json.loads(lock.read_text())
+    other = {**holder, "host": "another-host", "pid": 1, "token": "someone-else", "heartbeat": time.time() + 3600}
+    tmp = lock.with_suffix(".tmp")
+    tmp.write_text(json.dumps(other))
+    os.replace(tmp, lock)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    assert "lost its lock" in err and "published nothing" in err
+    assert json.loads(lock.read_text())["token"] == "someone-else"      # the other run's lock stays
+    done = list((store / "_cube" / "done").rglob("*.json")) if (store / "_cube" / "done").exists() else []
+    plan_jobs = json.loads((store / "zarr.json").read_text())["attributes"]["cube:jobs"]
+    assert len(done) < plan_jobs, "it stopped before building everything"
+    assert not (store / "_cube" / "report.json").exists()
