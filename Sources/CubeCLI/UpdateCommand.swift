@@ -47,6 +47,9 @@ struct UpdateCommand: ParsableCommand {
           help: "Rebuild jobs built by a cube from before updates (no record of their scenes) instead of refusing.")
     var rebuildUnrecorded = false
 
+    @Flag(name: .customLong("seed-records"), help: .hidden)
+    var seedRecords = false
+
     @Option(help: "Worker processes for the rebuild (default: the number of cores).")
     var workers: Int?
 
@@ -82,6 +85,14 @@ struct UpdateCommand: ParsableCommand {
             updater.rebuildUnrecorded = rebuildUnrecorded
             if !quiet && !json { updater.log = { FileHandle.standardError.write(Data("  \($0)\n".utf8)) } }
 
+            if seedRecords {
+                // Benchmarks only (scripts/bench/run update): done records as if every job had
+                // been built from the catalog as it is now; no chunk is written.
+                updater.seedRecords = true
+                let report = try updater.run(bins: bins, dryRun: true)
+                print("seeded done records for the jobs of \(report.bins.count) bins (\(String(format: "%.1f", report.seconds)) s)")
+                return
+            }
             if dryRun {
                 let report = try updater.run(bins: bins, dryRun: true)
                 if json { print(String(decoding: try Self.encode(report), as: UTF8.self)) } else { print(Self.describe(report)) }

@@ -16,6 +16,7 @@ from world_testkit import REPO
     ("workers", "speed-up"),
     ("latency", "peer/cube by round trip"),
     ("index", "index:"),
+    ("update", "dry run / index ="),
     ("readers", "cube serve tile latency"),
 ])
 def test_benchmark_smoke(what, expect):

@@ -485,3 +485,54 @@ def test_a_coordinator_that_loses_its_lock_stops(steps, tmp_path):
     plan_jobs = json.loads((store / "zarr.json").read_text())["attributes"]["cube:jobs"]
     assert len(done) < plan_jobs, "it stopped before building everything"
     assert not (store / "_cube" / "report.json").exists()
+
+
+def test_append_and_update_into_a_bucket(steps, tmp_path):
+    """The same three steps into an S3-compatible bucket (moto on loopback): after the append and
+    after the update the bucket holds the local store's Zarr objects, byte for byte."""
+    import boto3
+    port = free_port()
+    log = (tmp_path / "moto.log").open("w")
+    moto = subprocess.Popen([str(REPO / ".venv" / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        from world_testkit import wait_http
+        wait_http(url)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-living",
+               "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": url}
+        for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_NO_SIGN_REQUEST"):
+            env.pop(k, None)
+        client = boto3.client("s3", endpoint_url=url, aws_access_key_id="AKIDEXAMPLE",
+                              aws_secret_access_key="secret-living", region_name="us-east-1")
+        client.create_bucket(Bucket="cubes")
+
+        def bucket() -> dict[str, bytes]:
+            out = {}
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket="cubes", Prefix="living/"):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"][len("living/"):]
+                    if not key.startswith("_cube/") and key != "zarr.json":
+                        out[key] = client.get_object(Bucket="cubes", Key=obj["Key"])["Body"].read()
+            return out
+
+        catalog = steps["catalog"]
+        served = catalog.serve(steps["before"])
+        location = "s3://cubes/living"
+        cube("run", write_spec(tmp_path, served, "2024-02-29"), "--store", location, "--workers", "2", "--quiet",
+             "--no-previews", env=env)
+        cube("run", write_spec(tmp_path, served, "2024-03-31"), "--store", location, "--workers", "2", "--quiet",
+             "--no-previews", env=env)
+        appended = bucket()
+        assert appended == zarr_bytes(steps["pre_update"])
+        catalog.serve(steps["after"])
+        dry = json.loads(cube("update", location, "--dry-run", "--json", env=env).stdout)
+        assert {j["job"] for b in dry["bins"] for j in b["rebuild"] + b["emptied"]} == \
+            {j["job"] for b in steps["update"]["bins"] for j in b["rebuild"] + b["emptied"]}
+        cube("update", location, "--workers", "2", "--quiet", "--no-previews", env=env)
+        assert bucket() == zarr_bytes(steps["store"])
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket="cubes", Prefix="living/_cube/")["Contents"]]
+        assert "living/_cube/update.json" not in keys
+    finally:
+        moto.kill()
+        moto.wait()
