@@ -39,8 +39,9 @@ enum ObjectFile {
     static let writerNameLength = 24
     static let headerLength = 12 + 24 + 3
     static let specVersion: UInt8 = 2
-    /// Ours, so an object can be traced back to its writer (icechunk writes e.g. `ic-2.3.0`).
-    static let writerName = "cube-icechunk-0.1"
+    /// Ours, so an object can be traced back to its writer: icechunk writes `ic-2.3.0` and reads
+    /// the part before the first "-" as the application name.
+    static let writerName = "cube-0.1"
     /// Decompressed metadata larger than this is refused (a zstd bomb cannot exhaust memory).
     static let maxPayload = 2 << 30
     static let identifier = "Ichk"
