@@ -62,15 +62,17 @@ public struct Commit: Equatable, Sendable {
 public final class IcechunkRepository: Sendable {
     public let storage: any ConditionalStore
     public let splitting: ManifestSplitting
-    /// The ops log kept in `repo` before older entries are left to the backups (icechunk's default).
-    public let updatesPerFile = 1000
+    /// The ops log kept in `repo` before older entries are left to the backups (icechunk's
+    /// default is 1000; `repo_before_updates` then names the backup that holds the rest).
+    public let updatesPerFile: Int
 
     public static let initialSnapshotId = ObjectId12(high: 0x0B1C_C8D6_7875_80F0, low: 0xE33A_6534)
     public static let initialMessage = "Repository initialized"
 
-    init(storage: any ConditionalStore, splitting: ManifestSplitting) {
+    init(storage: any ConditionalStore, splitting: ManifestSplitting, updatesPerFile: Int = 1000) {
         self.storage = storage
         self.splitting = splitting
+        self.updatesPerFile = max(1, updatesPerFile)
     }
 
     // MARK: creating and opening
@@ -102,8 +104,9 @@ public final class IcechunkRepository: Sendable {
     }
 
     /// Opens an existing repository (its `repo` object must read as spec 2).
-    public static func open(storage: any ConditionalStore, splitting: ManifestSplitting = ManifestSplitting()) throws -> IcechunkRepository {
-        let repo = IcechunkRepository(storage: storage, splitting: splitting)
+    public static func open(storage: any ConditionalStore, splitting: ManifestSplitting = ManifestSplitting(),
+                            updatesPerFile: Int = 1000) throws -> IcechunkRepository {
+        let repo = IcechunkRepository(storage: storage, splitting: splitting, updatesPerFile: updatesPerFile)
         _ = try repo.info()
         return repo
     }
@@ -234,9 +237,11 @@ public final class IcechunkRepository: Sendable {
                 top.backupPath = backup
                 updates.append(top)
             }
+            // As icechunk does: past `updatesPerFile` entries, the first older entry with a
+            // backup becomes the link (`repo_before_updates`) to the rest of the log.
             var before = info.repoBeforeUpdates
-            var kept = updates
-            for u in info.latestUpdates.dropFirst() {
+            var kept: [Update] = []
+            for u in updates + info.latestUpdates.dropFirst() {
                 if kept.count >= updatesPerFile, let path = u.backupPath {
                     before = path
                     break
