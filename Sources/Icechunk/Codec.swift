@@ -47,6 +47,11 @@ enum Codec {
         try (0..<v.count).map { try id8(v.element($0)) }
     }
 
+    /// Strictly increasing: sorted and without duplicates, as the schemas require.
+    static func isSorted<T>(_ items: [T], by less: (T, T) -> Bool) -> Bool {
+        items.indices.dropFirst().allSatisfy { less(items[$0 - 1], items[$0]) }
+    }
+
     static func readU32s(_ v: R.Vector) throws -> [UInt32] {
         try (0..<v.count).map { try v.u32($0) }
     }
@@ -153,7 +158,11 @@ enum Codec {
                                               sizeBytes: try f.u64(1), numChunkRefs: try f.u32(2)))
             }
         }
+        guard isSorted(files.map(\.id), by: <) else { throw IcechunkError.corrupt("manifest_files_v2 is not sorted by id") }
         let metadata = try t.vector(5, elementSize: 4).map(readMetadata) ?? []
+        guard isSorted(metadata.map { Array($0.name.utf8) }, by: { $0.lexicographicallyPrecedes($1) }) else {
+            throw IcechunkError.corrupt("snapshot metadata is not sorted by name")
+        }
         return Snapshot(id: id, nodes: nodes, flushedAt: try t.u64(3), message: try t.requiredString(4, "message"),
                         metadata: metadata, manifestFiles: files)
     }
@@ -329,6 +338,10 @@ enum Codec {
         tx.deletedArrays = try readIds8(t.requiredVector(4, elementSize: 8, "deleted_arrays"))
         tx.updatedArrays = try readIds8(t.requiredVector(5, elementSize: 8, "updated_arrays"))
         tx.updatedGroups = try readIds8(t.requiredVector(6, elementSize: 8, "updated_groups"))
+        for list in [tx.newGroups, tx.newArrays, tx.deletedGroups, tx.deletedArrays, tx.updatedArrays, tx.updatedGroups]
+        where !isSorted(list, by: <) {
+            throw IcechunkError.corrupt("a transaction log's node id list is not sorted")
+        }
         let uv = try t.requiredVector(7, elementSize: 4, "updated_chunks")
         for i in 0..<uv.count {
             let a = try uv.table(i)
@@ -502,9 +515,13 @@ enum Codec {
         func refs(_ slot: Int, _ what: String) throws -> [String: ObjectId12] {
             let v = try t.requiredVector(slot, elementSize: 4, what)
             var out: [String: ObjectId12] = [:]
+            var previous: [UInt8]?
             for i in 0..<v.count {
                 let ref = try v.table(i)
                 let name = try ref.requiredString(0, "\(what) name")
+                // Readers binary-search refs by name: they must be sorted, each name once.
+                if let p = previous, !p.lexicographicallyPrecedes(Array(name.utf8)) { throw IcechunkError.corrupt("\(what) are not sorted by name") }
+                previous = Array(name.utf8)
                 let index = Int(try ref.u32(1))
                 guard index < ids.count else { throw IcechunkError.corrupt("\(what) \(name) points outside the snapshot list") }
                 out[name] = ids[index]
@@ -515,6 +532,9 @@ enum Codec {
         repo.branches = try refs(2, "branches")
         let dv = try t.requiredVector(3, elementSize: 4, "deleted_tags")
         repo.deletedTags = try (0..<dv.count).map { try dv.string($0) }
+        guard isSorted(repo.deletedTags.map { Array($0.utf8) }, by: { $0.lexicographicallyPrecedes($1) }) else {
+            throw IcechunkError.corrupt("deleted_tags is not sorted")
+        }
         repo.status = try readStatus(t.requiredTable(5, "status"))
         repo.metadata = try t.vector(6, elementSize: 4).map(readMetadata)
         let uv = try t.requiredVector(7, elementSize: 4, "latest_updates")

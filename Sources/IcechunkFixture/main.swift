@@ -9,6 +9,7 @@
 //   IcechunkFixture LOCATION ancestry BRANCH         → [{"id", "parent", "message", "time"}]
 //   IcechunkFixture LOCATION tag NAME SNAPSHOT
 //   IcechunkFixture LOCATION inspect SNAPSHOT        → manifests with extents, sizes, counts
+//   IcechunkFixture LOCATION bench ARRAYS BINS SIDE  → commit timings and peak memory (below)
 //
 // A plan: {"branch": "main", "parent": null (the tip) or an id, "message": "...",
 //   "metadata": {...}, "groups": {"/": {attributes}}, "arrays": [{"path": "/red",
@@ -199,6 +200,72 @@ func inspect(_ repo: IcechunkRepository, snapshot id: ObjectId12) throws -> JSON
     return .object(["arrays": .object(arrays), "manifest_files": .array(files)])
 }
 
+func peakRSSMiB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024  // KiB on Linux
+}
+
+/// The commit benchmark (scripts/bench/run icechunk): ARRAYS arrays of BINS time bins of
+/// SIDE × SIDE chunks, committed as a coordinator would (refs to chunk objects workers wrote;
+/// the chunk objects themselves are not written, only what the commit writes is measured):
+/// the whole cube in one commit, then one more time bin appended, then 100 chunks rewritten.
+func bench(_ store: any ConditionalStore, arrays: Int, bins: Int, side: Int) throws -> JSONValue {
+    let repo = try IcechunkRepository.create(storage: store)
+    let names = ["red", "green", "blue", "nir", "swir16", "swir22", "qa", "count"].prefix(arrays)
+    func json(bins: Int) -> Data {
+        ArrayMetadata(shape: [bins, side * 256, side * 256], chunks: [1, 256, 256], dataType: .uint16,
+                      dimensionNames: ["time", "y", "x"]).v3Document().data(pretty: true)
+    }
+    func refs(bins: Range<Int>, limit: Int = .max) -> [ChunkRef] {
+        var out: [ChunkRef] = []
+        out.reserveCapacity(min(limit, bins.count * side * side))
+        var rng = SystemRandomNumberGenerator()
+        for t in bins { for y in 0..<side { for x in 0..<side where out.count < limit {
+            out.append(ChunkRef(coords: [UInt32(t), UInt32(y), UInt32(x)],
+                                payload: .native(id: ObjectId12.random(), offset: 0, length: UInt64.random(in: 100_000...400_000, using: &rng))))
+        } } }
+        return out
+    }
+    var phases: [JSONValue] = []
+    func phase(_ name: String, _ body: () throws -> ObjectId12, refs count: Int) throws -> ObjectId12 {
+        let before = Set(try store.list(prefix: "manifests"))
+        let start = Date()
+        let id = try body()
+        let seconds = Date().timeIntervalSince(start)
+        let after = try store.list(prefix: "manifests")
+        let new = after.filter { !before.contains($0) }
+        let bytes = try new.reduce(0) { $0 + (try store.get($1)?.count ?? 0) }
+        let snapshotBytes = try store.get("snapshots/\(id)")?.count ?? 0
+        phases.append(.object(["phase": .string(name), "chunk_refs": .int(Int64(count)), "seconds": .double(seconds),
+                               "manifests_written": .int(Int64(new.count)), "manifest_bytes": .int(Int64(bytes)),
+                               "manifests_total": .int(Int64(after.count)), "snapshot_bytes": .int(Int64(snapshotBytes)),
+                               "peak_rss_mib": .double(peakRSSMiB())]))
+        return id
+    }
+    var all: [String: [ChunkRef]] = [:]
+    for n in names { all["/\(n)"] = refs(bins: 0..<bins) }
+    let total = all.values.reduce(0) { $0 + $1.count }
+    var nodes: [String: Data] = ["/": Data(#"{"zarr_format":3,"node_type":"group","attributes":{}}"#.utf8)]
+    for n in names { nodes["/\(n)"] = json(bins: bins) }
+    let first = try phase("whole cube", {
+        try repo.commit(branch: "main", parent: IcechunkRepository.initialSnapshotId, nodes: nodes, chunks: all, message: "whole cube")
+    }, refs: total)
+    all = [:]
+    var appended: [String: [ChunkRef]] = [:]
+    var grown: [String: Data] = [:]
+    for n in names { appended["/\(n)"] = refs(bins: bins..<(bins + 1)); grown["/\(n)"] = json(bins: bins + 1) }
+    let second = try phase("one more time bin", {
+        try repo.commit(branch: "main", parent: first, nodes: grown, chunks: appended, message: "append")
+    }, refs: appended.values.reduce(0) { $0 + $1.count })
+    let few = ["/\(names.first!)": refs(bins: (bins / 2)..<(bins / 2 + 1), limit: 100)]
+    _ = try phase("100 chunks rewritten", {
+        try repo.commit(branch: "main", parent: second, chunks: few, message: "fix")
+    }, refs: 100)
+    return .object(["arrays": .int(Int64(arrays)), "bins": .int(Int64(bins)), "side": .int(Int64(side)),
+                    "phases": .array(phases)])
+}
+
 func id(_ text: String) throws -> ObjectId12 {
     guard let id = ObjectId12(text) else { throw Failure(description: "bad id \(text)") }
     return id
@@ -230,6 +297,11 @@ do {
         let repo = try IcechunkRepository.open(storage: store)
         try repo.tag(args[3], snapshot: try id(args[4]))
         output(.object(["tagged": .string(args[3])]))
+    case "bench" where args.count == 6:
+        guard let arrays = Int(args[3]), let bins = Int(args[4]), let side = Int(args[5]), (1...8).contains(arrays) else {
+            throw Failure(description: "bench ARRAYS(1-8) BINS SIDE")
+        }
+        output(try bench(store, arrays: arrays, bins: bins, side: side))
     case "inspect" where args.count == 4:
         output(try inspect(try IcechunkRepository.open(storage: store), snapshot: try id(args[3])))
     default:
