@@ -17,6 +17,7 @@ from world_testkit import REPO
     ("latency", "peer/cube by round trip"),
     ("index", "index:"),
     ("readers", "cube serve tile latency"),
+    ("icechunk", "icechunk commit:"),
 ])
 def test_benchmark_smoke(what, expect):
     out = subprocess.run([str(REPO / "scripts" / "bench" / "run"), what, "--smoke"],
