@@ -51,7 +51,6 @@ extension IcechunkRepository {
         // 2. Manifests: for each array with new refs, the regions they touch.
         var fileInfo: [ObjectId12: ManifestFileInfo] = [:]
         for f in base.manifestFiles { fileInfo[f.id] = f }
-        var written: [(ObjectId12, Data)] = []
         for (rawPath, refs) in chunks.sorted(by: { $0.key < $1.key }) where !refs.isEmpty {
             let path = try Self.normalise(rawPath)
             guard var node = byPath[path], case let .array(shape, names, manifests) = node.kind else {
@@ -59,10 +58,7 @@ extension IcechunkRepository {
             }
             let (newManifests, files, coords) = try writeArrayManifests(node: node, shape: shape, names: names,
                                                                         existing: manifests, refs: refs)
-            for (info, data) in files {
-                fileInfo[info.id] = info
-                written.append((info.id, data))
-            }
+            for info in files { fileInfo[info.id] = info }
             node.kind = .array(shape: shape, dimensionNames: names, manifests: newManifests)
             byPath[path] = node
             tx.updatedChunks.append((node.id, coords))
@@ -81,8 +77,8 @@ extension IcechunkRepository {
         let snapshot = Snapshot(id: id, nodes: sortedNodes, flushedAt: time, message: message,
                                 metadata: MetadataItem.sorted(metadata), manifestFiles: files)
 
-        // 4. Immutable objects first, then the one conditional write that makes them visible.
-        for (mid, data) in written { try storage.put("manifests/\(mid)", data) }
+        // 4. Immutable objects first (the manifests are already written), then the one
+        //    conditional write that makes them visible.
         try storage.put("transactions/\(id)", ObjectFile.encode(.transactionLog, flatbuffer: Codec.encodeTransactionLog(tx)))
         try storage.put("snapshots/\(id)", ObjectFile.encode(.snapshot, flatbuffer: Codec.encodeSnapshot(snapshot)))
         try updateRepo(now: now) { info in
@@ -101,10 +97,12 @@ extension IcechunkRepository {
         return id
     }
 
-    /// Writes the manifests of one array for refs on top of its `existing` manifests. Returns
-    /// the array's new manifest list, the files written (info and bytes) and the coordinates.
+    /// Writes the manifests of one array for refs on top of its `existing` manifests, each as
+    /// soon as it is encoded (immutable objects: harmless if the commit fails later), so memory
+    /// holds one encoded manifest at a time. Returns the array's new manifest list, the files
+    /// written and the coordinates.
     func writeArrayManifests(node: Node, shape: [DimensionShape], names: [String?]?, existing: [ManifestRef],
-                             refs: [ChunkRef]) throws -> ([ManifestRef], [(ManifestFileInfo, Data)], [[UInt32]]) {
+                             refs: [ChunkRef]) throws -> ([ManifestRef], [ManifestFileInfo], [[UInt32]]) {
         let rank = shape.count
         // Last ref wins at a coordinate (a stable sort keeps the given order among equals).
         var sorted = refs.enumerated().sorted { a, b in
@@ -163,13 +161,14 @@ extension IcechunkRepository {
                 i += 1
             }
         }
-        var files: [(ManifestFileInfo, Data)] = []
+        var files: [ManifestFileInfo] = []
         var result = kept
         for region in regions {
             let mid = ObjectId12.random()
             let m = Manifest(id: mid, arrays: [ArrayManifest(nodeId: node.id, refs: region.refs)])
             let data = try ObjectFile.encode(.manifest, flatbuffer: Codec.encodeManifest(m))
-            files.append((ManifestFileInfo(id: mid, sizeBytes: UInt64(data.count), numChunkRefs: UInt32(region.refs.count)), data))
+            try storage.put("manifests/\(mid)", data)
+            files.append(ManifestFileInfo(id: mid, sizeBytes: UInt64(data.count), numChunkRefs: UInt32(region.refs.count)))
             // Tight extents, as icechunk writes them: the bounding box of the refs.
             result.append(ManifestRef(id: mid, extent: Extent.bounding(region.refs.map(\.coords)) ?? region.box))
         }
