@@ -11,11 +11,13 @@ extension IcechunkRepository {
     /// - `chunks`: array path → refs written in this commit (from `writeChunk`, or inline).
     ///   They replace the parent's refs at the same coordinates. Only the manifests whose
     ///   region the refs fall in are rewritten; every other manifest of the parent is reused.
+    /// - `deleting`: paths removed with everything below them (applied before `nodes`, so a
+    ///   path deleted and given again is a new node with a new id).
     /// - `metadata`: commit properties (stored as FlexBuffers, as icechunk does).
     ///
     /// Throws `IcechunkError.conflict` (and moves nothing) when another writer moved the branch.
     @discardableResult
-    public func commit(branch: String, parent: ObjectId12, nodes: [String: Data] = [:],
+    public func commit(branch: String, parent: ObjectId12, deleting: [String] = [], nodes: [String: Data] = [:],
                        chunks: [String: [ChunkRef]] = [:], message: String,
                        metadata: [String: MetadataValue] = [:], now: Date = Date()) throws -> ObjectId12 {
         let base = try snapshot(parent)
@@ -25,6 +27,15 @@ extension IcechunkRepository {
         // 1. The node tree: the parent's, with the named nodes added or replaced.
         var byPath: [String: Node] = [:]
         for n in base.nodes { byPath[n.path] = n }
+        for rawPath in deleting {
+            let path = try Self.normalise(rawPath)
+            guard byPath[path] != nil else { throw IcechunkError.notFound("node \(path) to delete in snapshot \(parent)") }
+            let prefix = path == "/" ? "/" : path + "/"
+            for (p, node) in byPath where p == path || p.hasPrefix(prefix) {
+                byPath[p] = nil
+                if node.isArray { tx.deletedArrays.append(node.id) } else { tx.deletedGroups.append(node.id) }
+            }
+        }
         for (rawPath, json) in nodes {
             let path = try Self.normalise(rawPath)
             let parsed = try ZarrJSON(json, path: path)

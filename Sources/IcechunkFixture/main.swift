@@ -12,7 +12,7 @@
 //   IcechunkFixture LOCATION bench ARRAYS BINS SIDE  → commit timings and peak memory (below)
 //
 // A plan: {"branch": "main", "parent": null (the tip) or an id, "message": "...",
-//   "metadata": {...}, "groups": {"/": {attributes}}, "arrays": [{"path": "/red",
+//   "metadata": {...}, "delete": ["/path", ...], "groups": {"/": {attributes}}, "arrays": [{"path": "/red",
 //   "shape": [..], "chunks": [..], "inner_chunks": [..]?, "compression": "blosc"|"zstd"|"none",
 //   "dimension_names": [..]?, "base": 7, "write": [[chunk coords], ...] or "all",
 //   "inline_below": 0}]}. Element i (C order over the whole array) of an array is
@@ -143,7 +143,8 @@ func commit(_ repo: IcechunkRepository, plan: JSONValue) throws -> JSONValue {
         chunks[path] = refs
     }
     let metadata = (plan["metadata"]?.objectValue ?? [:]).mapValues(metadataValue)
-    let id = try repo.commit(branch: branch, parent: parent, nodes: nodes, chunks: chunks,
+    let deleting = (plan["delete"]?.arrayValue ?? []).compactMap(\.stringValue)
+    let id = try repo.commit(branch: branch, parent: parent, deleting: deleting, nodes: nodes, chunks: chunks,
                              message: plan["message"]?.stringValue ?? "", metadata: metadata)
     return .object(["snapshot": .string(id.description), "parent": .string(parent.description)])
 }

@@ -114,6 +114,25 @@ final class RacingStore: ConditionalStore, @unchecked Sendable {
         #expect(try log[2].metadata.first?.value() == .uint(3))
     }
 
+    @Test func deletingRemovesANodeAndWhatIsBelowIt() throws {
+        let folder = Folder()
+        defer { folder.remove() }
+        let repo = try IcechunkRepository.create(storage: folder.store)
+        let json = arrayJSON(shape: [2], chunks: [1], names: ["x"])
+        let a = try repo.commit(branch: "main", parent: IcechunkRepository.initialSnapshotId,
+                                nodes: ["/": groupJSON(), "/g": groupJSON(), "/g/a": json, "/g-b": json],
+                                chunks: ["/g/a": [ChunkRef(coords: [0], payload: .inline([1]))]], message: "tree")
+        let sa = try repo.snapshot(a)
+        #expect(sa.nodes.map(\.path) == ["/", "/g", "/g-b", "/g/a"])  // byte order: "-" before "/"
+        let b = try repo.commit(branch: "main", parent: a, deleting: ["/g"], message: "drop g")
+        let sb = try repo.snapshot(b)
+        #expect(sb.nodes.map(\.path) == ["/", "/g-b"])
+        #expect(sb.manifestFiles.isEmpty)  // nothing left references /g/a's manifest
+        let tx = try repo.transactionLog(b)
+        #expect(tx.deletedGroups == [sa.node(at: "/g")!.id] && tx.deletedArrays == [sa.node(at: "/g/a")!.id])
+        #expect(throws: IcechunkError.self) { try repo.commit(branch: "main", parent: b, deleting: ["/g"], message: "again") }
+    }
+
     @Test func opsLogIsNewestFirstWithBackups() throws {
         let folder = Folder()
         defer { folder.remove() }

@@ -126,6 +126,14 @@ def test_swift_writes_and_icechunk_python_reads(tmp_path):
     assert repo.lookup_tag("v1") == first
     check_reads(repo, snapshot=repo.lookup_tag("v1"))
 
+    # Deleting an array: gone on main, still there in the older snapshots.
+    third = swift_commit(path, {"message": "drop qa", "delete": ["/qa"]})
+    group = zarr.open_group(repo.readonly_session(branch="main").store, mode="r")
+    assert sorted(group.array_keys()) == ["nir", "red"]
+    np.testing.assert_array_equal(group["red"][...], expected(RED, writes))
+    assert repo.lookup_branch("main") == third
+    check_reads(repo, snapshot=second, red_writes=writes)
+
 
 def round_trip(storage, location, env=None):
     """icechunk-python commits on top of a Swift commit; Swift reads that commit and commits
