@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "CubeStore", dependencies: ["HTTPClient"]),
         .target(name: "Zarr", dependencies: ["CubeStore", "JSON", "CBlosc", "CZstd"]),
+        // Icechunk repositories (spec 2) in a Store: FlatBuffers objects, manifests, commits.
+        .target(name: "Icechunk", dependencies: ["CubeStore", "CZstd"]),
         .target(name: "CubePlan", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"],
                 resources: [.copy("Resources")]),
         .target(name: "CubeSchema", dependencies: [
@@ -85,12 +87,16 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Test-only: drives the Icechunk module for the end-to-end tests (Tests/python/icechunk).
+        .executableTarget(name: "IcechunkFixture", dependencies: ["Icechunk", "CubeStore", "Zarr", "JSON"]),
+
         .testTarget(name: "CubeSpecTests", dependencies: ["CubeSpec", "GDALKit"]),
         .testTarget(name: "CubeGridTests", dependencies: ["CubeGrid", "CubeSpec", "GDALKit"]),
         .testTarget(name: "CubePlanTests", dependencies: ["CubePlan", "CubeGrid", "CubeSpec"]),
         .testTarget(name: "CubeSchemaTests", dependencies: ["CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),
         .testTarget(name: "ZarrTests", dependencies: ["Zarr", "CubeStore", "JSON"], exclude: ["python"]),
         .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
+        .testTarget(name: "IcechunkTests", dependencies: ["Icechunk", "CubeStore"]),
         .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient", "JSON"], exclude: ["python"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SceneWarpTests", dependencies: [

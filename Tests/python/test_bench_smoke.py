@@ -18,6 +18,7 @@ from world_testkit import REPO
     ("index", "index:"),
     ("update", "dry run / index ="),
     ("readers", "cube serve tile latency"),
+    ("icechunk", "icechunk commit:"),
 ])
 def test_benchmark_smoke(what, expect):
     out = subprocess.run([str(REPO / "scripts" / "bench" / "run"), what, "--smoke"],
