@@ -100,7 +100,7 @@ let package = Package(
         .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient", "JSON"], exclude: ["python"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SceneWarpTests", dependencies: [
-            "SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch", "CubeGrid", "GDALKit", "JSON",
+            "SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch", "CubeGrid", "GDALKit", "JSON", "CubeJobs",
         ]),
         .testTarget(name: "TiffIndexTests", dependencies: ["TiffIndex", "GDALKit"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),

@@ -536,3 +536,41 @@ def test_append_and_update_into_a_bucket(steps, tmp_path):
     finally:
         moto.kill()
         moto.wait()
+
+
+@pytest.mark.parametrize("variant,extra", [("pyramid", "pyramid: true\n"), ("v2", "zarr_format: 2\n")])
+def test_pyramids_and_zarr_v2_follow_appends_and_updates(steps, tmp_path, variant, extra):
+    """The pyramid levels (time axis, chunks above rebuilt jobs) and a Zarr v2 cube (read by GDAL)
+    through the same append and update: equal to a fresh build from the final catalog."""
+    catalog = steps["catalog"]
+    env = catalog.serve(steps["before"])
+    store = tmp_path / "living.zarr"
+    cube("run", write_spec(tmp_path, env, "2024-02-29", extra=extra), "--workers", "2", "--quiet", "--no-previews")
+    cube("run", write_spec(tmp_path, env, "2024-03-31", extra=extra), "--workers", "2", "--quiet", "--no-previews")
+    catalog.serve(steps["after"])
+    report = json.loads(cube("update", store, "--workers", "2", "--json", "--no-previews").stdout.splitlines()[-2])
+    assert report["jobs_rebuild"] > 0
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    cube("run", write_spec(fresh, catalog.env, "2024-03-31", extra=extra), "--workers", "2", "--quiet", "--no-previews")
+
+    def objects(s: Path) -> dict[str, bytes]:
+        root_meta = {"zarr.json", ".zattrs", ".zmetadata", ".zgroup"}
+        return {str(p.relative_to(s)): p.read_bytes() for p in sorted(s.rglob("*"))
+                if p.is_file() and p.relative_to(s).parts[0] != "_cube" and str(p.relative_to(s)) not in root_meta}
+
+    got, want = objects(store), objects(fresh / "living.zarr")
+    assert got.keys() == want.keys()
+    assert [k for k in got if got[k] != want[k]] == []
+    if variant == "pyramid":
+        for level in ("0", "1"):
+            ds = xr.open_zarr(store, group=level)
+            assert ds.sizes["time"] == 2 and int(ds["count"].isel(time=1).sum()) > 0
+        attrs = json.loads((store / "zarr.json").read_text())["attributes"]
+        assert attrs["cube:bins_complete"] == [True, True]
+    else:
+        info = json.loads(subprocess.run(["gdalinfo", "-json", f'ZARR:"{store}":/red:1'], capture_output=True,
+                                         text=True, check=True).stdout)
+        assert info["size"][0] > 0
+        assert xr.open_zarr(store).sizes["time"] == 2
+        assert json.loads((store / ".zattrs").read_text())["cube:bins_complete"] == [True, True]
