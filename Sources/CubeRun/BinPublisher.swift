@@ -1,4 +1,5 @@
 import CubeJobs
+import CubePyramid
 import CubeSchema
 import Foundation
 import Synchronization
@@ -12,6 +13,9 @@ final class BinPublisher: Sendable {
     private let lockLost: @Sendable () -> Bool
     private let state: Mutex<(remaining: [Int], done: Set<JobID>)>
     private let queue = DispatchQueue(label: "cube.publish")
+    /// The pyramid chunks built along the way (for the run report).
+    private let pyramid = Mutex(PyramidBuilder.Report())
+    var pyramidReport: PyramidBuilder.Report { pyramid.withLock { $0 } }
 
     init(coordinator: Coordinator, allJobs: [JobID], done: Set<JobID>, lockLost: @escaping @Sendable () -> Bool) {
         self.coordinator = coordinator
@@ -32,8 +36,14 @@ final class BinPublisher: Sendable {
         queue.async { [self] in
             guard !lockLost() else { return }
             do {
-                let pyramid = try coordinator.buildPyramid(done: done, display: display)
-                try coordinator.publish(done: done, pyramidFailed: pyramid?.failedBins ?? [], display: display)
+                let built = try coordinator.buildPyramid(done: done, display: display)
+                if let built {
+                    pyramid.withLock { r in
+                        r.built += built.built
+                        r.empty += built.empty
+                    }
+                }
+                try coordinator.publish(done: done, pyramidFailed: built?.failedBins ?? [], display: display)
             } catch {
                 display.note("publishing \(coordinator.plan.bins[job.bin].label): \(error) (the run's end tries again)")
             }

@@ -253,11 +253,13 @@ public final class Coordinator: Sendable {
         }
 
         return try finish(started: started, selected: selected, doneBefore: doneBefore, queue: queue,
-                          workers: workers, interrupted: interrupted, display: display)
+                          workers: workers, interrupted: interrupted, display: display,
+                          pyramidSoFar: publisher.pyramidReport)
     }
 
     private func finish(started: Date, selected: [JobID], doneBefore: Set<JobID>, queue: JobQueue,
-                        workers: Int, interrupted: Bool, display: ProgressDisplay) throws -> RunReport {
+                        workers: Int, interrupted: Bool, display: ProgressDisplay,
+                        pyramidSoFar: PyramidBuilder.Report) throws -> RunReport {
         let doneNow = try ledger.doneJobs()
         let failures = try ledger.failures()
         let selectedSet = Set(selected)
@@ -281,7 +283,14 @@ public final class Coordinator: Sendable {
         }
         let allJobs = JobID.all(in: plan)
         let complete = allJobs.allSatisfy(doneNow.contains)
-        let pyramid = try buildPyramid(done: doneNow, display: display)
+        // Chunks the bin-by-bin publications built count as this run's, not as already built.
+        let pyramid = try buildPyramid(done: doneNow, display: display).map { last -> PyramidBuilder.Report in
+            var r = last
+            r.built += pyramidSoFar.built
+            r.empty += pyramidSoFar.empty
+            r.alreadyDone = max(0, r.alreadyDone - pyramidSoFar.built - pyramidSoFar.empty)
+            return r
+        }
         let published = try publish(done: doneNow, pyramidFailed: pyramid?.failedBins ?? [], display: display)
 
         var previews: [String: String] = [:]

@@ -83,7 +83,7 @@ public final class CubeUpdater {
             var unrecorded = 0
             // Per index block: its items parsed once as the worker parses them, then per chunk
             // the footprint filter, dedup and solar days the worker applies.
-            var blockItems: [ChunkKey: SearchResult] = [:]
+            var blockItems: [ChunkKey: (result: SearchResult, boxes: [LonLatBBox?])] = [:]
             for c in plan.landChunks {
                 let job = JobID(bin: bin.index, cy: c.cy, cx: c.cx)
                 report.jobs_checked += 1
@@ -92,12 +92,14 @@ public final class CubeUpdater {
                 let b = IndexFormat.block(cy: c.cy, cx: c.cx)
                 let blockKey = ChunkKey(cy: b.by, cx: b.bx)
                 if blockItems[blockKey] == nil {
-                    blockItems[blockKey] = StacSearcher.select(
+                    let result = StacSearcher.select(
                         features: content.features(block: b), hrefPolicy: policy, collections: source.collections,
                         query: SearchQuery(footprint: extent, interval: DateInterval(start: bin.start, end: bin.end),
                                            maxCloudCover: spec.stac.maxCloudCover))
+                    blockItems[blockKey] = (result, result.items.map(\.footprint.bbox))
                 }
-                let now = scenes(blockItems[blockKey]!, outline: outlines[ChunkKey(cy: c.cy, cx: c.cx)]!)
+                let block = blockItems[blockKey]!
+                let now = scenes(block.result, boxes: block.boxes, outline: outlines[ChunkKey(cy: c.cy, cx: c.cx)]!)
                 if seedRecords {
                     if !now.isEmpty {
                         try ledger.markDone(job, DoneRecord(
@@ -194,11 +196,15 @@ public final class CubeUpdater {
     }
 
     /// The scenes a worker would use for a chunk, from its block's parsed items.
-    func scenes(_ block: SearchResult, outline: StacSearch.LonLatFootprint) -> [SceneProvenance] {
+    /// `boxes`: each item's footprint bbox, computed once per block (the footprint test
+    /// computes it on every call, and a continental update makes tens of millions of them).
+    func scenes(_ block: SearchResult, boxes: [LonLatBBox?], outline: StacSearch.LonLatFootprint) -> [SceneProvenance] {
         var items: [StacItem] = [], features: [JSONValue] = []
-        for (item, feature) in zip(block.items, block.features) where item.footprint.intersects(outline) {
-            items.append(item)
-            features.append(feature)
+        guard let box = outline.bbox else { return [] }
+        for i in block.items.indices {
+            guard let b = boxes[i], b.intersects(box), block.items[i].footprint.intersects(outline) else { continue }
+            items.append(block.items[i])
+            features.append(block.features[i])
         }
         let result = SearchResult(items: items, features: features, skipped: [], pages: 0, requests: 0)
         let observations = SolarDayGrouping.observations(from: items, footprint: outline).observations
