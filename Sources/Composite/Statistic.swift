@@ -120,12 +120,30 @@ public struct ObservationStack {
     public let pixelCount: Int
     /// Valid observations per pixel.
     public let counts: UnsafePointer<UInt16>
+    /// The `observations` slots in time order (the order they were acquired, not stored).
+    public let order: UnsafePointer<Int>
+    /// Each slot's acquisition day, days since 1970-01-01.
+    public let days: UnsafePointer<Int32>
 
     var slotStride: Int { bandCount &* pixelCount }
 
     @inline(__always)
     public func value(observation o: Int, band b: Int, pixel p: Int) -> UInt16 {
         values[o &* slotStride &+ b &* pixelCount &+ p]
+    }
+}
+
+/// When an observation was acquired: its solar day and its rank in time order among the
+/// window's observations (the job's observation index), so results do not depend on the order
+/// read lanes store observations in.
+public struct ObservationTime: Sendable, Equatable {
+    /// Days since 1970-01-01.
+    public var day: Int32
+    public var rank: Int
+
+    public init(day: Int32, rank: Int) {
+        self.day = day
+        self.rank = rank
     }
 }
 

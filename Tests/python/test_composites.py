@@ -2,8 +2,8 @@
 ranges, a real STAC API (rustac serve), the chunk pipeline, and every array compared with the
 independent numpy/hdstats reference (scripts/world/reference.py, world/refstats.py).
 
-Bars (world/compare.py): order statistics, mean and count 100% exact; geomedian bands ≥ 99.9%
-of the pixels with data within ±1 DN; smad/emad/bcmad ≥ 99.9% within a relative 1e-4 and NaN
+Bars (world/compare.py): order statistics, mean and count 100% exact; geomedian bands 100% of
+the pixels with data within ±1 DN and ≥ 99.9% exact (hdstats at its default tolerance); smad/emad/bcmad ≥ 99.9% within a relative 1e-4 and NaN
 exactly where the reference has no data.
 """
 from __future__ import annotations
@@ -148,7 +148,9 @@ def test_several_statistics_match_the_reference(served, grid, tmp_path):
             assert b.exact_pct == 100.0, f"{b.band}: {b.exact_pct:.4f}% exact, max |diff| {b.max_abs_diff}"
         else:
             assert b.bar == "geomedian", b
-            assert b.within1_pct >= 99.9 and b.missing == 0 and b.extra == 0, b
+            # Converged as hdstats by default (1e-7): the rest is float order at a .5 DN boundary.
+            # odc-algo's looser 1e-5 left ~0.8 % of values off by 1-5 DN on a hold-out world.
+            assert b.within1_pct == 100.0 and b.exact_pct >= 99.9 and b.missing == 0 and b.extra == 0, b
     assert len([b for b in rep.bands if b.bar == "geomedian"]) == len(BANDS)
     for m in rep.mads:
         assert m.nan_mismatch == 0, m

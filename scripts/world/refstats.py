@@ -14,8 +14,9 @@ observation is valid in every band or in none. Per pixel, over the k valid value
   So p50 == median, p0 == min, p100 == max, bit for bit.
 - `geomedian` (all bands together), via hdstats: X = np.float32(DN) * np.float32(1e-4)
   (reflectance, float32; NaN for invalid observations),
-  gm = hdstats.nangeomedian_pcm(X, eps=1e-5, maxiters=1000, nocheck=True) (odc-algo's eps =
-  0.1 * scale for integer input scaled by 1e-4, and its maxiters); band arrays uint16
+  observations in time order, gm = hdstats.nangeomedian_pcm(X, nocheck=True) at hdstats' own
+  defaults (eps = 1e-7, maxiters = 1000: converged, where odc-algo's eps = 0.1 * scale = 1e-5
+  stops up to ~100 DN short of the minimum); band arrays uint16
   floor(float64(gm) * 10000 + 0.5) clipped to 1..65535. It also gives the MADs (float32, the
   numpy nanmedian over the valid observations of a per-observation distance to gm):
   smad = hdstats.smad_pcm(X, gm) (1 - cosine similarity), emad = hdstats.emad_pcm(X, gm) * 10000
@@ -37,7 +38,7 @@ import numpy as np
 
 MADS = ("smad", "emad", "bcmad")
 SIMPLE = ("median", "mean", "min", "max", "geomedian")
-GEOMEDIAN_EPS = 1e-5       # reflectance: 0.1 DN, odc-algo's 0.1 * scale
+GEOMEDIAN_EPS = 1e-7       # hdstats' default (reflectance); odc-algo's 1e-5 stops short
 GEOMEDIAN_MAXITERS = 1000
 SCALE = np.float32(1e-4)   # DN -> reflectance
 _PNN = re.compile(r"p(\d{1,3})")
