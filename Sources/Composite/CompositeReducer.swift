@@ -257,6 +257,7 @@ public final class CompositeReducer {
             switch d.type {
             case .uint16: result.values[d.name] = Array(plane.bindMemory(to: UInt16.self))
             case .float32: result.reals[d.name] = Array(plane.bindMemory(to: Float.self))
+            case .int32: result.integers[d.name] = Array(plane.bindMemory(to: Int32.self))
             }
         }
         return result
@@ -323,11 +324,13 @@ public final class CompositeReducer {
     }
 }
 
-/// Every output of `finishArrays`, by array name: uint16 planes in `values`, float32 in `reals`.
+/// Every output of `finishArrays`, by array name: uint16 planes in `values`, float32 in
+/// `reals`, int32 in `integers`.
 public struct CompositeArrays: Sendable, Equatable {
     public var values: [String: [UInt16]]
     public var reals: [String: [Float]]
     public var count: [UInt16]
+    public var integers: [String: [Int32]] = [:]
 }
 
 /// The reduced window: one median plane per band and the count plane, each `pixelCount` long.

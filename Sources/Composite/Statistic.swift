@@ -22,8 +22,13 @@ public enum OutputType: String, Sendable, Equatable {
     case uint16
     /// Deviations and other real-valued results, NaN = no observation.
     case float32
+    /// Whole numbers such as dates (days since 1970-01-01), `int32Fill` = no observation.
+    case int32
 
     public var byteWidth: Int { self == .uint16 ? 2 : 4 }
+
+    /// The fill value of int32 outputs: no date is that far before 1970.
+    public static let int32Fill: Int32 = .min
 }
 
 /// One output array of a composite: what the schema creates and the worker fills.
@@ -205,7 +210,7 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
 
 /// The statistics cube knows, by name.
 public enum Statistics {
-    public static let known = "median, mean, min, max, pNN (a whole percentile 0-100, e.g. p10), geomedian"
+    public static let known = "median, mean, min, max, pNN (a whole percentile 0-100, e.g. p10), geomedian, medoid"
 
     /// The statistic spelled `name` (case-insensitive; `p010` is `p10`).
     public static func parse(_ raw: String) throws -> any CompositeStatistic {
@@ -216,6 +221,7 @@ public enum Statistics {
         case "min": return Extreme.min
         case "max": return Extreme.max
         case "geomedian": return Geomedian()
+        case "medoid": return Medoid()
         default:
             if name.hasPrefix("p"), name.count >= 2, name.count <= 4,
                name.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }),

@@ -328,3 +328,37 @@ def test_compare_keeps_the_default_median_bar():
     cube, ref = cube_and_ref(["p25"])
     cube["red"][idx] += 1
     assert not compare(cube, ref, BANDS4, composite=["p25"]).ok
+
+
+# ---------------------------------------------------------------- medoid
+
+def test_medoid_matches_naive_python_and_ties_go_to_the_earliest():
+    from world.refstats import MEDOID_TIME, MEDOID_TIME_FILL
+    rng = np.random.default_rng(24)
+    for n in (0, 1, 2, 3, 6):
+        stack = random_stack(rng, 3, n)
+        days = [19_700 + 3 * i for i in range(n)]
+        out = composite_stack(stack, ["red", "green", "nir"], ["medoid"], days)
+        assert list(out) == ["red", "green", "nir", MEDOID_TIME, "count"]
+        assert out[MEDOID_TIME].dtype == np.int32 and out["red"].dtype == np.uint16
+        _, _, h, w = stack.shape
+        for r in range(h):
+            for c in range(w):
+                obs = [i for i in range(n) if stack[0, i, r, c] > 0]
+                if not obs:
+                    assert out[MEDOID_TIME][r, c] == MEDOID_TIME_FILL and out["red"][r, c] == 0
+                    continue
+                vec = {i: [int(v) for v in stack[:, i, r, c]] for i in obs}
+                sums = {i: sum(math.dist(vec[i], vec[j]) for j in obs) for i in obs}
+                best = min(obs, key=lambda i: (sums[i], i))
+                # Only near-ties could tell float order apart; none of these sums are that close.
+                close = [i for i in obs if abs(sums[i] - sums[best]) < 1e-9 * max(sums[best], 1)]
+                if len(close) == 1 or sums[close[0]] == sums[close[1]]:
+                    assert [int(v) for v in (out["red"][r, c], out["green"][r, c], out["nir"][r, c])] == vec[best]
+                    assert out[MEDOID_TIME][r, c] == days[best]
+    # A symmetric square: every sum ties exactly; the earliest wins.
+    sq = np.array([[30, 10], [10, 10], [10, 30], [30, 30]], np.uint16).T[:, :, None, None]
+    out = composite_stack(sq, ["a", "b"], ["medoid"], [5, 6, 7, 8])
+    assert (out["a"][0, 0], out["b"][0, 0], out[MEDOID_TIME][0, 0]) == (30, 10, 5)
+    with pytest.raises(ValueError, match="day of every observation"):
+        composite_stack(sq, ["a", "b"], ["medoid"])

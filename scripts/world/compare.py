@@ -11,6 +11,7 @@ Acceptance, per array (the statistic comes from the array name, see world/refsta
   |cube - ref| <= 1e-4 * max(|ref|, floor), floor 1e-3 for smad and bcmad (dimensionless; a
   floor keeps near-zero deviations, e.g. of single observations, from demanding more than
   float32 precision: the bar there is 1e-7 absolute) and 1 DN for emad (which is in DN);
+- medoid bands and `medoid_time` (int32 days, its fill where no data): 100% exact;
 - `count`, and the per-sensor counts `count_sentinel2` / `count_landsat` of a cube pooling
   several collections (compared as arrays named like that): 100% exact.
 """
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .refgrid import Grid
-from .refstats import MADS, parse_composite, parse_statistic
+from .refstats import MADS, MEDOID_TIME, parse_composite, parse_statistic
 
 MAD_RTOL = 1e-4
 MAD_FLOOR = {"smad": 1e-3, "bcmad": 1e-3, "emad": 1.0}
@@ -91,7 +92,7 @@ def statistic_of(name: str, composite=None, geomedian_present: bool = False) -> 
     """The statistic that writes array `name`. With `composite` (the cube's statistics) the
     naming rule decides; without, a `BAND_STAT` suffix names it and a plain band name is the
     single statistic: the geomedian when MADs are present, else the default median."""
-    if name == "count" or name in MADS:
+    if name == "count" or name in MADS or name == MEDOID_TIME:
         return name
     if _is_sensor_count(name):
         return "count"
@@ -164,8 +165,8 @@ def compare(cube: dict[str, np.ndarray], ref: dict[str, np.ndarray], names, comp
         if stat in MADS:
             mads.append(_mad_report(name, c, r))
             continue
-        if stat == "count":
-            bar = "exact"     # a per-sensor count
+        if stat in ("count", MEDOID_TIME):
+            bar = "exact"     # a per-sensor count, the medoid's dates
         elif stat == "geomedian":
             bar = "geomedian"
         elif stat == "median" and (single_median or (composite is None and not _stat_suffix(name))):

@@ -43,7 +43,7 @@ if __package__ in (None, ""):
 
 from world.ref_items import LANDSAT, SENTINEL2, RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
 from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
-from world.refstats import composite_stack, is_float_output, output_names, parse_composite  # noqa: E402
+from world.refstats import composite_stack, output_dtype, output_fill, output_names, parse_composite  # noqa: E402
 
 DEFAULT_INVALID = (0, 1, 3, 8, 9, 10)
 DEFAULT_BANDS = ("red", "green", "blue", "nir")
@@ -260,14 +260,13 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     foot = grid.lonlat_footprint()
     bands = list(bands)
     shape = (len(bins), grid.height, grid.width)
-    out = {n: np.full(shape, np.nan, np.float32) if is_float_output(n) else np.zeros(shape, np.uint16)
-           for n in output_names(bands, stats)}
+    out = {n: np.full(shape, output_fill(n), output_dtype(n)) for n in output_names(bands, stats)}
     per_sensor = sensor_count_names(cols)
     for n in per_sensor:
         out[n] = np.zeros(shape, np.uint16)
     coords: dict = {}
     for t, tbin in enumerate(bins):
-        observations, sources = [], []
+        observations, sources, days = [], [], []
         for group in solar_day_groups(select(items, tbin, foot)):
             fused = np.zeros((len(bands), grid.height, grid.width), np.uint16)
             settled = np.zeros((grid.height, grid.width), bool)
@@ -281,8 +280,9 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
                 settled |= valid | (has_data if fuse == "first-data" else False)
             observations.append(fused)
             sources.append(group[0].collection)
+            days.append((group[0].solar_date - date(1970, 1, 1)).days)
         stack = np.stack(observations, axis=1) if observations else np.zeros((len(bands), 0, grid.height, grid.width), np.uint16)
-        for name, arr in composite_stack(stack, bands, stats).items():
+        for name, arr in composite_stack(stack, bands, stats, days).items():
             out[name][t] = arr
         if per_sensor:
             for col in cols:
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--invalid", default=",".join(map(str, DEFAULT_INVALID)))
     ap.add_argument("--fuse", default="first-data", choices=["first-data", "first-valid"])
     ap.add_argument("--composite", default="median",
-                    help="statistics, comma-separated: median, mean, min, max, pNN (0-100), geomedian")
+                    help="statistics, comma-separated: median, mean, min, max, pNN (0-100), geomedian, medoid")
     ap.add_argument("--collections", default=",".join(DEFAULT_COLLECTIONS),
                     help="collections to use, comma-separated: sentinel-2-l2a, landsat-c2-l2")
     ap.add_argument("--landsat-invalid-bits", default=",".join(map(str, DEFAULT_LANDSAT_INVALID_BITS)),

@@ -23,12 +23,20 @@ observation is valid in every band or in none. Per pixel, over the k valid value
   (Euclidean distance, in DN like odc-algo, which scales emad back by 1/scale),
   bcmad = hdstats.bcmad_pcm(X, gm) (Bray-Curtis).
 
+- `medoid` (all bands together): per pixel the valid observation i (time order) with the least
+  S_i = sum over valid j of sqrt(sum_b (v_ib - v_jb)^2), on the stored DN (reflectance x 10000,
+  the same order as on reflectance): int64 squares, float64 sqrt, the sum over j in time order
+  (a plain loop: numpy's pairwise sum would group differently); ties go to the earliest
+  (np.argmin's first minimum). Band arrays: that observation's DN unchanged; `medoid_time`
+  (int32): its solar day, days since 1970-01-01, MEDOID_TIME_FILL where k = 0.
+
 uint16 outputs are 0 and float32 outputs NaN where k = 0. `count` (uint16) is k.
 
 Naming (as the cube names its arrays): with one statistic the per-band arrays keep the band
 names; with several they are `BAND_STAT` (`red_median`, `red_p10`, `red_geomedian`). `smad`,
-`emad`, `bcmad` are never suffixed; `count` is always there. Order: statistic by statistic as
-listed, the geomedian's bands before its MADs, `count` last.
+`emad`, `bcmad` and `medoid_time` are never suffixed; `count` is always there. Order: statistic
+by statistic as listed, the geomedian's bands before its MADs, the medoid's before its time,
+`count` last.
 """
 from __future__ import annotations
 
@@ -37,7 +45,9 @@ import re
 import numpy as np
 
 MADS = ("smad", "emad", "bcmad")
-SIMPLE = ("median", "mean", "min", "max", "geomedian")
+MEDOID_TIME = "medoid_time"
+MEDOID_TIME_FILL = np.int32(np.iinfo(np.int32).min)   # no observation
+SIMPLE = ("median", "mean", "min", "max", "geomedian", "medoid")
 GEOMEDIAN_EPS = 1e-7       # hdstats' default (reflectance); odc-algo's 1e-5 stops short
 GEOMEDIAN_MAXITERS = 1000
 SCALE = np.float32(1e-4)   # DN -> reflectance
@@ -55,7 +65,7 @@ def parse_statistic(raw: str) -> str:
     m = _PNN.fullmatch(name)
     if m and 0 <= int(m.group(1)) <= 100:
         return f"p{int(m.group(1))}"
-    raise ValueError(f"unknown statistic {raw!r}; expected median, mean, min, max, pNN (0-100) or geomedian")
+    raise ValueError(f"unknown statistic {raw!r}; expected median, mean, min, max, pNN (0-100), geomedian or medoid")
 
 
 def parse_composite(composite) -> list[str]:
@@ -85,6 +95,8 @@ def output_names(bands, composite=("median",)) -> list[str]:
         names += [band_array_name(b, s, several) for b in bands]
         if s == "geomedian":
             names += list(MADS)
+        if s == "medoid":
+            names.append(MEDOID_TIME)
     return names + ["count"]
 
 
@@ -97,12 +109,24 @@ def output_kinds(bands, composite=("median",)) -> dict[str, str]:
         kinds.update({band_array_name(b, s, several): s for b in bands})
         if s == "geomedian":
             kinds.update({m: m for m in MADS})
+        if s == "medoid":
+            kinds[MEDOID_TIME] = MEDOID_TIME
     kinds["count"] = "count"
     return kinds
 
 
 def is_float_output(name: str) -> bool:
     return name in MADS
+
+
+def output_dtype(name: str):
+    """The numpy type of an output array: float32 MADs, int32 dates, else uint16."""
+    return np.float32 if name in MADS else np.int32 if name == MEDOID_TIME else np.uint16
+
+
+def output_fill(name: str):
+    """What an output holds where no observation is valid."""
+    return np.nan if name in MADS else MEDOID_TIME_FILL if name == MEDOID_TIME else 0
 
 
 # ---------------------------------------------------------------- order statistics and mean
@@ -216,11 +240,38 @@ def geomedian_with_mads(stack: np.ndarray) -> tuple[np.ndarray, dict[str, np.nda
     return gm_dn, mads
 
 
+# ---------------------------------------------------------------- medoid
+
+def medoid(stack: np.ndarray, days) -> tuple[np.ndarray, np.ndarray]:
+    """stack (bands, n, H, W) uint16 in time order, 0 = invalid; days (n,) solar days ->
+    (bands (bands, H, W) uint16, medoid_time (H, W) int32), 0 / MEDOID_TIME_FILL where none."""
+    nb, n, h, w = stack.shape
+    valid = stack[0] > 0
+    if n == 0:
+        return np.zeros((nb, h, w), np.uint16), np.full((h, w), MEDOID_TIME_FILL, np.int32)
+    v = stack.astype(np.int64)
+    sums = np.full((n, h, w), np.inf)
+    for i in range(n):
+        total = np.zeros((h, w))
+        for j in range(n):                      # in time order, one addition at a time
+            d = np.sqrt(((v[:, i] - v[:, j]) ** 2).sum(axis=0).astype(np.float64))
+            total = total + np.where(valid[j], d, 0.0)
+        sums[i] = np.where(valid[i], total, np.inf)
+    best = np.argmin(sums, axis=0)              # the first least sum: the earliest on ties
+    has = valid.any(axis=0)
+    bands = np.take_along_axis(stack, best[None, None], axis=1)[:, 0]
+    days = np.asarray(days, np.int64)
+    time = np.where(has, days[best], MEDOID_TIME_FILL).astype(np.int32)
+    return np.where(has[None], bands, 0).astype(np.uint16), time
+
+
 # ---------------------------------------------------------------- one bin
 
-def composite_stack(stack: np.ndarray, bands, composite=("median",)) -> dict[str, np.ndarray]:
-    """Every output array of one time bin from its observation stack (bands, n, H, W), named and
-    ordered as in `output_names`: uint16 (H, W) or float32 (H, W) for the MADs."""
+def composite_stack(stack: np.ndarray, bands, composite=("median",), days=None) -> dict[str, np.ndarray]:
+    """Every output array of one time bin from its observation stack (bands, n, H, W) in time
+    order, named and ordered as in `output_names`: uint16 (H, W), float32 for the MADs, int32
+    for `medoid_time`. `days`: each observation's solar day (days since 1970-01-01), needed by
+    the medoid."""
     bands = list(bands)
     stats = parse_composite(composite)
     stack = np.asarray(stack)
@@ -232,7 +283,7 @@ def composite_stack(stack: np.ndarray, bands, composite=("median",)) -> dict[str
     several = len(stats) > 1
     h, w = stack.shape[2:]
     out: dict[str, np.ndarray] = {}
-    order = [s for s in stats if s != "geomedian"]
+    order = [s for s in stats if s not in ("geomedian", "medoid")]
     for b, band in enumerate(bands):
         if not order:
             break
@@ -244,5 +295,12 @@ def composite_stack(stack: np.ndarray, bands, composite=("median",)) -> dict[str
         for b, band in enumerate(bands):
             out[band_array_name(band, "geomedian", several)] = gm[b]
         out.update(mads)
+    if "medoid" in stats:
+        if days is None or len(days) != stack.shape[1]:
+            raise ValueError("the medoid needs the day of every observation")
+        md, when = medoid(stack, days)
+        for b, band in enumerate(bands):
+            out[band_array_name(band, "medoid", several)] = md[b]
+        out[MEDOID_TIME] = when
     out["count"] = (ok[0].sum(axis=0) if stack.shape[1] else np.zeros((h, w), int)).astype(np.uint16)
     return {name: out[name] for name in output_names(bands, stats)}
