@@ -270,7 +270,7 @@ public final class CompositeReducer {
         var pixelList: [(statistic: any PixelStatistic, outputs: Range<Int>)] = []
         var next = 0
         for statistic in recipe.statistics {
-            let n = statistic.outputs(bands: recipe.bands, several: recipe.statistics.count > 1).count
+            let n = statistic.outputs(bands: recipe.bands, several: recipe.several).count
             if let o = statistic as? any OrderStatistic { orderList.append((o, next)) }
             if let p = statistic as? any PixelStatistic { pixelList.append((p, next..<(next + n))) }
             next += n

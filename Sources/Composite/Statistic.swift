@@ -154,28 +154,41 @@ public struct ObservationTime: Sendable, Equatable {
 
 /// The statistics a composite is made of, and the arrays they write, in order.
 public struct CompositeRecipe: Sendable {
+    /// The composite's statistics, then one `SpectralIndex` per index.
     public let statistics: [any CompositeStatistic]
     public let bands: [String]
+    /// More than one composite statistic: per-band and index arrays are suffixed `_<stat>`.
+    public let several: Bool
     /// Every output, statistic by statistic, in the order `CompositeReducer.finish` fills them.
     public let outputs: [OutputDeclaration]
 
     /// Statistics by name (see `Statistics.parse`); throws on an unknown or repeated name.
-    public init(statistics names: [String], bands: [String]) throws {
+    /// `indices`: (array name, expression over the band names), reduced by the per-band statistics.
+    public init(statistics names: [String], bands: [String], indices: [(name: String, expression: String)] = []) throws {
         var parsed: [any CompositeStatistic] = []
         for name in names {
             let s = try Statistics.parse(name)
             guard !parsed.contains(where: { $0.name == s.name }) else { throw StatisticError.repeated(s.name) }
             parsed.append(s)
         }
-        try self.init(statistics: parsed, bands: bands)
+        try self.init(statistics: parsed, bands: bands, indices: indices)
     }
 
-    public init(statistics: [any CompositeStatistic], bands: [String]) throws {
+    public init(statistics: [any CompositeStatistic], bands: [String],
+                indices: [(name: String, expression: String)] = []) throws {
         guard !statistics.isEmpty else { throw StatisticError.none }
-        self.statistics = statistics
         self.bands = bands
         let several = statistics.count > 1
-        outputs = statistics.flatMap { $0.outputs(bands: bands, several: several) }
+        self.several = several
+        let names = statistics.map(\.name)
+        let spectral = try indices.map { index in
+            let s = SpectralIndex(name: index.name, program: try IndexProgram.compile(index.expression, bands: bands),
+                                  statistics: names, several: several)
+            guard !s.rules.isEmpty else { throw StatisticError.noPerBandStatistic(index.name) }
+            return s
+        }
+        self.statistics = statistics + spectral
+        outputs = self.statistics.flatMap { $0.outputs(bands: bands, several: several) }
     }
 
     /// Today's composite: the median of every band.
@@ -195,6 +208,7 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
     case unknown(String)
     case repeated(String)
     case none
+    case noPerBandStatistic(String)
 
     public var description: String {
         switch self {
@@ -204,6 +218,8 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
             return "statistic '\(name)' is listed twice"
         case .none:
             return "needs at least one statistic"
+        case .noPerBandStatistic(let index):
+            return "index '\(index)' needs a per-observation statistic in composite (median, mean, min, max or pNN)"
         }
     }
 }
