@@ -250,3 +250,46 @@ def test_medoid_matches_the_reference_and_its_pyramid_keeps_dates(served, grid, 
 def zarr_group(store: Path, path: str):
     import zarr
     return zarr.open_group(str(store), mode="r", path=path)
+
+
+def test_indices_match_the_reference_and_are_not_indices_of_medians(served, grid, tmp_path):
+    """NDVI and EVI from the catalogue and an expression of our own, per observation, reduced by
+    [median, p90, mean]: every value equals the reference (float32, 1e-6 relative; NaN exactly
+    where it has none). Control: the median NDVI is not the NDVI of the median bands."""
+    from world.refstats import index_array_names
+
+    world, env = served
+    composite = ["median", "p90", "mean"]
+    indices = {"ndvi": None, "evi": None, "gr": "(green - red) / (green + red)"}
+    extra = 'indices: {ndvi: , evi: , gr: "(green - red) / (green + red)"}\n'
+    spec = write_spec(tmp_path / "indices.yaml", env["WORLD_STAC_URL"], json.dumps(composite), extra=extra)
+    store, log = build(spec)
+    assert log and all(r["status"] == "done" for r in log)
+    arrays = index_array_names(composite, indices)
+    assert arrays == [f"{i}_{s}" for i in ("ndvi", "evi", "gr") for s in composite]
+    names = output_names(BANDS, composite, indices)
+    ds = xr.open_zarr(store)
+    assert spatial_arrays(ds) == set(names)
+    for name in arrays:
+        assert ds[name].dtype == np.float32 and ds[name].attrs["long_name"].startswith(name.split("_")[0])
+    ref = reference_cube(world, grid, month_bins(START, END), BANDS, composite=composite, indices=indices)
+    assert list(ref) == names
+    got = read_cube(store, names)
+    rep = compare(got, ref, [n for n in names if n != "count"], composite=composite, indices=arrays)
+    assert print_report(rep)
+    assert {m.name for m in rep.mads} == set(arrays)
+    has = ref["count"] > 0
+    for m in rep.mads:
+        assert m.close_pct == 100.0 and m.nan_mismatch == 0, m
+        assert np.isnan(got[m.name][~has]).all() and not np.isnan(got[m.name][has]).all()
+    assert all(b.exact_pct == 100.0 for b in rep.bands)
+
+    # Control: NDVI of the median bands is another thing (it mixes days per band).
+    red, nir = (got[f"{b}_median"].astype(np.float64) / 10000 for b in ("red", "nir"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        of_medians = ((nir - red) / (nir + red)).astype(np.float32)
+    many = ref["count"] >= 3
+    assert many.any()
+    control = {"ndvi_median": np.where(has, of_medians, np.nan).astype(np.float32)}
+    rep_control = compare(control, ref, ["ndvi_median"], composite=composite, indices=["ndvi_median"])
+    assert not rep_control.ok and rep_control.mads[0].close_pct < 99.0

@@ -30,6 +30,17 @@ observation is valid in every band or in none. Per pixel, over the k valid value
   (np.argmin's first minimum). Band arrays: that observation's DN unchanged; `medoid_time`
   (int32): its solar day, days since 1970-01-01, MEDOID_TIME_FILL where k = 0.
 
+- spectral indices (`indices`): per observation, the expression over the bands as reflectance
+  (float64 DN / 10000), evaluated by walking Python's own parse of it (`ast`: + - * /, unary
+  minus, numbers, band names); observations where it is not finite (a division by zero) or
+  invalid are dropped; then each per-band statistic of the composite (median, mean, min, max,
+  pNN; geomedian and medoid do not apply to one value) over the remaining k values in float64,
+  rounded to float32: median = middle value or (a + b) / 2 of the two middle ones; mean = sum in
+  time order (a plain loop) / k; pNN: h = ((k-1)*NN) / 100, i = floor(h), f = h - i,
+  v[i] + f*(v[i+1] - v[i]) (v[i] when f == 0), checked against np.percentile(method="linear").
+  Arrays `INDEX` with one statistic, `INDEX_STAT` with several; NaN where k = 0. The built-in
+  names: INDEX_CATALOGUE (Awesome Spectral Indices formulas, its default constants).
+
 uint16 outputs are 0 and float32 outputs NaN where k = 0. `count` (uint16) is k.
 
 Naming (as the cube names its arrays): with one statistic the per-band arrays keep the band
@@ -48,6 +59,18 @@ MADS = ("smad", "emad", "bcmad")
 MEDOID_TIME = "medoid_time"
 MEDOID_TIME_FILL = np.int32(np.iinfo(np.int32).min)   # no observation
 SIMPLE = ("median", "mean", "min", "max", "geomedian", "medoid")
+ACROSS_BANDS = ("geomedian", "medoid")     # statistics that do not apply to one index value
+# Awesome Spectral Indices (spyndex) formulas over Earth Search common names, default constants:
+# NDVI, NDWI (McFeeters), NBR (N, S2 = swir22), NDMI (N, S1 = swir16), EVI (g 2.5, C1 6, C2 7.5,
+# L 1), SAVI (L 0.5).
+INDEX_CATALOGUE = {
+    "ndvi": "(nir - red) / (nir + red)",
+    "ndwi": "(green - nir) / (green + nir)",
+    "nbr": "(nir - swir22) / (nir + swir22)",
+    "ndmi": "(nir - swir16) / (nir + swir16)",
+    "evi": "2.5 * (nir - red) / (nir + 6.0 * red - 7.5 * blue + 1.0)",
+    "savi": "(1.0 + 0.5) * (nir - red) / (nir + red + 0.5)",
+}
 GEOMEDIAN_EPS = 1e-7       # hdstats' default (reflectance); odc-algo's 1e-5 stops short
 GEOMEDIAN_MAXITERS = 1000
 SCALE = np.float32(1e-4)   # DN -> reflectance
@@ -86,8 +109,34 @@ def band_array_name(band: str, stat: str, several: bool) -> str:
     return f"{band}_{stat}" if several else band
 
 
-def output_names(bands, composite=("median",)) -> list[str]:
-    """Every array the cube holds for `bands` and `composite`, in order, `count` last."""
+def parse_indices(indices) -> list[tuple[str, str]]:
+    """(name, expression) pairs from a dict, a list of names / (name, expression) pairs, or a
+    comma-separated string of `name` or `name=expression`; names alone come from the catalogue."""
+    if isinstance(indices, str):
+        indices = [tuple(p.split("=", 1)) if "=" in p else p.strip() for p in indices.split(",") if p.strip()]
+    items = list(indices.items()) if isinstance(indices, dict) else list(indices or [])
+    out = []
+    for it in items:
+        name, expr = (it, None) if isinstance(it, str) else (it[0].strip(), it[1])
+        expr = expr if expr and str(expr).strip() else INDEX_CATALOGUE.get(name)
+        if expr is None:
+            raise ValueError(f"index {name!r} is not in the catalogue; give its expression")
+        out.append((name, expr))
+    return out
+
+
+def index_statistics(composite) -> list[str]:
+    return [s for s in parse_composite(composite) if s not in ACROSS_BANDS]
+
+
+def index_array_names(composite=("median",), indices=()) -> list[str]:
+    several = len(parse_composite(composite)) > 1
+    return [f"{name}_{s}" if several else name for name, _ in parse_indices(indices)
+            for s in index_statistics(composite)]
+
+
+def output_names(bands, composite=("median",), indices=()) -> list[str]:
+    """Every array the cube holds for `bands`, `composite` and `indices`, in order, `count` last."""
     stats = parse_composite(composite)
     several = len(stats) > 1
     names: list[str] = []
@@ -97,7 +146,7 @@ def output_names(bands, composite=("median",)) -> list[str]:
             names += list(MADS)
         if s == "medoid":
             names.append(MEDOID_TIME)
-    return names + ["count"]
+    return names + index_array_names(stats, indices) + ["count"]
 
 
 def output_kinds(bands, composite=("median",)) -> dict[str, str]:
@@ -265,9 +314,82 @@ def medoid(stack: np.ndarray, days) -> tuple[np.ndarray, np.ndarray]:
     return np.where(has[None], bands, 0).astype(np.uint16), time
 
 
+# ---------------------------------------------------------------- spectral indices
+
+def evaluate_expression(expr: str, refl: dict) -> np.ndarray:
+    """The expression over float64 reflectance arrays, by walking Python's parse tree."""
+    import ast
+
+    def walk(node):
+        if isinstance(node, ast.Expression):
+            return walk(node.body)
+        if isinstance(node, ast.BinOp) and type(node.op) in (ast.Add, ast.Sub, ast.Mult, ast.Div):
+            a, b = walk(node.left), walk(node.right)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide}[type(node.op)](a, b)
+        if isinstance(node, ast.UnaryOp) and type(node.op) in (ast.USub, ast.UAdd):
+            v = walk(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return np.float64(node.value)
+        if isinstance(node, ast.Name) and node.id in refl:
+            return refl[node.id]
+        raise ValueError(f"unsupported in an index expression: {ast.dump(node)[:60]}")
+
+    return walk(ast.parse(expr, mode="eval"))
+
+
+def index_values(stack: np.ndarray, bands, expr: str) -> np.ndarray:
+    """(n, H, W) float64: the index of every observation, NaN where invalid or not finite."""
+    refl = {b: stack[i].astype(np.float64) / 10000 for i, b in enumerate(bands)}
+    v = np.broadcast_to(evaluate_expression(expr, refl), stack.shape[1:]).astype(np.float64)
+    return np.where((stack[0] > 0) & np.isfinite(v), v, np.nan)
+
+
+def float_statistics(values: np.ndarray, stats) -> dict[str, np.ndarray]:
+    """Each statistic of the non-NaN values along axis 0 (time order), float32, NaN where none."""
+    n = values.shape[0]
+    ok = ~np.isnan(values)
+    k = ok.sum(axis=0)
+    has = k > 0
+    s = np.sort(values, axis=0)                        # NaN sorts last: the k values first
+    total = np.zeros(values.shape[1:])
+    for j in range(n):                                 # in time order, one addition at a time
+        total = total + np.where(ok[j], values[j], 0.0)
+    kk = np.maximum(k, 1)
+
+    def at(i):
+        return np.take_along_axis(s, np.clip(i, 0, max(n - 1, 0))[None], axis=0)[0] if n else np.zeros(k.shape)
+
+    out = {}
+    for st in stats:
+        if st == "median":
+            v = np.where(k % 2 == 1, at(kk // 2), (at(kk // 2 - 1) + at(kk // 2)) / 2)
+        elif st == "mean":
+            v = total / kk
+        elif st == "min":
+            v = at(np.zeros_like(k))
+        elif st == "max":
+            v = at(kk - 1)
+        else:
+            q = int(st[1:])
+            h = ((kk - 1) * q) / 100.0
+            i = np.floor(h).astype(np.int64)
+            f = h - i
+            with np.errstate(invalid="ignore"):
+                v = np.where(f == 0, at(i), at(i) + f * (at(np.minimum(i + 1, kk - 1)) - at(i)))
+            for kv in np.unique(k[has]):              # self-check against numpy
+                sel = k == kv
+                ref = np.percentile(s[:kv][:, sel], q, axis=0, method="linear")
+                if np.abs(ref - v[sel]).max(initial=0) > 1e-12:
+                    raise AssertionError(f"index p{q}: differs from np.percentile (k = {kv})")
+        out[st] = np.where(has, v, np.nan).astype(np.float32)
+    return out
+
+
 # ---------------------------------------------------------------- one bin
 
-def composite_stack(stack: np.ndarray, bands, composite=("median",), days=None) -> dict[str, np.ndarray]:
+def composite_stack(stack: np.ndarray, bands, composite=("median",), days=None, indices=()) -> dict[str, np.ndarray]:
     """Every output array of one time bin from its observation stack (bands, n, H, W) in time
     order, named and ordered as in `output_names`: uint16 (H, W), float32 for the MADs, int32
     for `medoid_time`. `days`: each observation's solar day (days since 1970-01-01), needed by
@@ -302,5 +424,9 @@ def composite_stack(stack: np.ndarray, bands, composite=("median",), days=None) 
         for b, band in enumerate(bands):
             out[band_array_name(band, "medoid", several)] = md[b]
         out[MEDOID_TIME] = when
+    for name, expr in parse_indices(indices):
+        per = float_statistics(index_values(stack, bands, expr), index_statistics(stats))
+        for st, arr in per.items():
+            out[f"{name}_{st}" if several else name] = arr
     out["count"] = (ok[0].sum(axis=0) if stack.shape[1] else np.zeros((h, w), int)).astype(np.uint16)
-    return {name: out[name] for name in output_names(bands, stats)}
+    return {name: out[name] for name in output_names(bands, stats, indices)}
