@@ -198,23 +198,24 @@ def test_medoid_matches_the_reference_and_its_pyramid_keeps_dates(served, grid, 
     world, env = served
     composite = ["median", "medoid"]
     spec = write_spec(tmp_path / "medoid.yaml", env["WORLD_STAC_URL"], json.dumps(composite), chunk=32,
-                      extra="pyramid: true\n")
+                      extra="pyramid: true\nindices: [ndvi]\n")
     cube("init", spec)
     store = spec.with_suffix(".zarr")
     cube("run", store, "--workers", "2", "--quiet", "--no-previews")
-    names = output_names(BANDS, composite)
-    assert names[-2:] == [MEDOID_TIME, "count"]
+    names = output_names(BANDS, composite, ["ndvi"])
+    assert names[-3:] == [MEDOID_TIME, "ndvi_median", "count"]
 
-    ref = reference_cube(world, grid, month_bins(START, END), BANDS, composite=composite)
+    ref = reference_cube(world, grid, month_bins(START, END), BANDS, composite=composite, indices=["ndvi"])
     assert list(ref) == names
     has = ref["count"] > 0
     assert (ref["count"] >= 3).any()
     g = zarr_group(store, "0")
     got = {n: np.asarray(g[n][:]) for n in names}
-    rep = compare(got, ref, [n for n in names if n != "count"], composite=composite)
+    rep = compare(got, ref, [n for n in names if n != "count"], composite=composite, indices=["ndvi_median"])
     assert print_report(rep)
     for b in rep.bands:
         assert b.bar == "exact" and b.exact_pct == 100.0, b
+    assert [m.name for m in rep.mads] == ["ndvi_median"] and rep.mads[0].close_pct == 100.0
     assert rep.count_agree_pct == 100.0
     np.testing.assert_array_equal(got[MEDOID_TIME], ref[MEDOID_TIME])
     assert (got[MEDOID_TIME][~has] == MEDOID_TIME_FILL).all()
@@ -245,6 +246,15 @@ def test_medoid_matches_the_reference_and_its_pyramid_keeps_dates(served, grid, 
                     MEDOID_TIME_FILL)
     np.testing.assert_array_equal(above, want)
     assert zarr_group(store, "1")[MEDOID_TIME].attrs["cube:pyramid_rule"].startswith("the first valid cell")
+    # The index is averaged like every float array: the mean of the non-NaN cells (double sum).
+    nd = got["ndvi_median"].astype(np.float64)
+    pad = np.full((t, h + h % 2, w + w % 2), np.nan)
+    pad[:, :h, :w] = nd
+    blocks = pad.reshape(t, pad.shape[1] // 2, 2, pad.shape[2] // 2, 2).transpose(0, 1, 3, 2, 4).reshape(t, *above.shape[1:], 4)
+    n = (~np.isnan(blocks)).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.where(n > 0, np.nansum(blocks, -1) / np.maximum(n, 1), np.nan).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(zarr_group(store, "1")["ndvi_median"][:]), want)
 
 
 def zarr_group(store: Path, path: str):
