@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "HTTPClient", dependencies: ["CCurl"]),
         .target(name: "CubeStore", dependencies: ["HTTPClient"]),
         .target(name: "Zarr", dependencies: ["CubeStore", "JSON", "CBlosc", "CZstd"]),
+        // Icechunk repositories (spec 2) in a Store: FlatBuffers objects, manifests, commits.
+        .target(name: "Icechunk", dependencies: ["CubeStore", "CZstd"]),
         .target(name: "CubePlan", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"],
                 resources: [.copy("Resources")]),
         .target(name: "CubeSchema", dependencies: [
@@ -54,6 +56,11 @@ let package = Package(
             "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",
             "HTTPClient", "GDALKit", "JSON",
         ]),
+        // `cube update`: the catalog searched again, each job's scenes compared with its done record.
+        .target(name: "CubeUpdate", dependencies: [
+            "CubeGrid", "CubeJobs", "CubePlan", "CubePyramid", "CubeSchema", "CubeSpec", "CubeStore", "JSON",
+            "SceneIndex", "StacSearch",
+        ]),
         .target(name: "ChunkWorker", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore",
             "StacSearch", "SceneWarp", "SceneIndex", "Composite", "Sensors", "GDALKit", "HTTPClient",
@@ -71,13 +78,17 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], resources: [.copy("Resources")]),
         .target(name: "CubeRun", dependencies: [
-            "CubeJobs", "CubePlan", "CubeSchema", "CubeStore", "CubeGrid", "CubePreview", "CubePyramid", "HTTPClient",
+            "CubeJobs", "CubePlan", "CubeSchema", "CubeSpec", "CubeStore", "CubeGrid", "CubePreview", "CubePyramid",
+            "HTTPClient", "JSON",
         ]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "ChunkWorker",
-            "CubeRun", "CubePreview", "CubeServe", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport",
+            "CubeRun", "CubePreview", "CubeServe", "CubeUpdate", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport", "JSON",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        // Test-only: drives the Icechunk module for the end-to-end tests (Tests/python/icechunk).
+        .executableTarget(name: "IcechunkFixture", dependencies: ["Icechunk", "CubeStore", "Zarr", "JSON"]),
 
         .testTarget(name: "CubeSpecTests", dependencies: ["CubeSpec", "GDALKit"]),
         .testTarget(name: "CubeGridTests", dependencies: ["CubeGrid", "CubeSpec", "GDALKit"]),
@@ -85,16 +96,18 @@ let package = Package(
         .testTarget(name: "CubeSchemaTests", dependencies: ["CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),
         .testTarget(name: "ZarrTests", dependencies: ["Zarr", "CubeStore", "JSON"], exclude: ["python"]),
         .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
+        .testTarget(name: "IcechunkTests", dependencies: ["Icechunk", "CubeStore"]),
         .testTarget(name: "StacSearchTests", dependencies: ["StacSearch", "HTTPClient", "JSON"], exclude: ["python"]),
         .testTarget(name: "HTTPClientTests", dependencies: ["HTTPClient"]),
         .testTarget(name: "SceneWarpTests", dependencies: [
-            "SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch", "CubeGrid", "GDALKit", "JSON",
+            "SceneWarp", "SceneIndex", "TiffIndex", "HTTPClient", "StacSearch", "CubeGrid", "GDALKit", "JSON", "CubeJobs",
         ]),
         .testTarget(name: "TiffIndexTests", dependencies: ["TiffIndex", "GDALKit"]),
         .testTarget(name: "CompositeTests", dependencies: ["Composite"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Composite", "StacSearch", "JSON"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeSpec"]),
+        .testTarget(name: "CubeJobsTests", dependencies: ["CubeJobs", "CubeStore"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",
         ]),

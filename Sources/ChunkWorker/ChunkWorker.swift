@@ -127,7 +127,9 @@ public final class ChunkWorker {
             finished: ISO8601DateFormatter().string(from: Date()),
             index_snapshot: index?.snapshot.snapshot,
             requests: traffic.requests,
-            stale_assets: staleAssets - traffic.staleAssetsBefore)
+            stale_assets: staleAssets - traffic.staleAssetsBefore,
+            scenes: found.provenance)
+        if validPixels == 0 { try removeChunks(of: job) }
         try cube.ledger.markDone(job, record)
         return record
     }
@@ -138,6 +140,8 @@ public final class ChunkWorker {
         let observations: [Observation]
         let skipped: [SkippedScene]
         let indexed: [String: IndexedAsset]
+        /// What the done record lists: the scenes of `observations` with their versions.
+        let provenance: [SceneProvenance]
     }
 
     /// Search: in the cube's scene index when it has one, else in the catalog.
@@ -157,7 +161,9 @@ public final class ChunkWorker {
         }
         let (observations, dropped) = searcher.observations(from: result.items, footprint: footprint)
         let skipped = (result.skipped + dropped).map { SkippedScene(id: $0.id, reason: $0.reason) }
-        return Found(result: result, observations: observations, skipped: skipped, indexed: indexed)
+        let provenance = JobScenes.provenance(observations, result: result, assetKeys: cube.spec.assetKeys)
+        return Found(result: result, observations: observations, skipped: skipped, indexed: indexed,
+                     provenance: provenance)
     }
 
     /// Opens the job's assets ahead of the lanes (in the order they will be read: mask first,
@@ -209,6 +215,14 @@ public final class ChunkWorker {
             clock.lap("reduce")
         }
         return (ledger, stored)
+    }
+
+    /// A job that now has no valid pixel stores no chunk: chunks an earlier build of it left
+    /// (before its scenes changed) are removed, so the store equals a fresh build.
+    func removeChunks(of job: JobID) throws {
+        for name in cube.layout.dataArrays {
+            try cube.store.delete(cube.layout.chunkKey(array: name, bin: job.bin, cy: job.cy, cx: job.cx))
+        }
     }
 
     /// Encodes and stores every output and count chunk (independent objects: with several

@@ -12,11 +12,12 @@ struct Cube: ParsableCommand {
         discussion: """
         A cube spec (YAML) names the target grid, the time bins, the bands and the catalog. \
         `cube init` writes the cube's Zarr schema, its job plan and its scene index; `cube run` \
-        builds every job; `cube worker` builds chunk jobs; `cube plan` shows what a spec would \
+        builds every job (and appends the bins of a later time.end); `cube update` rebuilds the \
+        jobs whose scenes changed in the catalog; `cube worker` builds chunk jobs; `cube plan` shows what a spec would \
         build without writing anything.
         """,
         version: version,
-        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self, ServeCommand.self]
+        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, UpdateCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self, ServeCommand.self]
     )
 }
 

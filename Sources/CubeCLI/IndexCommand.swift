@@ -51,6 +51,18 @@ func ensureIndex(_ store: any Store, refresh: Bool = false, connections: Int = 3
     var builder = SceneIndexBuilder(spec: cube.spec, plan: cube.plan, store: store, source: try cube.stacSource)
     builder.connections = connections
     if !refresh, let snapshot = try SceneIndexBuilder.snapshot(in: store) {
+        let indexed = Set(snapshot.bins.map(\.label))
+        if cube.plan.bins.contains(where: { !indexed.contains($0.label) }) {
+            // The cube grew (a later time.end): index the new bins only.
+            builder.readsHeaders = headers
+            if verbose { builder.log = { FileHandle.standardError.write(Data("  \($0)\n".utf8)) } }
+            let started = Date()
+            if let s = try builder.extend() {
+                let added = s.bins.filter { !indexed.contains($0.label) }
+                FileHandle.standardError.write(Data("indexed \(added.count) new time bins of \(store): \(added.reduce(0) { $0 + $1.items }) items, \(added.reduce(0) { $0 + $1.empty_jobs }) empty jobs recorded, \(String(format: "%.1f", Date().timeIntervalSince(started))) s (snapshot \(s.snapshot))\n".utf8))
+            }
+            return
+        }
         if let missing = snapshot.headers.failed_transient, missing > 0 {
             // Headers the network kept from an earlier build: read them now, the rest stays pinned.
             let still = try builder.repairHeaders()

@@ -17,7 +17,9 @@ struct InitCommand: ParsableCommand {
         the plan of land chunk jobs under `_cube/`, then the scene and COG header index (see \
         `cube index`). Running it again with the same spec does \
         nothing; with a different spec it refuses unless --force is given (which then removes \
-        the old cube's objects and says how many).
+        the old cube's objects and says how many). A spec whose only change is a later \
+        `time.end` extends the cube in place: the new time bins are indexed and built by \
+        `cube run`, and readers see them once they are complete (see docs/updating.md).
         """
     )
 
@@ -54,8 +56,16 @@ struct InitCommand: ParsableCommand {
                 print("\(target) already holds this cube; nothing to do")
             case .replaced(let n):
                 print("replaced the previous cube in \(target) (removed \(n) objects): \(plan.jobCount) jobs")
+            case .extended(let from, let to):
+                print(extendedMessage(target, from: from, to: to, plan: plan))
             }
             if !noIndex { try ensureIndex(target) }
         }
     }
+}
+
+/// What `cube init` / `cube run` say when a spec extended the cube.
+func extendedMessage(_ store: any Store, from: Int, to: Int, plan: Plan) -> String {
+    guard to > from else { return "\(store): the later time.end adds no time bin; nothing to build" }
+    return "extended \(store) from \(from) to \(to) time bins (\(plan.bins[from].label)..\(plan.bins[to - 1].label)): \((to - from) * plan.landChunkCount) new jobs; readers see each new bin once it is complete"
 }

@@ -24,8 +24,13 @@ struct RunCommand: ParsableCommand {
         failed for good, 130 when the run was interrupted.
 
         The run report goes to _cube/report.json in the store and is printed as a summary; a \
-        quicklook PNG per time bin built goes to _cube/previews/. When every land job is done, \
-        the root attribute cube:complete becomes true.
+        quicklook PNG per time bin built goes to _cube/previews/. Each bin's completeness is the \
+        root attribute cube:bins_complete; when every land job is done, cube:complete becomes true.
+
+        A spec that differs from the stored one only by a later time.end appends the new time \
+        bins: they are indexed, built outside the published shape and published (array shapes, \
+        time coordinate, STAC items, consolidated metadata) once complete; nothing of the \
+        existing bins is rewritten. `cube update` rebuilds the jobs whose scenes changed.
         """
     )
 
@@ -152,6 +157,8 @@ struct RunCommand: ParsableCommand {
             switch try CubeSchema.initialize(spec: spec, plan: plan, store: s, force: false) {
             case .created:
                 FileHandle.standardError.write(Data("initialised \(spec.store): \(plan.jobCount) jobs\n".utf8))
+            case .extended(let from, let to):
+                FileHandle.standardError.write(Data((extendedMessage(s, from: from, to: to, plan: try Plan.decode(s.get(Plan.storeKey) ?? Data())) + "\n").utf8))
             case .unchanged, .replaced:
                 break
             }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CubeJobs
+import CubePlan
 import CubeRun
 import CubeSchema
 import CubeStore
@@ -18,17 +19,26 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print the status as JSON.")
     var json = false
 
+    @Option(help: "One job (TIME/ROW/COL, e.g. 2024-03/4/7): its done record and the scenes it was built from.")
+    var job: String?
+
     func run() throws {
         try runReportingErrors {
             let s = try openStore(store)
             let (spec, plan, layout) = try CubeSchema.open(store: s)
             let ledger = JobLedger(store: s, plan: plan)
+            if let job {
+                try printJob(job, ledger: ledger, plan: plan)
+                return
+            }
             let all = JobID.all(in: plan)
             let done = try ledger.doneJobs().intersection(all)
             let failures = try ledger.failures().filter { !done.contains($0.key) }
             let holder = try RunLock.read(s)
             let lastReport = try s.get(RunReport.key).flatMap { try? JSONDecoder().decode(RunReport.self, from: $0) }
             let complete = try CubeSchema.isComplete(store: s, layout: layout)
+            let publication = try Publication.read(s, binCount: plan.bins.count)
+            let updating = try s.get(UpdateJournal.key).flatMap { try? JSONDecoder().decode(UpdateJournal.self, from: $0) }
             var perBin: [String: [String: Int]] = [:]
             for bin in plan.bins.indices {
                 let jobs = all.filter { $0.bin == bin }
@@ -57,6 +67,9 @@ struct StatusCommand: ParsableCommand {
                     "bins": perBin,
                     "failures": failures.sorted { $0.key < $1.key }.map { ["job": $0.value.job, "error": $0.value.error, "attempts": $0.value.attempts] },
                 ]
+                object["published_bins"] = publication.bins
+                object["complete_bins"] = publication.complete.filter { $0 }.count
+                object["update_pending"] = updating.map { ["started": $0.started, "bins": $0.bins] } ?? NSNull()
                 object["running"] = running ?? NSNull()
                 object["pyramid"] = pyramid.map { ["levels": $0.levels, "chunks": $0.chunks, "built": $0.built] } ?? NSNull()
                 object["last_run"] = lastReport.map { ["finished": $0.finished, "wall_seconds": $0.wall_seconds, "interrupted": $0.interrupted] } ?? NSNull()
@@ -69,9 +82,14 @@ struct StatusCommand: ParsableCommand {
             print(String(format: "jobs:     %d of %d done (%.1f%%), %d failed, %d pending; %d ocean jobs skipped",
                          done.count, all.count, pct, failures.count, all.count - done.count - failures.count,
                          plan.oceanChunkCount * plan.bins.count))
-            for label in perBin.keys.sorted() {
-                let b = perBin[label]!
-                print("  \(label): \(b["done"]!)/\(b["jobs"]!) done\(b["failed"]! > 0 ? ", \(b["failed"]!) failed" : "")")
+            for (i, bin) in plan.bins.enumerated() {
+                let b = perBin[bin.label]!
+                let shown = i < publication.bins ? (publication.complete[i] ? "published, complete" : "published") : "not yet published"
+                print("  \(bin.label): \(b["done"]!)/\(b["jobs"]!) done\(b["failed"]! > 0 ? ", \(b["failed"]!) failed" : "") (\(shown))")
+            }
+            print("readers:  \(publication.bins) of \(plan.bins.count) time steps published, \(publication.complete.filter { $0 }.count) complete")
+            if let updating {
+                print("update:   an update of \(updating.bins.joined(separator: ", ")) started \(updating.started) is not finished: run `cube update \(s)` again")
             }
             if let p = pyramid {
                 print("pyramid:  \(p.built) of \(p.chunks) level chunks built (\(p.levels) levels above the base)")
@@ -89,5 +107,39 @@ struct StatusCommand: ParsableCommand {
                 print("failed:   \(f.job) after \(f.attempts) attempt(s): \(f.error)")
             }
         }
+    }
+}
+
+extension StatusCommand {
+    /// `--job`: the done record (scenes with their versions) or why there is none.
+    func printJob(_ name: String, ledger: JobLedger, plan: Plan) throws {
+        let id = try JobID.parse(name, plan: plan)
+        guard let record = try ledger.record(id) else {
+            let state = try ledger.indexEmptyJobs().contains(id) ? "done: no scene meets this chunk (the scene index found it empty)"
+                : plan.isLand(cy: id.cy, cx: id.cx) ? "not built yet" : "an ocean chunk: never built"
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: ["job": name, "state": state], options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("\(name): \(state)")
+            }
+            return
+        }
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            print(String(decoding: try enc.encode(record), as: UTF8.self))
+            return
+        }
+        print("\(name): built \(record.finished) from index \(record.index_snapshot ?? "-"): \(record.scenes_used) of \(record.scenes_found) scenes used, \(record.observations) observations, \(record.valid_pixels) valid pixels\(record.wrote_chunks ? "" : " (no chunk written)")")
+        guard let scenes = record.scenes else {
+            print("scenes: not recorded (built by a cube from before updates)")
+            return
+        }
+        for s in scenes {
+            let versions = s.assets.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value ?? "?")" }.joined(separator: " ")
+            print("  \(s.id)  \(s.datetime)  updated \(s.updated ?? "-")  \(versions)")
+        }
+        for skipped in record.scenes_skipped { print("  skipped \(skipped.id): \(skipped.reason)") }
     }
 }

@@ -24,12 +24,17 @@ public struct DoneRecord: Codable, Equatable, Sendable {
     public var requests: Int?
     /// Assets whose object changed since the index read its header: read from a fresh header.
     public var stale_assets: Int?
+    /// The scenes the job was built from (after the footprint filter and the dedup of
+    /// reprocessed copies), in observation order; nil in records of cubes built before cube
+    /// kept them. `cube update` compares them with the catalog of the day.
+    public var scenes: [SceneProvenance]?
 
     public init(job: String, scenes_found: Int, scenes_used: Int, scenes_skipped: [SkippedScene], observations: Int,
                 valid_pixels: Int, wrote_chunks: Bool, bytes_read: Int, bytes_written: Int, seconds: [String: Double],
                 finished: String, index_snapshot: String? = nil, requests: Int? = nil,
-                stale_assets: Int? = nil) {
+                stale_assets: Int? = nil, scenes: [SceneProvenance]? = nil) {
         self.stale_assets = stale_assets
+        self.scenes = scenes
         self.index_snapshot = index_snapshot
         self.requests = requests
         self.job = job
@@ -184,7 +189,17 @@ public struct JobLedger: Sendable {
     /// All jobs with a done record (one listing of the done folder), and those the scene index
     /// found empty.
     public func doneJobs() throws -> Set<JobID> {
-        Set(try jobKeys(under: JobLedger.donePrefix).map(\.0)).union(try indexEmptyJobs())
+        try recordedJobs().union(try indexEmptyJobs())
+    }
+
+    /// Jobs with a done record (built by a worker), without the index's empty ones.
+    public func recordedJobs() throws -> Set<JobID> {
+        Set(try jobKeys(under: JobLedger.donePrefix).map(\.0))
+    }
+
+    /// Forgets that `job` was built (its scenes changed): it is pending again.
+    public func forget(_ job: JobID) throws {
+        try store.delete(doneKey(job))
     }
 
     /// Jobs of the plan without a done record, in plan order.

@@ -70,14 +70,27 @@ public final class RunLock: Sendable {
         return nil
     }
 
-    /// Refreshes the heartbeat; throws if another run took the lock over.
+    /// Another run took the lock over (or removed it): this run must stop writing.
+    public struct Lost: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Refreshes the heartbeat; throws `Lost` if another run took the lock over (other errors
+    /// are the store's, e.g. a passing network failure: the next heartbeat tries again).
     public func heartbeat() throws {
         let mine = holder
         guard let current = try Self.read(store), current.token == mine.token else {
-            throw JobError("this run lost its lock \(Self.key) to another run")
+            let other = (try? Self.read(store)).flatMap { $0 }
+            let who = other.map { " (now held by pid \($0.pid) on \($0.host), started \($0.started))" } ?? " (it was removed)"
+            throw Lost(description: "this run lost its lock \(Self.key) to another run\(who)")
         }
         let fresh = held.withLock { h -> Holder in h.heartbeat = Date().timeIntervalSince1970; return h }
         try store.put(Self.key, JSONEncoder().encode(fresh))
+    }
+
+    /// Seconds between heartbeats: 15, or CUBE_LOCK_HEARTBEAT_SECONDS (for tests).
+    public static var heartbeatInterval: Double {
+        ProcessInfo.processInfo.environment["CUBE_LOCK_HEARTBEAT_SECONDS"].flatMap(Double.init).map { max(0.05, $0) } ?? 15
     }
 
     public func release() {

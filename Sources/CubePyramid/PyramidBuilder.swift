@@ -36,7 +36,18 @@ public struct PyramidBuilder: Sendable {
         public var alreadyDone = 0
         public var empty = 0
         public var failed: [String] = []
+        /// Bins with a failed chunk: not complete, so not published as such.
+        public var failedBins: Set<Int> = []
         public init() {}
+    }
+
+    /// Forgets the level chunks above base chunk (cy, cx) of `bin` (its scenes changed and it
+    /// is being rebuilt), so the next build makes them again from the new base.
+    public func invalidate(bin: Int, cy: Int, cx: Int) throws {
+        for level in layout.levels.dropFirst() {
+            let f = level.level
+            try store.delete(Self.doneKey(level: f, bin: bin, cy: cy >> f, cx: cx >> f))
+        }
     }
 
     public static func doneKey(level: Int, bin: Int, cy: Int, cx: Int) -> String {
@@ -64,7 +75,7 @@ public struct PyramidBuilder: Sendable {
                 }
             }
             let tasks = pending
-            let outcome = Mutex((built: 0, empty: 0, failed: [String]()))
+            let outcome = Mutex((built: 0, empty: 0, failed: [String](), bins: Set<Int>()))
             let next = Atomic<Int>(0)
             let run: @Sendable (Int) -> Void = { _ in
                 while true {
@@ -80,7 +91,10 @@ public struct PyramidBuilder: Sendable {
                             break
                         } catch {
                             if attempt >= attempts {
-                                outcome.withLock { $0.failed.append("level \(level.level) bin \(t.bin) chunk (\(t.cy), \(t.cx)): \(error)") }
+                                outcome.withLock {
+                                    $0.failed.append("level \(level.level) bin \(t.bin) chunk (\(t.cy), \(t.cx)): \(error)")
+                                    $0.bins.insert(t.bin)
+                                }
                                 break
                             }
                         }
@@ -93,6 +107,7 @@ public struct PyramidBuilder: Sendable {
             report.built += o.built
             report.empty += o.empty
             report.failed += o.failed
+            report.failedBins.formUnion(o.bins)
             // A level with failed chunks cannot feed the next one.
             if !o.failed.isEmpty { break }
         }
@@ -143,7 +158,7 @@ public struct PyramidBuilder: Sendable {
             if isInteger {
                 let fill = OutputType.int32Fill
                 let (src, found) = try gather(fill)
-                guard found else { continue }
+                guard found else { try removeChunk(name, level, bin, cy, cx); continue }
                 var out = [Int32](repeating: fill, count: pixels)
                 var valid = false
                 for r in 0..<target.height {
@@ -157,12 +172,12 @@ public struct PyramidBuilder: Sendable {
                         }
                     }
                 }
-                guard valid else { continue }
+                guard valid else { try removeChunk(name, level, bin, cy, cx); continue }
                 try out.withUnsafeBytes { _ = try writer.write(array: name, level: level, bin: bin, cy: cy, cx: cx, bytes: $0) }
                 any = true
             } else if isFloat {
                 let (src, found) = try gather(Float.nan)
-                guard found else { continue }
+                guard found else { try removeChunk(name, level, bin, cy, cx); continue }
                 var out = [Float](repeating: .nan, count: pixels)
                 var valid = false
                 for r in 0..<target.height {
@@ -177,12 +192,12 @@ public struct PyramidBuilder: Sendable {
                         if n > 0 { out[r * target.width + c] = Float(sum / Double(n)); valid = true }
                     }
                 }
-                guard valid else { continue }
+                guard valid else { try removeChunk(name, level, bin, cy, cx); continue }
                 try out.withUnsafeBytes { _ = try writer.write(array: name, level: level, bin: bin, cy: cy, cx: cx, bytes: $0) }
                 any = true
             } else {
                 let (src, found) = try gather(UInt16(0))
-                guard found else { continue }
+                guard found else { try removeChunk(name, level, bin, cy, cx); continue }
                 var out = [UInt16](repeating: 0, count: pixels)
                 var valid = false
                 for r in 0..<target.height {
@@ -200,13 +215,19 @@ public struct PyramidBuilder: Sendable {
                         valid = true
                     }
                 }
-                guard valid else { continue }
+                guard valid else { try removeChunk(name, level, bin, cy, cx); continue }
                 try out.withUnsafeBytes { _ = try writer.write(array: name, level: level, bin: bin, cy: cy, cx: cx, bytes: $0) }
                 any = true
             }
         }
         try store.put(Self.doneKey(level: level, bin: bin, cy: cy, cx: cx), Data())
         return any
+    }
+
+    /// A level chunk with no data is absent; one an earlier build left (before its base
+    /// changed) goes, so a rebuilt pyramid equals a fresh one.
+    private func removeChunk(_ name: String, _ level: Int, _ bin: Int, _ cy: Int, _ cx: Int) throws {
+        try store.delete(layout.chunkKey(array: name, level: level, bin: bin, cy: cy, cx: cx))
     }
 }
 

@@ -3,8 +3,10 @@ import CubePlan
 import CubePreview
 import CubePyramid
 import CubeSchema
+import CubeSpec
 import CubeStore
 import Foundation
+import JSON
 import Synchronization
 
 /// Where the work runs.
@@ -58,16 +60,36 @@ public final class Coordinator: Sendable {
     public let options: RunOptions
     public let layout: CubeLayout
     public let plan: Plan
+    public let spec: CubeSpec
     let ledger: JobLedger
     let cubeName: String
 
+    /// What an update changed per bin (for the bins' STAC items), set by `cube update`.
+    public var publicationNotes: [Int: JSONValue] {
+        get { notes.withLock { $0 } }
+        set { notes.withLock { $0 = newValue } }
+    }
+    private let notes = Mutex<[Int: JSONValue]>([:])
+
+    /// What `cube update` changed, for the run report.
+    public var updateSummary: RunReport.UpdateSummary? {
+        get { summary.withLock { $0 } }
+        set { summary.withLock { $0 = newValue } }
+    }
+    private let summary = Mutex<RunReport.UpdateSummary?>(nil)
+
+    /// Where the run's metadata goes and how it reaches readers (see `WriteSession`).
+    let session: any WriteSession
+
     public init(store: any Store, storeLocation: String, options: RunOptions) throws {
         self.store = store
+        session = try beginSession(store)
         self.storeLocation = storeLocation
         self.options = options
         let opened = try CubeSchema.open(store: store)
         layout = opened.layout
         plan = opened.plan
+        spec = opened.spec
         cubeName = opened.spec.name
         ledger = JobLedger(store: store, plan: plan)
     }
@@ -82,13 +104,49 @@ public final class Coordinator: Sendable {
 
     /// Builds the pyramid levels of every bin whose base jobs are all done (chunks built by an
     /// earlier run are skipped); nil when the cube has no pyramid.
-    private func buildPyramid(allJobs: [JobID], done: Set<JobID>, display: ProgressDisplay) throws -> PyramidBuilder.Report? {
+    func buildPyramid(done: Set<JobID>, display: ProgressDisplay) throws -> PyramidBuilder.Report? {
         guard layout.hasPyramid else { return nil }
-        let completeBins = plan.bins.indices.filter { b in allJobs.lazy.filter { $0.bin == b }.allSatisfy(done.contains) }
-        guard !completeBins.isEmpty else { return PyramidBuilder.Report() }
-        let report = try PyramidBuilder(layout: layout, store: store).build(bins: completeBins)
-        display.note("pyramid (\(layout.levels.count - 1) levels, \(completeBins.count) bins): \(report.built) chunks built, \(report.empty) empty, \(report.alreadyDone) already built" + (report.failed.isEmpty ? "" : ", \(report.failed.count) FAILED: \(report.failed.first!)"))
+        let bins = completeBins(done).sorted()
+        guard !bins.isEmpty else { return PyramidBuilder.Report() }
+        let report = try PyramidBuilder(layout: layout, store: store).build(bins: bins)
+        guard report.built + report.empty > 0 || !report.failed.isEmpty else { return report }
+        display.note("pyramid (\(layout.levels.count - 1) levels, \(bins.count) bins): \(report.built) chunks built, \(report.empty) empty, \(report.alreadyDone) already built" + (report.failed.isEmpty ? "" : ", \(report.failed.count) FAILED: \(report.failed.first!)"))
         return report
+    }
+
+    /// Bins whose every land job is in `done`.
+    func completeBins(_ done: Set<JobID>) -> Set<Int> {
+        var remaining = [Int](repeating: plan.landChunkCount, count: plan.bins.count)
+        for job in done where job.bin < remaining.count { remaining[job.bin] -= 1 }
+        return Set(remaining.indices.filter { remaining[$0] <= 0 })
+    }
+
+    /// Publishes the complete bins (see `CubeSchema.publish`): readers see a bin once every
+    /// job and pyramid chunk of it, and of every bin before it, is done. The metadata goes
+    /// through the run's write session, which then publishes (a commit, for a store with versions).
+    @discardableResult
+    func publish(done: Set<JobID>, pyramidFailed: Set<Int>, display: ProgressDisplay) throws -> PublishOutcome {
+        let outcome = try CubeSchema.publish(spec: spec, layout: layout, store: session.store,
+                                             complete: completeBins(done).subtracting(pyramidFailed),
+                                             notes: publicationNotes)
+        if outcome.changed || !publicationNotes.isEmpty {
+            let bins = plan.bins.prefix(outcome.after).map(\.label)
+            try session.publish(PublicationNote(
+                message: "\(cubeName): \(outcome.after) time steps (\(bins.first ?? "-")..\(bins.last ?? "-")), \(outcome.completeAfter) complete",
+                metadata: ["cube:version": CubeSchema.toolVersion, "index_snapshot": Self.indexSnapshot(store) ?? "",
+                           "published_bins": "\(outcome.after)", "complete_bins": "\(outcome.completeAfter)"]))
+        }
+        if outcome.after > outcome.before {
+            display.note("published \(outcome.after - outcome.before) new time step\(outcome.after - outcome.before == 1 ? "" : "s") (\(plan.bins[outcome.before].label)..\(plan.bins[outcome.after - 1].label)): readers now see \(outcome.after)")
+        }
+        return outcome
+    }
+
+    /// Publishes what the store's done records say now (no run): `cube update` calls it after
+    /// forgetting the jobs it rebuilds, so their bins read as incomplete while they are rebuilt.
+    public func publishNow() throws {
+        let display = ProgressDisplay(mode: .quiet, snapshot: { JobQueue(jobs: [], maxAttempts: 1).snapshot() })
+        try publish(done: try ledger.doneJobs(), pyramidFailed: [], display: display)
     }
 
     /// The id of the store's scene index snapshot (`_cube/index/snapshot.json`), if any.
@@ -103,14 +161,33 @@ public final class Coordinator: Sendable {
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
     }
 
-    /// Runs and returns the report (also stored at `_cube/report.json`).
-    public func run() throws -> RunReport {
+    /// Runs and returns the report (also stored at `_cube/report.json`). `lock`: the run lock
+    /// when the caller holds it already (`cube update`), else the run takes it.
+    public func run(holding held: RunLock? = nil) throws -> RunReport {
         let started = Date()
-        let lock = try RunLock.acquire(store: store, executor: options.executor.name)
-        defer { lock.release() }
+        let lock = try held ?? RunLock.acquire(store: store, executor: options.executor.name)
+        defer { if held == nil { lock.release() } }
+        if let pending = try store.get(UpdateJournal.key), held == nil {
+            let journal = try? JSONDecoder().decode(UpdateJournal.self, from: pending)
+            throw JobError("an interrupted `cube update` (started \(journal?.started ?? "?")) must finish first: run `cube update \(storeLocation)` again")
+        }
+        // A coordinator that lost its lock stops: no new jobs, nothing published, no report.
+        let lost = Mutex<RunLock.Lost?>(nil)
+        let stopQueue = Mutex<JobQueue?>(nil)
         let heartbeat = DispatchSource.makeTimerSource(queue: .global())
-        heartbeat.schedule(deadline: .now() + 15, repeating: 15)
-        heartbeat.setEventHandler { try? lock.heartbeat() }
+        let beat = RunLock.heartbeatInterval
+        heartbeat.schedule(deadline: .now() + beat, repeating: beat)
+        heartbeat.setEventHandler {
+            do { try lock.heartbeat() } catch let error as RunLock.Lost {
+                let first = lost.withLock { l -> Bool in defer { l = l ?? error }; return l == nil }
+                if first {
+                    FileHandle.standardError.write(Data("cube: \(error); stopping: no new jobs, running jobs finish, nothing is published\n".utf8))
+                    stopQueue.withLock { $0?.stop() }
+                }
+            } catch {
+                // The store's own failure (a passing network error): the next beat tries again.
+            }
+        }
         heartbeat.resume()
         defer { heartbeat.cancel() }
 
@@ -120,6 +197,10 @@ public final class Coordinator: Sendable {
         let doneBefore = try ledger.doneJobs()
         let pending = selected.filter { !doneBefore.contains($0) }
         let queue = JobQueue(jobs: pending, maxAttempts: options.attempts)
+        stopQueue.withLock { $0 = queue }
+        if lost.withLock({ $0 != nil }) { queue.stop() }
+        let publisher = BinPublisher(coordinator: self, allJobs: JobID.all(in: plan), done: doneBefore,
+                                     lockLost: { lost.withLock { $0 != nil } })
         let display = ProgressDisplay(mode: options.display, snapshot: { queue.snapshot() })
         let workers: Int
         switch options.executor {
@@ -147,6 +228,9 @@ public final class Coordinator: Sendable {
                     })
                 executor.run(queue: queue, plan: plan) { event in
                     display.event(event)
+                    if case .done(let job, _) = event, let id = try? JobID.parse(job, plan: self.plan) {
+                        publisher.jobDone(id, display: display)
+                    }
                     if case .failed(let job, let attempts, let error) = event, let id = try? JobID.parse(job, plan: self.plan) {
                         try? self.ledger.markFailed(id, FailureRecord(job: job, error: error, attempts: attempts,
                                                                       failed: ISO8601DateFormatter().string(from: Date())))
@@ -163,6 +247,10 @@ public final class Coordinator: Sendable {
             interrupted = queue.isStopped
         }
         signals.uninstall()
+        publisher.waitIdle()
+        if let error = lost.withLock({ $0 }) {
+            throw JobError("\(error): this run stopped after its running jobs and published nothing; the run that holds the lock carries on")
+        }
 
         return try finish(started: started, selected: selected, doneBefore: doneBefore, queue: queue,
                           workers: workers, interrupted: interrupted, display: display)
@@ -193,8 +281,8 @@ public final class Coordinator: Sendable {
         }
         let allJobs = JobID.all(in: plan)
         let complete = allJobs.allSatisfy(doneNow.contains)
-        if complete { try CubeSchema.setComplete(true, store: store, layout: layout) }
-        let pyramid = try buildPyramid(allJobs: allJobs, done: doneNow, display: display)
+        let pyramid = try buildPyramid(done: doneNow, display: display)
+        let published = try publish(done: doneNow, pyramidFailed: pyramid?.failedBins ?? [], display: display)
 
         var previews: [String: String] = [:]
         if options.previews && !newlyDone.isEmpty {
@@ -241,7 +329,8 @@ public final class Coordinator: Sendable {
             complete: complete, previews: previews, index_snapshot: Self.indexSnapshot(store),
             requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) },
             pyramid: pyramid.map { .init(levels: layout.levels.count - 1, built: $0.built, empty: $0.empty,
-                                         already_built: $0.alreadyDone, failed: $0.failed) })
+                                         already_built: $0.alreadyDone, failed: $0.failed) },
+            published_bins: published.after, complete_bins: published.completeAfter, update: updateSummary)
         do {
             try store.put(RunReport.key, report.encoded())
         } catch {

@@ -8,24 +8,7 @@ public enum JobSelection {
     /// Jobs of `plan` in the given time bins and touching the lon/lat box, in plan order.
     /// `time` items are bin labels ("2024-03") or inclusive ranges ("2024-03..2024-06").
     public static func select(_ plan: Plan, time: [String], bbox: [Double]?) throws -> [JobID] {
-        var bins = Set(plan.bins.indices)
-        if !time.isEmpty {
-            bins = []
-            let labels = plan.bins.map(\.label)
-            for item in time.flatMap({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) {
-                if let range = item.range(of: "..") {
-                    let lo = String(item[..<range.lowerBound]), hi = String(item[range.upperBound...])
-                    let hit = labels.indices.filter { labels[$0] >= lo && labels[$0] <= hi }
-                    guard !hit.isEmpty else { throw JobError("--time \(item): no time bin in that range (\(labels.first ?? "")..\(labels.last ?? ""))") }
-                    bins.formUnion(hit)
-                } else {
-                    guard let i = labels.firstIndex(of: item) else {
-                        throw JobError("--time \(item): no such time bin (bins are \(labels.first ?? "")..\(labels.last ?? ""))")
-                    }
-                    bins.insert(i)
-                }
-            }
-        }
+        let bins = Set(try Self.bins(plan, time: time))
         var chunks = Set(plan.landChunks.map { ChunkRef(cy: $0.cy, cx: $0.cx) })
         if let bbox {
             guard bbox.count == 4, bbox[0] < bbox[2], bbox[1] < bbox[3] else {
@@ -39,6 +22,27 @@ public enum JobSelection {
             }
         }
         return JobID.all(in: plan).filter { bins.contains($0.bin) && chunks.contains(ChunkRef(cy: $0.cy, cx: $0.cx)) }
+    }
+
+    /// The bin indices `time` names (every bin when it is empty), sorted.
+    public static func bins(_ plan: Plan, time: [String]) throws -> [Int] {
+        guard !time.isEmpty else { return Array(plan.bins.indices) }
+        var bins = Set<Int>()
+        let labels = plan.bins.map(\.label)
+        for item in time.flatMap({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) {
+            if let range = item.range(of: "..") {
+                let lo = String(item[..<range.lowerBound]), hi = String(item[range.upperBound...])
+                let hit = labels.indices.filter { labels[$0] >= lo && labels[$0] <= hi }
+                guard !hit.isEmpty else { throw JobError("--time \(item): no time bin in that range (\(labels.first ?? "")..\(labels.last ?? ""))") }
+                bins.formUnion(hit)
+            } else {
+                guard let i = labels.firstIndex(of: item) else {
+                    throw JobError("--time \(item): no such time bin (bins are \(labels.first ?? "")..\(labels.last ?? ""))")
+                }
+                bins.insert(i)
+            }
+        }
+        return bins.sorted()
     }
 
     private struct ChunkRef: Hashable {

@@ -64,6 +64,34 @@ public struct RunReport: Codable, Sendable {
     public var requests: Int?
     /// Pyramid chunks built (and failed) after the base level (nil: the cube has no pyramid).
     public var pyramid: PyramidSummary?
+    /// Time bins readers see (the arrays' time length) and how many of them are complete.
+    public var published_bins: Int?
+    public var complete_bins: Int?
+    /// What `cube update` found changed and handed to this run (nil for a plain run).
+    public var update: UpdateSummary?
+
+    public struct UpdateSummary: Codable, Sendable, Equatable {
+        public var bins: [String]
+        /// Jobs rebuilt because their scenes changed (or they were empty before).
+        public var jobs_rebuilt: Int
+        /// Jobs whose every scene was withdrawn: their chunks were removed.
+        public var jobs_emptied: Int
+        public var scenes_added: Int
+        public var scenes_withdrawn: Int
+        public var scenes_replaced: Int
+        public var scenes_changed: Int
+
+        public init(bins: [String], jobs_rebuilt: Int, jobs_emptied: Int, scenes_added: Int, scenes_withdrawn: Int,
+                    scenes_replaced: Int, scenes_changed: Int) {
+            self.bins = bins
+            self.jobs_rebuilt = jobs_rebuilt
+            self.jobs_emptied = jobs_emptied
+            self.scenes_added = scenes_added
+            self.scenes_withdrawn = scenes_withdrawn
+            self.scenes_replaced = scenes_replaced
+            self.scenes_changed = scenes_changed
+        }
+    }
 
     public struct PyramidSummary: Codable, Sendable {
         public var levels: Int
@@ -92,6 +120,12 @@ public struct RunReport: Codable, Sendable {
         lines.append("scenes:  \(scenes.used) read, \(scenes.skipped) skipped\(reasons.isEmpty ? "" : " (\(reasons))")")
         lines.append(String(format: "bytes:   %@ read, %@ written", Self.size(bytes_read), Self.size(bytes_written))
                      + (requests.map { " (\($0) requests)" } ?? ""))
+        if let update {
+            lines.append("update:  \(update.jobs_rebuilt) jobs rebuilt, \(update.jobs_emptied) emptied (scenes: \(update.scenes_added) added, \(update.scenes_withdrawn) withdrawn, \(update.scenes_replaced) replaced, \(update.scenes_changed) changed)")
+        }
+        if let published_bins, let complete_bins {
+            lines.append("time:    readers see \(published_bins) time step\(published_bins == 1 ? "" : "s"), \(complete_bins) complete")
+        }
         if let index_snapshot { lines.append("index:   snapshot \(index_snapshot) (_cube/index/snapshot.json)") }
         lines.append(String(format: "time:    %.1f s with %d %@ worker%@", wall_seconds, workers, executor, workers == 1 ? "" : "s"))
         for u in scenes.unreadable.prefix(10) { lines.append("skipped: \(u.id): \(u.reason)") }

@@ -87,10 +87,13 @@ public struct CubeLayout: Sendable {
         }
     }
 
-    public func dataArrayMetadata(_ name: String, level: Int = 0, attributes: [String: JSONValue] = [:]) -> ArrayMetadata {
+    /// A data array's metadata; `bins` is the time length readers see (default: every bin of
+    /// the plan, the shape chunk keys are checked against).
+    public func dataArrayMetadata(_ name: String, level: Int = 0, attributes: [String: JSONValue] = [:],
+                                  bins: Int? = nil) -> ArrayMetadata {
         let type = dataType(of: name)
         let l = levels[level]
-        var meta = ArrayMetadata(shape: [plan.bins.count, l.height, l.width], chunks: [1, l.chunk, l.chunk],
+        var meta = ArrayMetadata(shape: [bins ?? plan.bins.count, l.height, l.width], chunks: [1, l.chunk, l.chunk],
                                  dataType: type, fillValue: Self.fillValue(type),
                                  dimensionNames: [CubeLayout.timeArray, yName, xName],
                                  attributes: attributes, compression: compression)

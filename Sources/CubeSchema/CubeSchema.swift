@@ -16,6 +16,9 @@ public enum InitOutcome: Equatable, Sendable {
     case unchanged
     /// `--force` replaced a different cube's schema; this many chunk objects and done records were removed.
     case replaced(removedObjects: Int)
+    /// The spec differs only by a later `time.end`: the cube grew from `from` to `to` time bins
+    /// (the new ones are built outside the published shape and published when complete).
+    case extended(from: Int, to: Int)
 }
 
 public struct SchemaError: Error, CustomStringConvertible {
@@ -44,10 +47,13 @@ public enum CubeSchema {
             if record.fingerprint == spec.fingerprint {
                 return .unchanged
             }
+            let changed = changedFields(old: record.fingerprint, new: spec.fingerprint)
+            if !force && !changed.isEmpty && changed.allSatisfy({ $0 == "time.end" }) {
+                return try extend(store: store, to: spec, record: record, now: now)
+            }
             guard force else {
-                let old = Set(record.fingerprint.split(separator: "\n")), new = spec.fingerprint.split(separator: "\n")
-                let changed = new.filter { !old.contains($0) }.map { String($0.prefix(while: { $0 != "=" })) }
-                throw SchemaError("\(store) already holds a different cube (changed: \(changed.joined(separator: ", "))); use --force to replace it, or another store")
+                let only = changed.contains(where: { $0.hasPrefix("time") }) ? "; only a later time.end can be appended to a cube" : ""
+                throw SchemaError("\(store) already holds a different cube (changed: \(changed.joined(separator: ", "))\(only)); use --force to replace it, or another store")
             }
             removed = try removeCube(store)
         } else if try !store.list(prefix: "").isEmpty {
@@ -58,7 +64,8 @@ public enum CubeSchema {
         let layout = CubeLayout(spec: spec, plan: plan)
         let created = ISO8601DateFormatter().string(from: now)
         try writeSchema(spec: spec, layout: layout, store: store, created: created)
-        try StacDescription.write(spec: spec, layout: layout, store: store)
+        try StacDescription.write(spec: spec, layout: layout, store: store, published: plan.bins.count)
+        try Publication(bins: plan.bins.count, complete: Array(repeating: false, count: plan.bins.count)).write(store)
         // The build record goes last: a store with one is fully initialised.
         let record = BuildRecord(fingerprint: spec.fingerprint, base_directory: spec.resolvePath("."),
                                  created: created, tool_version: toolVersion)
@@ -66,6 +73,80 @@ public enum CubeSchema {
         enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         try store.put(CubeLayout.buildKey, enc.encode(record))
         return removed.map { .replaced(removedObjects: $0) } ?? .created
+    }
+
+    /// The spec fields two fingerprints differ in (`time.end`, `composite`, `grid.chunk`, ...).
+    static func changedFields(old: String, new: String) -> [String] {
+        // Each line is "key=value key=value ..."; a value with spaces (a WKT) continues its token.
+        func fields(_ fingerprint: String) -> [String: String] {
+            var out: [String: String] = [:]
+            for line in fingerprint.split(separator: "\n") {
+                var section = "", key = ""
+                for word in line.split(separator: " ", omittingEmptySubsequences: false) {
+                    if let eq = word.firstIndex(of: "="), !word[..<eq].contains(where: { "{[(\"".contains($0) }) {
+                        key = String(word[..<eq])
+                        if section.isEmpty { section = key.split(separator: ".").first.map(String.init) ?? key }
+                        out[key.contains(".") || key == section ? key : "\(section).\(key)", default: ""] += word[word.index(after: eq)...]
+                    } else {
+                        out[key.contains(".") || key == section ? key : "\(section).\(key)", default: ""] += " " + word
+                    }
+                }
+            }
+            // time=START..END step=S: start and end apart.
+            if let t = out.removeValue(forKey: "time"), let r = t.range(of: "..") {
+                out["time.start"] = String(t[..<r.lowerBound])
+                out["time.end"] = String(t[r.upperBound...])
+            }
+            return out
+        }
+        let a = fields(old), b = fields(new)
+        // Tokens named after their line's first key, spelled as the spec spells them.
+        let spelled = ["grid.res": "grid.resolution", "fuse.composite": "composite", "fuse.resampling": "resampling",
+                       "zarr_format.compression": "compression"]
+        let names = { (k: String) -> String in spelled[k] ?? k }
+        return Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.map(names).sorted()
+    }
+
+    /// Grows the cube in `store` to the bins of `spec`, whose only change is a later `time.end`.
+    /// Nothing of the existing bins is rewritten: the new bins' time coordinate chunks are added
+    /// (outside the published shape), then the spec and plan, then the build record. The arrays
+    /// keep their published shape until `publish` moves it over complete bins.
+    static func extend(store: any Store, to spec: CubeSpec, record: BuildRecord, now: Date) throws -> InitOutcome {
+        let (oldSpec, oldPlan, oldLayout) = try open(store: store)
+        guard oldSpec.time.start == spec.time.start, oldSpec.time.step == spec.time.step else {
+            throw SchemaError("time: \(store) holds a cube from \(iso(oldSpec.time.start)) in steps of \(oldSpec.time.step); only a later time.end can be appended (start and step must stay), or use --force to replace it")
+        }
+        guard spec.time.end >= oldSpec.time.end else {
+            throw SchemaError("time.end: \(iso(spec.time.end)) is before the stored cube's end \(iso(oldSpec.time.end)); a cube does not shrink (use --force to replace it, or another store)")
+        }
+        let bins = try TimeBins.make(spec.time)
+        guard bins.count >= oldPlan.bins.count, Array(bins.prefix(oldPlan.bins.count)) == oldPlan.bins else {
+            throw SchemaError("time: the new bins do not continue the stored ones; use --force to replace the cube")
+        }
+        let zarr = ZarrHierarchy(store: store, format: oldLayout.format)
+        let timeMeta = try zarr.readArrayMetadata(path: oldLayout.arrayPath(CubeLayout.timeArray))
+        guard timeMeta.chunks == [1] else {
+            throw SchemaError("\(store) was written by an earlier cube whose time coordinate is one chunk, which cannot grow without rewriting what readers read; build the new months into a new store, or rebuild with --force")
+        }
+        let plan = Plan(grid: oldPlan.grid, bins: bins, land: oldPlan.land, landMaskDescription: oldPlan.landMaskDescription)
+        let layout = CubeLayout(spec: spec, plan: plan)
+        for level in layout.levels {
+            try writeTimeChunks(level: level.level, bins: Array(bins[oldPlan.bins.count...]), layout: layout, zarr: zarr)
+        }
+        try store.put(CubeLayout.specKey, Data(spec.sourceText.utf8))
+        try store.put(Plan.storeKey, plan.encoded())
+        var grown = record
+        grown.fingerprint = spec.fingerprint
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        try store.put(CubeLayout.buildKey, enc.encode(grown))
+        return .extended(from: oldPlan.bins.count, to: bins.count)
+    }
+
+    static func iso(_ d: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withFullDate]
+        return f.string(from: d)
     }
 
     /// Opens an initialised cube: its spec (relative paths resolved as at init), plan and layout.
@@ -108,6 +189,7 @@ public enum CubeSchema {
             "cube:created": .string(created),
             "cube:spec": .string(spec.sourceText),
             "cube:complete": false,
+            "cube:bins_complete": .array(Array(repeating: .bool(false), count: plan.bins.count)),
             "cube:land_mask": .string(plan.landMaskDescription),
             "cube:jobs": .int(Int64(plan.jobCount)),
             "cube:time_step": .string(spec.time.step.description),
@@ -135,7 +217,8 @@ public enum CubeSchema {
             "description": "cube bookkeeping (spec, plan, build and done records); no arrays",
         ])
         for level in layout.levels {
-            try writeLevel(level, spec: spec, layout: layout, zarr: zarr)
+            try writeLevel(level, spec: spec, layout: layout, zarr: zarr, published: plan.bins.count)
+            try writeTimeChunks(level: level.level, bins: plan.bins, layout: layout, zarr: zarr)
         }
         try zarr.consolidate()
     }
@@ -143,9 +226,10 @@ public enum CubeSchema {
 
     /// The arrays of one pyramid level (the base when the cube has no pyramid): grid mapping,
     /// coordinates, time and the data arrays, in the level's group.
-    static func writeLevel(_ level: PyramidLevel, spec: CubeSpec, layout: CubeLayout, zarr: ZarrHierarchy) throws {
+    static func writeLevel(_ level: PyramidLevel, spec: CubeSpec, layout: CubeLayout, zarr: ZarrHierarchy,
+                           published: Int) throws {
         let grid = layout.grid
-        let plan = layout.plan
+
         let srs = grid.crs.reference
         let wkt = srs.wkt1
         let levelNumber = level.level
@@ -185,25 +269,57 @@ public enum CubeSchema {
             "units": .string(geographic ? "degrees_north" : unit), "axis": "Y",
         ])
 
-        // Time: CF days since the epoch at bin starts, with [start, end) bounds.
-        let starts = plan.bins.map { Int64(TimeBinsDays.days($0.start)) }
-        let bounds = plan.bins.flatMap { [Int64(TimeBinsDays.days($0.start)), Int64(TimeBinsDays.days($0.end))] }
-        let timeMeta = ArrayMetadata(shape: [starts.count], chunks: [starts.count], dataType: .int64,
-                                     fillValue: .zero, dimensionNames: [CubeLayout.timeArray],
-                                     attributes: ["standard_name": "time", "long_name": "start of the time bin",
-                                                  "units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
-                                                  "axis": "T", "bounds": .string(CubeLayout.timeBoundsArray)],
-                                     compression: .none)
-        try zarr.createArray(path: path(CubeLayout.timeArray), metadata: timeMeta)
-        try zarr.writeChunk(arrayPath: path(CubeLayout.timeArray), metadata: timeMeta, chunkIndex: [0], values: starts)
-        let boundsMeta = ArrayMetadata(shape: [starts.count, 2], chunks: [starts.count, 2], dataType: .int64,
-                                       fillValue: .zero, dimensionNames: [CubeLayout.timeArray, "nv"],
-                                       attributes: ["long_name": "time bin bounds [start, end)",
-                                                    "units": "days since 1970-01-01", "calendar": "proleptic_gregorian"],
-                                       compression: .none)
-        try zarr.createArray(path: path(CubeLayout.timeBoundsArray), metadata: boundsMeta)
-        try zarr.writeChunk(arrayPath: path(CubeLayout.timeBoundsArray), metadata: boundsMeta, chunkIndex: [0, 0], values: bounds)
+        try writeTimeMetadata(level: levelNumber, layout: layout, zarr: zarr, published: published)
 
+        try writeDataMetadata(level: levelNumber, spec: spec, layout: layout, zarr: zarr, published: published)
+    }
+
+    /// The time coordinate and its bounds for the first `published` bins: CF days since the
+    /// epoch at bin starts, with [start, end) bounds. One chunk per bin, so growing the axis
+    /// adds chunk objects and never rewrites one a reader of the previous shape reads.
+    static func writeTimeMetadata(level: Int, layout: CubeLayout, zarr: ZarrHierarchy, published: Int) throws {
+        try zarr.createArray(path: layout.arrayPath(CubeLayout.timeArray, level: level), metadata: timeMetadata(published))
+        try zarr.createArray(path: layout.arrayPath(CubeLayout.timeBoundsArray, level: level), metadata: timeBoundsMetadata(published))
+    }
+
+    static func timeMetadata(_ bins: Int) -> ArrayMetadata {
+        ArrayMetadata(shape: [bins], chunks: [1], dataType: .int64,
+                      fillValue: .zero, dimensionNames: [CubeLayout.timeArray],
+                      attributes: ["standard_name": "time", "long_name": "start of the time bin",
+                                   "units": "days since 1970-01-01", "calendar": "proleptic_gregorian",
+                                   "axis": "T", "bounds": .string(CubeLayout.timeBoundsArray)],
+                      compression: .none)
+    }
+
+    static func timeBoundsMetadata(_ bins: Int) -> ArrayMetadata {
+        ArrayMetadata(shape: [bins, 2], chunks: [1, 2], dataType: .int64,
+                      fillValue: .zero, dimensionNames: [CubeLayout.timeArray, "nv"],
+                      attributes: ["long_name": "time bin bounds [start, end)",
+                                   "units": "days since 1970-01-01", "calendar": "proleptic_gregorian"],
+                      compression: .none)
+    }
+
+    /// The time and bounds chunks of `bins` (objects beyond the published shape are invisible
+    /// to readers until the shape grows over them).
+    static func writeTimeChunks(level: Int, bins: [TimeBin], layout: CubeLayout, zarr: ZarrHierarchy) throws {
+        let all = layout.plan.bins.count
+        let time = timeMetadata(all), bounds = timeBoundsMetadata(all)
+        for bin in bins {
+            let start = Int64(TimeBinsDays.days(bin.start)), end = Int64(TimeBinsDays.days(bin.end))
+            try zarr.writeChunk(arrayPath: layout.arrayPath(CubeLayout.timeArray, level: level), metadata: time,
+                                chunkIndex: [bin.index], values: [start])
+            try zarr.writeChunk(arrayPath: layout.arrayPath(CubeLayout.timeBoundsArray, level: level), metadata: bounds,
+                                chunkIndex: [bin.index, 0], values: [start, end])
+        }
+    }
+
+    /// The (time, y, x) arrays of one level with a time length of `published`: what the
+    /// composite's statistics declare, `count`, and a mixed cube's per-sensor counts.
+    static func writeDataMetadata(level levelNumber: Int, spec: CubeSpec, layout: CubeLayout, zarr: ZarrHierarchy,
+                                  published: Int) throws {
+        let grid = layout.grid
+        let wkt = grid.crs.reference.wkt1
+        func path(_ name: String) -> String { layout.arrayPath(name, level: levelNumber) }
         // Data arrays: one uint16 array per band, and the observation count.
         var common: [String: JSONValue] = [
             "grid_mapping": .string(CubeLayout.gridMappingArray),
@@ -250,14 +366,14 @@ public enum CubeSchema {
                 if layout.format == .v3 { attrs["_FillValue"] = .int(Int64(OutputType.int32Fill)) }
                 attrs["nodata"] = .int(Int64(OutputType.int32Fill))
             }
-            try zarr.createArray(path: path(output.name), metadata: layout.dataArrayMetadata(output.name, level: levelNumber, attributes: attrs))
+            try zarr.createArray(path: path(output.name), metadata: layout.dataArrayMetadata(output.name, level: levelNumber, attributes: attrs, bins: published))
         }
         var countAttrs = common
         countAttrs["long_name"] = "number of valid observations (solar days) in the time bin"
         countAttrs["units"] = "1"
         countAttrs["cube:statistic"] = "count"
         if levelNumber > 0 { countAttrs["cube:pyramid_rule"] = "sum of the 2x2 cells below" }
-        try zarr.createArray(path: path(CubeLayout.countArray), metadata: layout.dataArrayMetadata(CubeLayout.countArray, level: levelNumber, attributes: countAttrs))
+        try zarr.createArray(path: path(CubeLayout.countArray), metadata: layout.dataArrayMetadata(CubeLayout.countArray, level: levelNumber, attributes: countAttrs, bins: published))
         // Mixed cubes: how many of the observations came from each sensor.
         for (sensor, name) in zip(spec.sensors, spec.sensorCountNames) {
             var attrs = common
@@ -265,7 +381,7 @@ public enum CubeSchema {
             attrs["units"] = "1"
             attrs["cube:statistic"] = "count"
             attrs["cube:collection"] = .string(sensor.collection)
-            try zarr.createArray(path: path(name), metadata: layout.dataArrayMetadata(name, level: levelNumber, attributes: attrs))
+            try zarr.createArray(path: path(name), metadata: layout.dataArrayMetadata(name, level: levelNumber, attributes: attrs, bins: published))
         }
 
     }
@@ -325,22 +441,4 @@ public enum CubeSchema {
 
 enum TimeBinsDays {
     static func days(_ d: Date) -> Int { Int((d.timeIntervalSince1970 / 86_400).rounded(.down)) }
-}
-
-extension CubeSchema {
-    /// Sets the root attribute `cube:complete` (true once every land job is done) and
-    /// re-consolidates the metadata. Does nothing when it already has that value.
-    public static func setComplete(_ complete: Bool, store: any Store, layout: CubeLayout) throws {
-        let zarr = ZarrHierarchy(store: store, format: layout.format)
-        var attributes = try zarr.readGroupAttributes()
-        if attributes["cube:complete"] == .bool(complete) { return }
-        attributes["cube:complete"] = .bool(complete)
-        try zarr.createGroup(attributes: attributes)
-        try zarr.consolidate()
-    }
-
-    /// The root attribute `cube:complete`.
-    public static func isComplete(store: any Store, layout: CubeLayout) throws -> Bool {
-        try ZarrHierarchy(store: store, format: layout.format).readGroupAttributes()["cube:complete"] == .bool(true)
-    }
 }

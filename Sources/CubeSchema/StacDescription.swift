@@ -22,12 +22,22 @@ public enum StacDescription {
     static let storeFromCollection = "../../"
     static let storeFromItem = "../../../"
 
-    /// Writes the collection and every item.
-    public static func write(spec: CubeSpec, layout: CubeLayout, store: any Store) throws {
-        try store.put(collectionKey, collection(spec: spec, layout: layout).data())
-        for bin in layout.plan.bins {
-            try store.put(itemKey(bin), item(spec: spec, layout: layout, bin: bin).data())
+    /// Writes the items of `bins` (default: every published one), then the collection of the
+    /// first `published` bins: an item exists before the collection links it.
+    public static func write(spec: CubeSpec, layout: CubeLayout, store: any Store, published: Int,
+                             items bins: [TimeBin]? = nil, notes: [Int: JSONValue] = [:]) throws {
+        for bin in bins ?? Array(layout.plan.bins.prefix(published)) {
+            var feature = try item(spec: spec, layout: layout, bin: bin)
+            if let note = notes[bin.index], case .object(var f) = feature, case .object(var p)? = f["properties"] {
+                // What an update changed in this bin (jobs rebuilt, scenes added/withdrawn).
+                p["updated"] = .string(iso(Date()))
+                p["cube_update"] = note
+                f["properties"] = .object(p)
+                feature = .object(f)
+            }
+            try store.put(itemKey(bin), feature.data())
         }
+        try store.put(collectionKey, collection(spec: spec, layout: layout, published: published).data())
     }
 
     static func iso(_ d: Date) -> String {
@@ -126,8 +136,8 @@ public enum StacDescription {
         }
     }
 
-    public static func collection(spec: CubeSpec, layout: CubeLayout) throws -> JSONValue {
-        let bins = layout.plan.bins
+    public static func collection(spec: CubeSpec, layout: CubeLayout, published: Int) throws -> JSONValue {
+        let bins = Array(layout.plan.bins.prefix(max(1, published)))
         let fp = try footprint(layout)
         var links: [JSONValue] = [
             ["rel": "root", "href": "./collection.json", "type": "application/json"],

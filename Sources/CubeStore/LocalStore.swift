@@ -277,3 +277,63 @@ public final class LocalStore: Store {
         return result
     }
 }
+
+// MARK: conditional replace (ConditionalStore)
+
+extension LocalStore: ConditionalStore {
+    /// The version of a file is its identity: device, inode, size and change time (ns). A
+    /// `put` renames a new file into place, so every replacement changes the inode.
+    private static func version(_ info: stat) -> String {
+        "\(info.st_dev)-\(info.st_ino)-\(info.st_size)-\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+    }
+
+    public func getVersioned(_ key: String) throws -> (data: Data, version: String)? {
+        // Read the version before and after: a replacement in between (a rename) shows as a
+        // different identity, and the read is retried, so data and version always agree.
+        for _ in 0..<16 {
+            let path = try self.path(of: key)
+            var before = stat()
+            if stat(path, &before) != 0 {
+                let code = errno
+                if code == ENOENT || code == ENOTDIR { return nil }
+                throw failure("read", key, code)
+            }
+            guard let data = try get(key) else { return nil }
+            var after = stat()
+            if stat(path, &after) == 0, Self.version(before) == Self.version(after) {
+                return (data, Self.version(after))
+            }
+        }
+        throw StoreError.io(operation: "read", key: key, store: root, errno: EAGAIN, message: "the object keeps changing")
+    }
+
+    /// Compare-and-swap for writers on one machine: an exclusive `flock` on the object's folder
+    /// serialises the check and the rename among writers that use this method (the lock is
+    /// advisory: a writer that renames without it, like icechunk's own local storage, is not
+    /// excluded). Not safe across machines sharing a network file system.
+    public func replace(_ key: String, _ data: Data, ifMatch version: String) throws -> String? {
+        let path = try self.path(of: key)
+        let folder = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+        let fd = open(folder.isEmpty ? "/" : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            if code == ENOENT { return nil }
+            throw failure("write", key, code)
+        }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno != EINTR { throw failure("lock", key, errno) }
+        }
+        defer { flock(fd, LOCK_UN) }
+        var info = stat()
+        if stat(path, &info) != 0 {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { return nil }
+            throw failure("write", key, code)
+        }
+        guard Self.version(info) == version else { return nil }
+        try put(key, data)
+        guard stat(path, &info) == 0 else { throw failure("write", key, errno) }
+        return Self.version(info)
+    }
+}

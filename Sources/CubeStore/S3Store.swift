@@ -335,3 +335,42 @@ extension AWSEnvironment {
         return out
     }
 }
+
+// MARK: conditional replace (ConditionalStore)
+
+extension S3Store: ConditionalStore {
+    /// GET with the object's ETag (the version `replace` compares against).
+    public func getVersioned(_ key: String) throws -> (data: Data, version: String)? {
+        try StoreKey.validate(key)
+        let url = try url(forObject: key)
+        do {
+            let response = try call("read", key) { client in try client.request(method: "GET", url: url, headers: headers()) }
+            guard let etag = response.headers["ETag"] else {
+                throw StoreError.remote(operation: "read", key: key, store: description, message: "the response has no ETag")
+            }
+            return (response.body, etag)
+        } catch let e as HTTPError {
+            if e.status == 404 { return nil }
+            throw remote("read", key, e)
+        }
+    }
+
+    /// PUT with `If-Match: <etag>`: S3 answers 412 when the object changed, atomically. A
+    /// server without conditional writes (501) is an error here, never a silent overwrite.
+    public func replace(_ key: String, _ data: Data, ifMatch version: String) throws -> String? {
+        try StoreKey.validate(key)
+        let url = try url(forObject: key)
+        do {
+            let response = try call("replace", key) { client in
+                try client.request(method: "PUT", url: url,
+                                   headers: headers([("Content-Type", "application/octet-stream"), ("If-Match", version)]),
+                                   body: data)
+            }
+            if let etag = response.headers["ETag"] { return etag }
+            return try getVersioned(key)?.version
+        } catch let e as HTTPError {
+            if e.status == 412 || e.status == 409 || e.status == 404 { return nil }
+            throw remote("replace", key, e)
+        }
+    }
+}

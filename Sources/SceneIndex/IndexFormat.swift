@@ -28,6 +28,8 @@ public enum IndexFormat {
     public static let headerRetryField = "cube:cog_header_retry"
     public static let sizeField = "file:size"
     public static let etagField = "cube:etag"
+    /// Every field the index adds to an asset (what an update keeps for an unchanged object).
+    public static let headerFields = [headerField, headerErrorField, headerRetryField, sizeField, etagField]
 }
 
 /// `_cube/index/snapshot.json`: what the cube is built from, and what indexing cost.
@@ -44,6 +46,8 @@ public struct IndexSnapshot: Codable, Equatable, Sendable {
         public var empty_jobs: Int
         /// Those jobs, as "<cy>.<cx>" (the job ledger counts them done).
         public var empty: [String]?
+        /// A fingerprint of the bin's items and objects (nil in indexes from before appends).
+        public var fingerprint: String?
     }
 
     public struct Headers: Codable, Equatable, Sendable {
@@ -72,6 +76,11 @@ public struct IndexSnapshot: Codable, Equatable, Sendable {
     public var bins: [Bin]
     public var headers: Headers
     public var seconds: Double
+}
+
+extension IndexSnapshot.Headers {
+    public static let zero = IndexSnapshot.Headers(assets: 0, indexed: 0, failed: 0, failed_transient: 0, requests: 0,
+                                                   bytes: 0, seconds: 0, examples: [])
 }
 
 /// 64-bit FNV-1a, two of them with different seeds for a 128-bit fingerprint: not a security

@@ -48,119 +48,211 @@ public struct SceneIndexBuilder {
         // A refresh: the old snapshot goes first, so a crash midway leaves no complete-looking index.
         try store.delete(IndexFormat.snapshotKey)
         for key in try store.list(prefix: IndexFormat.prefix) { try store.delete(key) }
-        let ledger = JobLedger(store: store, plan: plan)
-        let doneNow = Set(try ledger.doneJobs())
-
-        let grid = plan.grid
-        let chunkFootprints = try plan.landChunks.map { c in
-            (c, try Self.footprint(grid, grid.chunkWindow(cy: c.cy, cx: c.cx)))
-        }
-        var blocks: [BlockKey: StacSearch.LonLatFootprint] = [:]
-        for (c, _) in chunkFootprints {
-            let b = IndexFormat.block(cy: c.cy, cx: c.cx)
-            let key = BlockKey(by: b.by, bx: b.bx)
-            if blocks[key] == nil {
-                let n = IndexFormat.blockChunks
-                let row0 = b.by * n * grid.chunk, col0 = b.bx * n * grid.chunk
-                let window = PixelWindow(col: col0, row: row0, width: min(n * grid.chunk, grid.width - col0),
-                                         height: min(n * grid.chunk, grid.height - row0))
-                blocks[key] = try Self.footprint(grid, window)
-            }
-        }
-        let extent = try Self.footprint(grid, PixelWindow(col: 0, row: 0, width: grid.width, height: grid.height))
-        let searcher = StacSearcher(source: source)
-        let headers = HeaderIndexer(connections: connections)
-        var headerStats = IndexSnapshot.Headers(assets: 0, indexed: 0, failed: 0, failed_transient: 0, requests: 0,
-                                                bytes: 0, seconds: 0, examples: [])
+        let context = try Context(builder: self)
+        var headers = IndexSnapshot.Headers.zero
         var bins: [IndexSnapshot.Bin] = []
-        var fingerprint = Fingerprint()
-        // Every sensor's mask and band assets (an item has only its own sensor's keys).
-        let assetKeys = spec.assetKeys
-
         for bin in plan.bins {
-            // Search.
-            var searches = 0, requests = 0
-            let query = SearchQuery(footprint: extent, interval: DateInterval(start: bin.start, end: bin.end),
-                                    maxCloudCover: spec.stac.maxCloudCover, pageSize: pageSize)
-            let found = try search(searcher, query, depth: 0, searches: &searches, requests: &requests)
-
-            // Headers of every needed asset.
-            let hrefs = Array(Set(found.items.flatMap { item in assetKeys.compactMap { item.assets[$0]?.href } })).sorted()
-            let headerStart = Date()
-            let requestsBefore = headers.requests, bytesBefore = headers.bytes
-            let records = readsHeaders ? headers.index(hrefs) : [:]
-            headerStats.assets += hrefs.count
-            headerStats.requests += headers.requests - requestsBefore
-            headerStats.bytes += headers.bytes - bytesBefore
-            headerStats.seconds += Date().timeIntervalSince(headerStart)
-            for href in hrefs where readsHeaders {
-                if let error = records[href]?.error {
-                    headerStats.failed += 1
-                    if records[href]?.transient == true { headerStats.failed_transient = (headerStats.failed_transient ?? 0) + 1 }
-                    if headerStats.examples.count < 5 { headerStats.examples.append("\(href): \(error)") }
-                } else {
-                    headerStats.indexed += 1
-                }
-            }
-
-            // Pruned features with their headers.
-            var features: [JSONValue] = []
-            for (item, feature) in zip(found.items, found.features) {
-                let pruned = Self.prune(feature, item: item, keys: assetKeys, headers: records)
-                features.append(pruned)
-                fingerprint.add(bin.label)
-                fingerprint.add(item.id)
-                for key in assetKeys {
-                    guard let href = item.assets[key]?.href else { continue }
-                    let r = records[href]
-                    fingerprint.add("\(href) \(r?.size ?? 0) \(r?.etag ?? "")")
-                }
-            }
-
-            // Per block: the items that meet it; per land chunk, only its block's items are
-            // candidates (a continental bin has thousands of items and tens of thousands of chunks).
-            var written = 0
-            var empty: [String] = []
-            var members: [BlockKey: [Int]] = [:]
-            for (key, outline) in blocks {
-                members[key] = found.items.indices.filter { Self.meets(found.items[$0], outline) }
-            }
-            for (key, list) in members.sorted(by: { ($0.key.by, $0.key.bx) < ($1.key.by, $1.key.bx) }) {
-                let collection: JSONValue = .object([
-                    "type": .string("FeatureCollection"),
-                    "features": .array(list.map { features[$0] }),
-                ])
-                try store.put(IndexFormat.blockKey(bin: bin.label, by: key.by, bx: key.bx), collection.data(pretty: false))
-                written += 1
-            }
-
-            // Jobs that meet no item (not built already): done once the snapshot is written.
-            for (c, outline) in chunkFootprints {
-                let job = JobID(bin: bin.index, cy: c.cy, cx: c.cx)
-                if doneNow.contains(job) { continue }
-                let b = IndexFormat.block(cy: c.cy, cx: c.cx)
-                let candidates = members[BlockKey(by: b.by, bx: b.bx)] ?? []
-                if candidates.contains(where: { Self.meets(found.items[$0], outline) }) { continue }
-                empty.append("\(c.cy).\(c.cx)")
-            }
-            bins.append(IndexSnapshot.Bin(label: bin.label, items: found.items.count, searches: searches,
-                                          requests: requests, blocks: written, empty_jobs: empty.count,
-                                          empty: empty))
-            let headerNote = readsHeaders
-                ? "\(hrefs.count) COG headers (\(hrefs.filter { records[$0]?.error != nil }.count) unreadable)"
-                : "\(hrefs.count) assets (headers not read)"
-            log?("indexed \(bin.label): \(found.items.count) items, \(headerNote), \(empty.count) empty jobs")
+            let content = try context.gather(bin, headers: &headers)
+            bins.append(try context.write(content, done: context.doneBefore))
         }
+        return try writeSnapshot(bins: bins, headers: headers, seconds: Date().timeIntervalSince(started))
+    }
 
+    /// Indexes the bins of the plan that the stored index lacks (a cube that grew by an
+    /// append): one search per new bin, the headers of their assets; the indexed bins stay as
+    /// they are. Returns nil when nothing was missing.
+    @discardableResult
+    public func extend() throws -> IndexSnapshot? {
+        guard let old = try Self.snapshot(in: store) else { return try build() }
+        let have = Set(old.bins.map(\.label))
+        let missing = plan.bins.filter { !have.contains($0.label) }
+        guard !missing.isEmpty else { return nil }
+        let started = Date()
+        let context = try Context(builder: self)
+        var headers = old.headers
+        var bins = old.bins
+        for bin in missing {
+            let content = try context.gather(bin, headers: &headers)
+            bins.append(try context.write(content, done: context.doneBefore))
+            log?("indexed \(bin.label) (new bin)")
+        }
+        return try writeSnapshot(bins: bins, headers: headers, seconds: old.seconds + Date().timeIntervalSince(started))
+    }
+
+    /// The snapshot of `bins` in plan order, its id from theirs: written last, so its
+    /// presence means the index is complete.
+    public func writeSnapshot(bins unordered: [IndexSnapshot.Bin], headers: IndexSnapshot.Headers,
+                       seconds: Double) throws -> IndexSnapshot {
+        let order = Dictionary(uniqueKeysWithValues: plan.bins.map { ($0.label, $0.index) })
+        let bins = unordered.sorted { (order[$0.label] ?? .max) < (order[$1.label] ?? .max) }
+        var fingerprint = Fingerprint()
+        for bin in bins { fingerprint.add("\(bin.label) \(bin.fingerprint ?? "")") }
         let snapshot = IndexSnapshot(
             format: IndexFormat.formatName, snapshot: fingerprint.hex,
             created: ISO8601DateFormatter().string(from: Date()), source: Self.describe(source),
             collection: Self.collection(source), block_chunks: IndexFormat.blockChunks, bins: bins,
-            headers: headerStats, seconds: Date().timeIntervalSince(started))
+            headers: headers, seconds: seconds)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         try store.put(IndexFormat.snapshotKey, encoder.encode(snapshot))
         return snapshot
+    }
+
+    /// One bin's index before it is written: its items (features pruned to the cube's assets,
+    /// with their headers) and which items meet each index block.
+    public struct BinContent {
+        public let bin: TimeBin
+        public let items: [StacItem]
+        public let features: [JSONValue]
+        let members: [BlockKey: [Int]]
+        let searches: Int
+        let requests: Int
+        let fingerprint: String
+        let headerNote: String
+
+        /// The features of block (by, bx), as the block file holds them.
+        public func features(block: (by: Int, bx: Int)) -> [JSONValue] {
+            (members[BlockKey(by: block.by, bx: block.bx)] ?? []).map { features[$0] }
+        }
+    }
+
+    /// What every bin of one build shares: the chunks' and blocks' outlines, the searcher, the
+    /// header reader.
+    public final class Context {
+        let builder: SceneIndexBuilder
+        let chunkFootprints: [((cy: Int, cx: Int), StacSearch.LonLatFootprint)]
+        let blocks: [BlockKey: StacSearch.LonLatFootprint]
+        let extent: StacSearch.LonLatFootprint
+        let searcher: StacSearcher
+        let headers: HeaderIndexer
+        /// Jobs with a done record when the build started.
+        public let doneBefore: Set<JobID>
+
+        public init(builder: SceneIndexBuilder) throws {
+            self.builder = builder
+            let plan = builder.plan, grid = plan.grid
+            doneBefore = Set(try JobLedger(store: builder.store, plan: plan).recordedJobs())
+            chunkFootprints = try plan.landChunks.map { c in
+                (c, try SceneIndexBuilder.footprint(grid, grid.chunkWindow(cy: c.cy, cx: c.cx)))
+            }
+            var blocks: [BlockKey: StacSearch.LonLatFootprint] = [:]
+            for (c, _) in chunkFootprints {
+                let b = IndexFormat.block(cy: c.cy, cx: c.cx)
+                let key = BlockKey(by: b.by, bx: b.bx)
+                if blocks[key] == nil {
+                    let n = IndexFormat.blockChunks
+                    let row0 = b.by * n * grid.chunk, col0 = b.bx * n * grid.chunk
+                    let window = PixelWindow(col: col0, row: row0, width: min(n * grid.chunk, grid.width - col0),
+                                             height: min(n * grid.chunk, grid.height - row0))
+                    blocks[key] = try SceneIndexBuilder.footprint(grid, window)
+                }
+            }
+            self.blocks = blocks
+            extent = try SceneIndexBuilder.footprint(grid, PixelWindow(col: 0, row: 0, width: grid.width, height: grid.height))
+            searcher = StacSearcher(source: builder.source)
+            headers = HeaderIndexer(connections: builder.connections)
+        }
+
+        /// For an asset (its href, the item's feature as the catalog gave it, the asset key):
+        /// the index fields an earlier build stored for the same object, to keep instead of
+        /// reading its header again; nil to read it.
+        public typealias Reuse = (_ href: String, _ feature: JSONValue, _ key: String) -> [String: JSONValue]?
+
+        /// Searches the catalog for `bin` and reads the headers of its assets (all of them, or
+        /// only those `reuse` gives no fields for).
+        public func gather(_ bin: TimeBin, headers stats: inout IndexSnapshot.Headers,
+                           reuse: Reuse? = nil, readHeaders: Bool? = nil) throws -> BinContent {
+            let spec = builder.spec
+            var searches = 0, requests = 0
+            let query = SearchQuery(footprint: extent, interval: DateInterval(start: bin.start, end: bin.end),
+                                    maxCloudCover: spec.stac.maxCloudCover, pageSize: builder.pageSize)
+            let found = try builder.search(searcher, query, depth: 0, searches: &searches, requests: &requests)
+            // Every sensor's mask and band assets (an item has only its own sensor's keys).
+            let assetKeys = spec.assetKeys
+            let reads = readHeaders ?? builder.readsHeaders
+            let hrefs = Array(Set(found.items.flatMap { item in assetKeys.compactMap { item.assets[$0]?.href } })).sorted()
+            var kept: [String: [String: JSONValue]] = [:]
+            if let reuse {
+                for (item, feature) in zip(found.items, found.features) {
+                    for key in assetKeys {
+                        guard let href = item.assets[key]?.href, kept[href] == nil, let fields = reuse(href, feature, key) else { continue }
+                        kept[href] = fields
+                    }
+                }
+            }
+            let toRead = hrefs.filter { kept[$0] == nil }
+            let headerStart = Date()
+            let requestsBefore = headers.requests, bytesBefore = headers.bytes
+            let records = reads ? headers.index(toRead) : [:]
+            stats.assets += toRead.count
+            stats.requests += headers.requests - requestsBefore
+            stats.bytes += headers.bytes - bytesBefore
+            stats.seconds += Date().timeIntervalSince(headerStart)
+            for href in toRead where reads {
+                if let error = records[href]?.error {
+                    stats.failed += 1
+                    if records[href]?.transient == true { stats.failed_transient = (stats.failed_transient ?? 0) + 1 }
+                    if stats.examples.count < 5 { stats.examples.append("\(href): \(error)") }
+                } else {
+                    stats.indexed += 1
+                }
+            }
+            var features: [JSONValue] = []
+            var fingerprint = Fingerprint()
+            for (item, feature) in zip(found.items, found.features) {
+                var pruned = SceneIndexBuilder.prune(feature, item: item, keys: assetKeys, headers: records)
+                if !kept.isEmpty { pruned = SceneIndexBuilder.reuseFields(pruned, item: item, keys: assetKeys, reuse: kept) }
+                features.append(pruned)
+                fingerprint.add(item.id)
+                for key in assetKeys {
+                    guard let href = item.assets[key]?.href else { continue }
+                    let fields = pruned["assets"]?[key]
+                    fingerprint.add("\(href) \(fields?[IndexFormat.sizeField]?.intValue ?? 0) \(fields?[IndexFormat.etagField]?.stringValue ?? "")")
+                }
+            }
+            // Per block: the items that meet it; per land chunk, only its block's items are
+            // candidates (a continental bin has thousands of items and tens of thousands of chunks).
+            var members: [BlockKey: [Int]] = [:]
+            for (key, outline) in blocks {
+                members[key] = found.items.indices.filter { SceneIndexBuilder.meets(found.items[$0], outline) }
+            }
+            let headerNote = reads
+                ? "\(toRead.count) COG headers read (\(toRead.filter { records[$0]?.error != nil }.count) unreadable)" + (kept.isEmpty ? "" : ", \(hrefs.count - toRead.count) kept")
+                : "\(hrefs.count) assets (headers not read)"
+            return BinContent(bin: bin, items: found.items, features: features, members: members, searches: searches,
+                              requests: requests, fingerprint: fingerprint.hex, headerNote: headerNote)
+        }
+
+        /// The land chunks of `content`'s bin that meet no item.
+        public func emptyChunks(_ content: BinContent) -> [(cy: Int, cx: Int)] {
+            chunkFootprints.compactMap { c, outline in
+                let b = IndexFormat.block(cy: c.cy, cx: c.cx)
+                let candidates = content.members[BlockKey(by: b.by, bx: b.bx)] ?? []
+                return candidates.contains(where: { SceneIndexBuilder.meets(content.items[$0], outline) }) ? nil : c
+            }
+        }
+
+        /// Writes the bin's block files; its jobs that meet no item and are not in `done`
+        /// become empty jobs (done once the snapshot is written).
+        public func write(_ content: BinContent, done: Set<JobID>) throws -> IndexSnapshot.Bin {
+            let store = builder.store
+            var written = 0
+            for (key, list) in content.members.sorted(by: { ($0.key.by, $0.key.bx) < ($1.key.by, $1.key.bx) }) {
+                let collection: JSONValue = .object([
+                    "type": .string("FeatureCollection"),
+                    "features": .array(list.map { content.features[$0] }),
+                ])
+                try store.put(IndexFormat.blockKey(bin: content.bin.label, by: key.by, bx: key.bx), collection.data(pretty: false))
+                written += 1
+            }
+            let empty = emptyChunks(content)
+                .filter { !done.contains(JobID(bin: content.bin.index, cy: $0.cy, cx: $0.cx)) }
+                .map { "\($0.cy).\($0.cx)" }
+            builder.log?("indexed \(content.bin.label): \(content.items.count) items, \(content.headerNote), \(empty.count) empty jobs")
+            return IndexSnapshot.Bin(label: content.bin.label, items: content.items.count, searches: content.searches,
+                                     requests: content.requests, blocks: written, empty_jobs: empty.count,
+                                     empty: empty, fingerprint: content.fingerprint)
+        }
     }
 
     /// Reads again the headers an earlier build could not read for a network or server failure
@@ -228,13 +320,27 @@ public struct SceneIndexBuilder {
         }
     }
 
+    /// The index fields an earlier build stored for `item`'s assets, where `reuse` has them
+    /// (the asset's object is known unchanged): its header, size and ETag as they were read.
+    static func reuseFields(_ feature: JSONValue, item: StacItem, keys: [String],
+                            reuse: [String: [String: JSONValue]]) -> JSONValue {
+        guard case .object(var object) = feature, case .object(var assets)? = object["assets"] else { return feature }
+        for key in keys {
+            guard let href = item.assets[key]?.href, let kept = reuse[href], case .object(var fields)? = assets[key] else { continue }
+            for name in IndexFormat.headerFields { fields[name] = kept[name] }
+            assets[key] = .object(fields)
+        }
+        object["assets"] = .object(assets)
+        return .object(object)
+    }
+
     struct BlockKey: Hashable {
         let by: Int
         let bx: Int
     }
 
     /// One search, split in four (recursively) when the catalog caps the result.
-    private func search(_ searcher: StacSearcher, _ query: SearchQuery, depth: Int, searches: inout Int,
+    func search(_ searcher: StacSearcher, _ query: SearchQuery, depth: Int, searches: inout Int,
                         requests: inout Int) throws -> SearchResult {
         searches += 1
         do {

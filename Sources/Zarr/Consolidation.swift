@@ -20,13 +20,26 @@ extension ZarrHierarchy {
         }
     }
 
+    /// Replaces the root group's attributes and consolidates. In v3 both land in the one put
+    /// of the root `zarr.json`, so a reader never meets new attributes with old consolidated
+    /// metadata, nor a root without any; v2 writes `.zattrs`, then `.zmetadata`.
+    public func consolidate(rootAttributes: [String: JSONValue]) throws {
+        switch format {
+        case .v3: try consolidateV3(attributes: rootAttributes)
+        case .v2:
+            try store.put(MetadataKeys.v2Attributes, JSONValue.object(rootAttributes).data())
+            try consolidateV2()
+        }
+    }
+
     private static let emptyInline: JSONValue = ["kind": "inline", "must_understand": false, "metadata": [:]]
 
-    private func consolidateV3() throws {
+    private func consolidateV3(attributes: [String: JSONValue]? = nil) throws {
         guard case var .object(root) = try readDocument(MetadataKeys.v3Node, what: "root group") else {
             throw ZarrError.invalidMetadata("root zarr.json is not an object")
         }
         guard root["node_type"] == "group" else { throw ZarrError.invalidMetadata("the root node is not a group") }
+        if let attributes { root["attributes"] = .object(attributes) }
         var nodes: [String: JSONValue] = [:]
         try collectV3(under: "", into: &nodes)
         root["consolidated_metadata"] = ["kind": "inline", "must_understand": false, "metadata": .object(nodes)]

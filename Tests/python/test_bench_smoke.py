@@ -17,7 +17,9 @@ from world_testkit import REPO
     ("workers", "speed-up"),
     ("latency", "peer/cube by round trip"),
     ("index", "index:"),
+    ("update", "dry run / index ="),
     ("readers", "cube serve tile latency"),
+    ("icechunk", "icechunk commit:"),
 ])
 def test_benchmark_smoke(what, expect):
     out = subprocess.run([str(REPO / "scripts" / "bench" / "run"), what, "--smoke"],

@@ -45,6 +45,41 @@ setup_python() {
     echo "$want" > "$stamp"
 }
 
+# icechunk-python 2.x, the reference reader and writer the Icechunk tests compare against, needs
+# Python >= 3.12 (under Debian's 3.11 pip quietly installs 1.x, which writes spec 1): a venv of
+# its own from pyenv's CPython 3.12, checked for a 2.x version, failing loudly otherwise.
+ICECHUNK_VENV="$ROOT/.venv-icechunk"
+ICECHUNK_PYTHON_REQUIREMENTS=("icechunk>=2,<3" "zarr>=3" xarray numpy "moto[server]" boto3 pytest)
+
+setup_icechunk_python() {
+    local stamp="$ICECHUNK_VENV/.requirements"
+    local want="${ICECHUNK_PYTHON_REQUIREMENTS[*]}"
+    if [ -x "$ICECHUNK_VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return
+    fi
+    local base="${ICECHUNK_BASE_PYTHON:-}"
+    if [ -z "$base" ]; then
+        for candidate in /root/.pyenv/versions/3.12*/bin/python "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python python3.12 python3.13; do
+            if command -v "$candidate" >/dev/null 2>&1; then base="$candidate"; break; fi
+        done
+    fi
+    if [ -z "$base" ] || ! "$base" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then
+        echo "setup_icechunk_python: no Python >= 3.12 found (set ICECHUNK_BASE_PYTHON); icechunk 2.x needs it" >&2
+        exit 1
+    fi
+    log "setting up the Python 3.12 venv for the Icechunk tests ($ICECHUNK_VENV)"
+    [ -x "$ICECHUNK_VENV/bin/python" ] || "$base" -m venv "$ICECHUNK_VENV"
+    "$ICECHUNK_VENV/bin/pip" install -q --upgrade pip >/dev/null
+    "$ICECHUNK_VENV/bin/pip" install -q "${ICECHUNK_PYTHON_REQUIREMENTS[@]}"
+    local version
+    version="$("$ICECHUNK_VENV/bin/python" -c 'import icechunk; print(icechunk.__version__)')"
+    case "$version" in
+        2.*) ;;
+        *) echo "setup_icechunk_python: icechunk $version installed, need 2.x" >&2; exit 1 ;;
+    esac
+    echo "$want" > "$stamp"
+}
+
 build_cube() {
     local config="${1:-release}"
     log "building cube ($config)"
