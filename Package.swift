@@ -45,7 +45,7 @@ let package = Package(
         ]),
         .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeStore"]),
         // Coarser levels of a cube, built from the level below (reads and writes Zarr only).
-        .target(name: "CubePyramid", dependencies: ["CubeSchema", "CubeStore"]),
+        .target(name: "CubePyramid", dependencies: ["Composite", "CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["HTTPClient", "JSON"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
         // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.

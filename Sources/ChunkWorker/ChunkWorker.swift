@@ -361,15 +361,16 @@ extension ChunkWorker {
     /// observation, in observation order (so logs do not depend on thread timing).
     /// One thread: each observation is built in place in the reducer's next slot. Several:
     /// observations are handed out to lanes, each with its own scene reader and builder, and
-    /// copied into the reducer as they finish (the median does not depend on their order).
+    /// copied into the reducer as they finish, each with its time (statistics use time order).
     func compose(_ observations: [Observation], target: GeoBox, into reducer: CompositeReducer,
                  skipping broken: Set<String>) throws -> [[SceneEvent]] {
         let lanes = min(options.readLanes, observations.count)
         if lanes <= 1 {
-            return try observations.map { observation in
+            return try observations.enumerated().map { rank, observation in
                 let sensor = fusion.sensor(for: observation.collection)
                 let builder = try reducer.beginObservation(maskRule: sensor?.maskRule ?? .sentinel2Default,
-                                                           fusionRule: fusion.fusionRule, sensor: sensor?.index ?? 0)
+                                                           fusionRule: fusion.fusionRule, sensor: sensor?.index ?? 0,
+                                                           time: Self.time(of: observation, rank: rank))
                 let events = try fuse(observation, target: target, builder: builder, fusion: fusion, skipping: broken)
                 try reducer.commitObservation()
                 return events
@@ -415,7 +416,7 @@ extension ChunkWorker {
                     lock.lock()
                     defer { lock.unlock() }
                     events[i] = list
-                    try reducer.add(builder, sensor: sensor?.index ?? 0)
+                    try reducer.add(builder, sensor: sensor?.index ?? 0, time: Self.time(of: observations[i], rank: i))
                 } catch {
                     lock.lock(); firstError = firstError ?? error; lock.unlock()
                     return
@@ -432,6 +433,12 @@ extension ChunkWorker {
         }
         if let firstError { throw firstError }
         return events
+    }
+
+    /// An observation's solar day and its rank in the job's time order (the observation list
+    /// is sorted by day, then collection).
+    static func time(of observation: Observation, rank: Int) -> ObservationTime {
+        ObservationTime(day: Int32(clamping: observation.solarDayIndex), rank: rank)
     }
 
     /// Objects found changed since indexing, over all lanes.

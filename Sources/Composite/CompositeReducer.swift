@@ -29,6 +29,11 @@ public final class CompositeReducer {
     private var slotSensor = 0
     /// The one builder handed out by `beginObservation`, re-targeted at each new slot.
     private var slotBuilder: ObservationBuilder?
+    /// When the observation open in the slot builder was acquired.
+    private var slotTime: ObservationTime?
+    /// Per stored slot, when it was acquired: pixel statistics walk observations in time order
+    /// (lanes store them in the order they finish) and the medoid reports the day.
+    private var slotTimes: [ObservationTime] = []
 
     /// `recipe` defaults to the median of every band; `sensors` > 1 also counts observations per sensor.
     public init(pixelCount: Int, bandCount: Int, maxObservations: Int, recipe: CompositeRecipe? = nil,
@@ -67,13 +72,16 @@ public final class CompositeReducer {
     /// Opens the next observation slot and returns a builder writing straight into it.
     /// Calling it again before `commitObservation()` discards the open observation.
     /// `sensor`: which sensor the observation comes from (for per-sensor counts).
+    /// `time`: when it was acquired (nil: day 0, ranked after the observations stored so far).
     public func beginObservation(maskRule: MaskRule = .sentinel2Default,
-                                 fusionRule: FusionRule = .firstData, sensor: Int = 0) throws -> ObservationBuilder {
+                                 fusionRule: FusionRule = .firstData, sensor: Int = 0,
+                                 time: ObservationTime? = nil) throws -> ObservationBuilder {
         guard observationCount < maxObservations else {
             throw CompositeError.capacityExceeded(capacity: maxObservations)
         }
         try checkSensor(sensor)
         slotSensor = sensor
+        slotTime = time
         let offset = observationCount * slotStride
         if let builder = slotBuilder {
             builder.maskRule = maskRule
@@ -96,7 +104,7 @@ public final class CompositeReducer {
         // Closed builders refuse scenes, so a stored slot cannot be overwritten later.
         builder.isOpen = false
         guard builder.hasValidPixels else { return false }
-        storeCommitted(sensor: slotSensor)
+        storeCommitted(sensor: slotSensor, time: slotTime)
         return true
     }
 
@@ -106,9 +114,10 @@ public final class CompositeReducer {
         }
     }
 
-    /// Copies a standalone builder's observation in (skipped when empty), from sensor `sensor`.
+    /// Copies a standalone builder's observation in (skipped when empty), from sensor `sensor`,
+    /// acquired at `time` (see `beginObservation`).
     @discardableResult
-    public func add(_ observation: ObservationBuilder, sensor: Int = 0) throws -> Bool {
+    public func add(_ observation: ObservationBuilder, sensor: Int = 0, time: ObservationTime? = nil) throws -> Bool {
         try checkSensor(sensor)
         guard observation.pixelCount == pixelCount else {
             throw CompositeError.planeSizeMismatch(what: "observation", expected: pixelCount, actual: observation.pixelCount)
@@ -121,7 +130,7 @@ public final class CompositeReducer {
         guard observationCount < maxObservations else { throw CompositeError.capacityExceeded(capacity: maxObservations) }
         let dst = storage.base + observationCount * slotStride
         dst.update(from: observation.storage.base + observation.offset, count: slotStride)
-        storeCommitted(sensor: sensor)
+        storeCommitted(sensor: sensor, time: time)
         return true
     }
 
@@ -129,7 +138,8 @@ public final class CompositeReducer {
     /// Invalid pixels are stored as 0; a valid value of 0 is stored as 1, because 0 marks
     /// "no observation" in the store.
     @discardableResult
-    public func add(bands: [UnsafeBufferPointer<UInt16>], valid: UnsafeBufferPointer<UInt8>) throws -> Bool {
+    public func add(bands: [UnsafeBufferPointer<UInt16>], valid: UnsafeBufferPointer<UInt8>,
+                    time: ObservationTime? = nil) throws -> Bool {
         guard bands.count == bandCount else {
             throw CompositeError.bandCountMismatch(what: "observation bands", expected: bandCount, actual: bands.count)
         }
@@ -148,12 +158,13 @@ public final class CompositeReducer {
                 out[p] = valid[p] != 0 ? max(plane[p], 1) : 0
             }
         }
-        storeCommitted(sensor: 0)
+        storeCommitted(sensor: 0, time: time)
         return true
     }
 
     /// Counts the slot at `observationCount` (valid ⇔ band 0 nonzero) and keeps it.
-    private func storeCommitted(sensor: Int) {
+    private func storeCommitted(sensor: Int, time: ObservationTime?) {
+        slotTimes.append(time ?? ObservationTime(day: 0, rank: observationCount))
         let band0 = UnsafePointer(storage.base + observationCount * slotStride)
         counts.withUnsafeMutableBufferPointer { c in
             for p in 0..<pixelCount {
@@ -183,6 +194,7 @@ public final class CompositeReducer {
     /// Forgets all observations so the storage can serve the next window or strip.
     public func reset() {
         observationCount = 0
+        slotTimes.removeAll(keepingCapacity: true)
         slotBuilder?.isOpen = false
         counts.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         for s in sensorCounts.indices { sensorCounts[s].withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
@@ -245,6 +257,7 @@ public final class CompositeReducer {
             switch d.type {
             case .uint16: result.values[d.name] = Array(plane.bindMemory(to: UInt16.self))
             case .float32: result.reals[d.name] = Array(plane.bindMemory(to: Float.self))
+            case .int32: result.integers[d.name] = Array(plane.bindMemory(to: Int32.self))
             }
         }
         return result
@@ -257,7 +270,7 @@ public final class CompositeReducer {
         var pixelList: [(statistic: any PixelStatistic, outputs: Range<Int>)] = []
         var next = 0
         for statistic in recipe.statistics {
-            let n = statistic.outputs(bands: recipe.bands, several: recipe.statistics.count > 1).count
+            let n = statistic.outputs(bands: recipe.bands, several: recipe.several).count
             if let o = statistic as? any OrderStatistic { orderList.append((o, next)) }
             if let p = statistic as? any PixelStatistic { pixelList.append((p, next..<(next + n))) }
             next += n
@@ -275,8 +288,17 @@ public final class CompositeReducer {
         let pixels = pixelCount
         let bands = bandCount
         let n = observationCount
+        // Slots in time order (rank, then slot), and each slot's day, for pixel statistics.
+        let order = (0..<n).sorted { (slotTimes[$0].rank, $0) < (slotTimes[$1].rank, $1) }
+        let days = slotTimes.map(\.day)
+        let stackOrder = UnsafeMutablePointer<Int>.allocate(capacity: max(n, 1))
+        let stackDays = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, 1))
+        defer { stackOrder.deallocate(); stackDays.deallocate() }
+        stackOrder.initialize(from: order, count: n)
+        stackDays.initialize(from: days, count: n)
         nonisolated(unsafe) let stack = ObservationStack(values: base, observations: n, bandCount: bands,
-                                                         pixelCount: pixels, counts: counts)
+                                                         pixelCount: pixels, counts: counts,
+                                                         order: stackOrder, days: stackDays)
         let work: @Sendable (Int) -> Void = { part in
             if !orderStats.isEmpty {
                 let scratch = UnsafeMutablePointer<Lane8>.allocate(capacity: max(n, 1))
@@ -302,11 +324,13 @@ public final class CompositeReducer {
     }
 }
 
-/// Every output of `finishArrays`, by array name: uint16 planes in `values`, float32 in `reals`.
+/// Every output of `finishArrays`, by array name: uint16 planes in `values`, float32 in
+/// `reals`, int32 in `integers`.
 public struct CompositeArrays: Sendable, Equatable {
     public var values: [String: [UInt16]]
     public var reals: [String: [Float]]
     public var count: [UInt16]
+    public var integers: [String: [Int32]] = [:]
 }
 
 /// The reduced window: one median plane per band and the count plane, each `pixelCount` long.

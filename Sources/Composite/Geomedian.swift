@@ -2,22 +2,27 @@
 /// `nangeomedian_pcm` and odc-algo's `geomedian_with_mads`), with its three median absolute
 /// deviations: every band's value comes from one spectrally consistent point.
 ///
-/// On reflectance r = DN × 1e-4 (Float32 values, sums in Float64, as hdstats does), per pixel
-/// over its k valid observations x_i:
+/// On reflectance r = DN × 1e-4 (Float32 values, distances summed in Float64, as hdstats does),
+/// per pixel over its k valid observations x_i in time order (hdstats' order, so the float32
+/// sums match it):
 /// - start at the mean; Weiszfeld steps with Vardi–Zhang's correction when the estimate sits
 ///   on observations: d_i = ‖x_i − y‖, w_i = (1/d_i) / Σ 1/d_j over d_i > 0, T = Σ w_i x_i;
 ///   with z observations at distance 0, R = (T − y)·Σ 1/d_j and y' = max(0, 1 − z/‖R‖)·T +
-///   min(1, z/‖R‖)·y; stop when ‖y' − y‖ < `epsilon` (1e-5, odc-algo's 0.1 × scale for
-///   integer input at scale 1e-4) or after `maxIterations` (1000); k = 1 gives that observation;
+///   min(1, z/‖R‖)·y; stop with y' when ‖y' − y‖ < `epsilon` (1e-7, hdstats' default) or
+///   after `maxIterations` (1000); k = 1, or all k identical, gives that observation;
 /// - band arrays: round_half_up(y × 10000) as uint16 DN, clamped to 1...65535; 0 = no observation;
 /// - `emad`: median over i of ‖x_i − y‖, × 10000 (DN units, as odc-algo scales it back);
 ///   `smad`: median of 1 − x_i·y / (‖x_i‖‖y‖); `bcmad`: median of Σ|x_i − y| / Σ|x_i + y|;
 ///   float32, an even count giving the mean of the two middle values; NaN = no observation.
+///
+/// Why 1e-7 and not odc-algo's 0.1 DN (1e-5): Weiszfeld's steps shrink long before it reaches
+/// the minimum when the median lies near an observation, so a 1e-5 step can stop ~100 DN short
+/// (docs/compositing.md has the figures).
 public struct Geomedian: PixelStatistic {
     public var epsilon: Float
     public var maxIterations: Int
 
-    public init(epsilon: Float = 1e-5, maxIterations: Int = 1000) {
+    public init(epsilon: Float = 1e-7, maxIterations: Int = 1000) {
         self.epsilon = epsilon
         self.maxIterations = maxIterations
     }
@@ -28,7 +33,8 @@ public struct Geomedian: PixelStatistic {
 
     public func outputs(bands: [String], several: Bool) -> [OutputDeclaration] {
         let rule = "geometric median across bands of the valid observations (Weiszfeld on reflectance = DN * 1e-4 from the mean, "
-            + "epsilon \(epsilon), at most \(maxIterations) iterations, as hdstats nangeomedian_pcm), round_half_up(value * 10000)"
+            + "observations in time order, stop when a step is below \(epsilon) or after \(maxIterations) iterations, "
+            + "as hdstats nangeomedian_pcm by default), round_half_up(value * 10000)"
         let bandArrays = bands.map { band in
             OutputDeclaration(name: OutputDeclaration.bandName(band, statistic: name, several: several), type: .uint16,
                               statistic: name, band: band,
@@ -87,16 +93,17 @@ public struct Geomedian: PixelStatistic {
         let bcmad = outputs[bands + 2].assumingMemoryBound(to: Float.self)
         let scale: Float = 1e-4
         for p in range {
-            // Gather the valid observations of p (valid in band 0 ⇔ valid in every band).
+            // Gather the valid observations of p (valid in band 0 ⇔ valid in every band) in
+            // time order: float sums depend on order, and this is hdstats' order (and not the
+            // order read lanes stored them in, so a rebuilt chunk is identical).
             var k = 0
-            for o in 0..<stack.observations where stack.value(observation: o, band: 0, pixel: p) != 0 {
+            for j in 0..<stack.observations {
+                let o = stack.order[j]
+                guard stack.value(observation: o, band: 0, pixel: p) != 0 else { continue }
                 let row = scratch.x + k &* bands
                 for b in 0..<bands { row[b] = Float(stack.value(observation: o, band: b, pixel: p)) * scale }
                 k &+= 1
             }
-            // Observations arrive in the order read lanes finish; sorting them makes the float
-            // sums, and so the result, independent of that order (a rebuilt chunk is identical).
-            Self.sortRows(scratch.x, count: k, width: bands)
             if k == 0 {
                 for b in 0..<bands { bandOut[b][p] = 0 }
                 smad[p] = .nan
@@ -114,14 +121,18 @@ public struct Geomedian: PixelStatistic {
     }
 
     /// The Weiszfeld iteration into `scratch.y`, from the k observations in `scratch.x`.
-    func solve(_ s: Scratch, k: Int, bands: Int) {
+    /// Returns the iterations taken.
+    @discardableResult
+    func solve(_ s: Scratch, k: Int, bands: Int) -> Int {
         let x = s.x, y = s.y, y1 = s.y1, t = s.t, dinv = s.dinv
+        // The start as hdstats takes it (numpy's nanmean of float32): a float32 running sum in
+        // time order (numpy's pairwise sum is that below 8 values), divided in float64.
         for b in 0..<bands {
-            var sum = 0.0
-            for i in 0..<k { sum += Double(x[i &* bands &+ b]) }
-            y[b] = Float(sum / Double(k))
+            var sum: Float = 0
+            for i in 0..<k { sum += x[i &* bands &+ b] }
+            y[b] = Float(Double(sum) / Double(k))
         }
-        if k == 1 { return }
+        if k == 1 { return 0 }
         var iteration = 0
         while iteration < maxIterations {
             var dinvSum = 0.0
@@ -137,7 +148,7 @@ public struct Geomedian: PixelStatistic {
                 }
             }
             // Every observation sits on the estimate: it is the median.
-            if zeros == k { return }
+            if zeros == k { return iteration }
             let total = Float(dinvSum)
             for b in 0..<bands {
                 var sum: Float = 0
@@ -158,9 +169,10 @@ public struct Geomedian: PixelStatistic {
             }
             let step = Self.distance(y, y1, bands)
             for b in 0..<bands { y[b] = y1[b] }
-            if step < epsilon { return }
             iteration &+= 1
+            if step < epsilon { break }
         }
+        return iteration
     }
 
     /// The three MADs of the k observations around `scratch.y`.
@@ -204,27 +216,6 @@ public struct Geomedian: PixelStatistic {
     @inline(__always)
     static func distance(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
         distance(UnsafePointer(a), UnsafePointer(b), n)
-    }
-
-    /// Sorts k rows of `width` values lexicographically, in place (insertion sort: k is tens).
-    static func sortRows(_ x: UnsafeMutablePointer<Float>, count k: Int, width: Int) {
-        guard k > 1 else { return }
-        func less(_ i: Int, _ j: Int) -> Bool {
-            for b in 0..<width where x[i &* width &+ b] != x[j &* width &+ b] {
-                return x[i &* width &+ b] < x[j &* width &+ b]
-            }
-            return false
-        }
-        func swapRows(_ i: Int, _ j: Int) {
-            for b in 0..<width { (x[i &* width &+ b], x[j &* width &+ b]) = (x[j &* width &+ b], x[i &* width &+ b]) }
-        }
-        for i in 1..<k {
-            var j = i
-            while j > 0 && less(j, j - 1) {
-                swapRows(j, j - 1)
-                j -= 1
-            }
-        }
     }
 
     /// numpy's median of k values (sorted in place): the middle one, or the mean of the two.

@@ -22,8 +22,13 @@ public enum OutputType: String, Sendable, Equatable {
     case uint16
     /// Deviations and other real-valued results, NaN = no observation.
     case float32
+    /// Whole numbers such as dates (days since 1970-01-01), `int32Fill` = no observation.
+    case int32
 
     public var byteWidth: Int { self == .uint16 ? 2 : 4 }
+
+    /// The fill value of int32 outputs: no date is that far before 1970.
+    public static let int32Fill: Int32 = .min
 }
 
 /// One output array of a composite: what the schema creates and the worker fills.
@@ -120,6 +125,10 @@ public struct ObservationStack {
     public let pixelCount: Int
     /// Valid observations per pixel.
     public let counts: UnsafePointer<UInt16>
+    /// The `observations` slots in time order (the order they were acquired, not stored).
+    public let order: UnsafePointer<Int>
+    /// Each slot's acquisition day, days since 1970-01-01.
+    public let days: UnsafePointer<Int32>
 
     var slotStride: Int { bandCount &* pixelCount }
 
@@ -129,30 +138,57 @@ public struct ObservationStack {
     }
 }
 
+/// When an observation was acquired: its solar day and its rank in time order among the
+/// window's observations (the job's observation index), so results do not depend on the order
+/// read lanes store observations in.
+public struct ObservationTime: Sendable, Equatable {
+    /// Days since 1970-01-01.
+    public var day: Int32
+    public var rank: Int
+
+    public init(day: Int32, rank: Int) {
+        self.day = day
+        self.rank = rank
+    }
+}
+
 /// The statistics a composite is made of, and the arrays they write, in order.
 public struct CompositeRecipe: Sendable {
+    /// The composite's statistics, then one `SpectralIndex` per index.
     public let statistics: [any CompositeStatistic]
     public let bands: [String]
+    /// More than one composite statistic: per-band and index arrays are suffixed `_<stat>`.
+    public let several: Bool
     /// Every output, statistic by statistic, in the order `CompositeReducer.finish` fills them.
     public let outputs: [OutputDeclaration]
 
     /// Statistics by name (see `Statistics.parse`); throws on an unknown or repeated name.
-    public init(statistics names: [String], bands: [String]) throws {
+    /// `indices`: (array name, expression over the band names), reduced by the per-band statistics.
+    public init(statistics names: [String], bands: [String], indices: [(name: String, expression: String)] = []) throws {
         var parsed: [any CompositeStatistic] = []
         for name in names {
             let s = try Statistics.parse(name)
             guard !parsed.contains(where: { $0.name == s.name }) else { throw StatisticError.repeated(s.name) }
             parsed.append(s)
         }
-        try self.init(statistics: parsed, bands: bands)
+        try self.init(statistics: parsed, bands: bands, indices: indices)
     }
 
-    public init(statistics: [any CompositeStatistic], bands: [String]) throws {
+    public init(statistics: [any CompositeStatistic], bands: [String],
+                indices: [(name: String, expression: String)] = []) throws {
         guard !statistics.isEmpty else { throw StatisticError.none }
-        self.statistics = statistics
         self.bands = bands
         let several = statistics.count > 1
-        outputs = statistics.flatMap { $0.outputs(bands: bands, several: several) }
+        self.several = several
+        let names = statistics.map(\.name)
+        let spectral = try indices.map { index in
+            let s = SpectralIndex(name: index.name, program: try IndexProgram.compile(index.expression, bands: bands),
+                                  statistics: names, several: several)
+            guard !s.rules.isEmpty else { throw StatisticError.noPerBandStatistic(index.name) }
+            return s
+        }
+        self.statistics = statistics + spectral
+        outputs = self.statistics.flatMap { $0.outputs(bands: bands, several: several) }
     }
 
     /// Today's composite: the median of every band.
@@ -172,6 +208,7 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
     case unknown(String)
     case repeated(String)
     case none
+    case noPerBandStatistic(String)
 
     public var description: String {
         switch self {
@@ -181,13 +218,15 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
             return "statistic '\(name)' is listed twice"
         case .none:
             return "needs at least one statistic"
+        case .noPerBandStatistic(let index):
+            return "index '\(index)' needs a per-observation statistic in composite (median, mean, min, max or pNN)"
         }
     }
 }
 
 /// The statistics cube knows, by name.
 public enum Statistics {
-    public static let known = "median, mean, min, max, pNN (a whole percentile 0-100, e.g. p10), geomedian"
+    public static let known = "median, mean, min, max, pNN (a whole percentile 0-100, e.g. p10), geomedian, medoid"
 
     /// The statistic spelled `name` (case-insensitive; `p010` is `p10`).
     public static func parse(_ raw: String) throws -> any CompositeStatistic {
@@ -198,6 +237,7 @@ public enum Statistics {
         case "min": return Extreme.min
         case "max": return Extreme.max
         case "geomedian": return Geomedian()
+        case "medoid": return Medoid()
         default:
             if name.hasPrefix("p"), name.count >= 2, name.count <= 4,
                name.dropFirst().allSatisfy({ $0.isASCII && $0.isNumber }),

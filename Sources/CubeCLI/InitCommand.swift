@@ -11,7 +11,8 @@ struct InitCommand: ParsableCommand {
         abstract: "Write the cube's Zarr schema and job plan into the store (no data chunks).",
         discussion: """
         Writes the root group, the (time, y, x) arrays of the composite (one uint16 array per band \
-        and statistic, float32 for the geomedian's deviations) and `count`, the x/y and time \
+        and statistic, float32 for the geomedian's deviations and spectral indices, int32 for the \
+        medoid's dates) and `count`, the x/y and time \
         coordinates with time bounds, the `spatial_ref` grid mapping, consolidated metadata, and \
         the plan of land chunk jobs under `_cube/`, then the scene and COG header index (see \
         `cube index`). Running it again with the same spec does \

@@ -1,3 +1,4 @@
+import Composite
 import CubeSchema
 import CubeStore
 import Foundation
@@ -13,6 +14,8 @@ import Synchronization
 ///   of four would do no better and needs a sort); nodata never darkens the average.
 /// - float32 outputs (NaN = no data): the mean of the non-NaN cells, summed in double.
 /// - counts: the sum (observations add up across the area), capped at 65535.
+/// - int32 outputs (dates such as `medoid_time`, `OutputType.int32Fill` = no data): the value of
+///   the first valid cell of the 2x2 in row-major order (a mean of dates is no one's date).
 ///
 /// Each level chunk is a job of its own: all its arrays are written (all-no-data chunks are
 /// left absent, as Zarr's fill value says), then a done marker; a rerun skips marked chunks, so
@@ -124,6 +127,7 @@ public struct PyramidBuilder: Sendable {
         var any = false
         for name in layout.dataArrays {
             let isFloat = layout.dataType(of: name) == .float32
+            let isInteger = layout.dataType(of: name) == .int32
             let isCount = name == CubeLayout.countArray || layout.sensorCounts.contains(name)
             // Gathers the up-to-four chunks below into one plane (no data where absent).
             func gather<T: ZarrScalarLike>(_ fill: T) throws -> (plane: [T], found: Bool) {
@@ -151,7 +155,27 @@ public struct PyramidBuilder: Sendable {
                 return (plane, found)
             }
             let pixels = target.width * target.height
-            if isFloat {
+            if isInteger {
+                let fill = OutputType.int32Fill
+                let (src, found) = try gather(fill)
+                guard found else { try removeChunk(name, level, bin, cy, cx); continue }
+                var out = [Int32](repeating: fill, count: pixels)
+                var valid = false
+                for r in 0..<target.height {
+                    for c in 0..<target.width {
+                        search: for sr in (2 * r)..<min(2 * r + 2, srcH) {
+                            for sc in (2 * c)..<min(2 * c + 2, srcW) where src[sr * srcW + sc] != fill {
+                                out[r * target.width + c] = src[sr * srcW + sc]
+                                valid = true
+                                break search
+                            }
+                        }
+                    }
+                }
+                guard valid else { try removeChunk(name, level, bin, cy, cx); continue }
+                try out.withUnsafeBytes { _ = try writer.write(array: name, level: level, bin: bin, cy: cy, cx: cx, bytes: $0) }
+                any = true
+            } else if isFloat {
                 let (src, found) = try gather(Float.nan)
                 guard found else { try removeChunk(name, level, bin, cy, cx); continue }
                 var out = [Float](repeating: .nan, count: pixels)
@@ -215,6 +239,12 @@ protocol ZarrScalarLike {
 extension UInt16: ZarrScalarLike {
     static func read(_ writer: ChunkWriter, array: String, level: Int, bin: Int, cy: Int, cx: Int) throws -> [UInt16]? {
         try writer.read(array: array, level: level, bin: bin, cy: cy, cx: cx, as: UInt16.self)
+    }
+}
+
+extension Int32: ZarrScalarLike {
+    static func read(_ writer: ChunkWriter, array: String, level: Int, bin: Int, cy: Int, cx: Int) throws -> [Int32]? {
+        try writer.read(array: array, level: level, bin: bin, cy: cy, cx: cx, as: Int32.self)
     }
 }
 

@@ -1,3 +1,4 @@
+import Composite
 import CubeStore
 import Foundation
 import Zarr
@@ -40,9 +41,11 @@ public struct ChunkWriter: Sendable {
         } else {
             let padded = UnsafeMutableRawBufferPointer.allocate(byteCount: c * c * width, alignment: 16)
             defer { padded.deallocate() }
-            // The fill value: 0 for uint16, NaN for float32.
+            // The fill value: 0 for uint16, NaN for float32, `int32Fill` for int32.
             if meta.dataType == .float32 {
                 padded.bindMemory(to: Float.self).initialize(repeating: .nan)
+            } else if meta.dataType == .int32 {
+                padded.bindMemory(to: Int32.self).initialize(repeating: OutputType.int32Fill)
             } else {
                 padded.initializeMemory(as: UInt8.self, repeating: 0)
             }

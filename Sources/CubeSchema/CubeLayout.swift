@@ -68,9 +68,23 @@ public struct CubeLayout: Sendable {
     /// Every (time, y, x) array a chunk job writes: the composite's outputs, then `count`.
     public var dataArrays: [String] { outputs.map(\.name) + [CubeLayout.countArray] + sensorCounts }
 
-    /// The element type of a data array: uint16 (0 = no data) unless a statistic declares float32 (NaN).
+    /// The element type of a data array: uint16 (0 = no data) unless a statistic declares
+    /// float32 (NaN) or int32 (`OutputType.int32Fill`).
     public func dataType(of name: String) -> DataType {
-        outputs.first { $0.name == name }?.type == .float32 ? .float32 : .uint16
+        switch outputs.first(where: { $0.name == name })?.type {
+        case .float32: return .float32
+        case .int32: return .int32
+        case .uint16, nil: return .uint16
+        }
+    }
+
+    /// The fill value of a data array of `type` (what "no data" is stored as).
+    public static func fillValue(_ type: DataType) -> FillValue {
+        switch type {
+        case .float32: return .float(.nan)
+        case .int32: return .integer(Int64(OutputType.int32Fill))
+        default: return .zero
+        }
     }
 
     /// A data array's metadata; `bins` is the time length readers see (default: every bin of
@@ -80,7 +94,7 @@ public struct CubeLayout: Sendable {
         let type = dataType(of: name)
         let l = levels[level]
         var meta = ArrayMetadata(shape: [bins ?? plan.bins.count, l.height, l.width], chunks: [1, l.chunk, l.chunk],
-                                 dataType: type, fillValue: type == .float32 ? .float(.nan) : .zero,
+                                 dataType: type, fillValue: Self.fillValue(type),
                                  dimensionNames: [CubeLayout.timeArray, yName, xName],
                                  attributes: attributes, compression: compression)
         if let inner = innerChunk { meta.innerChunks = [1, inner, inner] }

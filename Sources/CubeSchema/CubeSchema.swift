@@ -339,7 +339,11 @@ public enum CubeSchema {
             attrs["units"] = .string(output.units)
             attrs["cube:statistic"] = .string(output.statistic)
             attrs["cube:rule"] = .string(output.rule)
-            if levelNumber > 0 { attrs["cube:pyramid_rule"] = "mean of the valid cells of the 2x2 below (no data when none is valid)" }
+            if levelNumber > 0 {
+                attrs["cube:pyramid_rule"] = output.type == .int32
+                    ? "the first valid cell of the 2x2 below in row-major order (no data when none is valid)"
+                    : "mean of the valid cells of the 2x2 below (no data when none is valid)"
+            }
             if let band = output.band {
                 attrs["cube:band"] = .string(band)
                 if let asset = assets[band] { attrs["stac_asset"] = .string(asset) }
@@ -354,6 +358,13 @@ public enum CubeSchema {
                 if layout.format == .v3 { attrs["_FillValue"] = 0 }
                 attrs["scale_factor_note"] = "reflectance = value * 0.0001 (scale_factor, no offset for every sensor); 0 = no data"
                 attrs["nodata"] = 0
+            }
+            // Dates: CF units ("days since 1970-01-01") make xarray decode them to datetime64,
+            // the fill value to NaT.
+            if output.type == .int32 {
+                if output.units.hasPrefix("days since") { attrs["calendar"] = "proleptic_gregorian" }
+                if layout.format == .v3 { attrs["_FillValue"] = .int(Int64(OutputType.int32Fill)) }
+                attrs["nodata"] = .int(Int64(OutputType.int32Fill))
             }
             try zarr.createArray(path: path(output.name), metadata: layout.dataArrayMetadata(output.name, level: levelNumber, attributes: attrs, bins: published))
         }

@@ -1,3 +1,4 @@
+import Composite
 import CubeGrid
 import CubePlan
 import CubeSpec
@@ -87,9 +88,13 @@ public enum StacDescription {
         let dims: JSONValue = .strings([CubeLayout.timeArray, layout.yName, layout.xName])
         for output in layout.outputs {
             var v: [String: JSONValue] = ["type": "data", "dimensions": dims, "description": .string(output.longName),
-                                          "data_type": .string(output.type == .float32 ? "float32" : "uint16"),
+                                          "data_type": .string(output.type.rawValue),
                                           "unit": .string(output.units)]
-            v["nodata"] = output.type == .float32 ? "nan" : 0
+            switch output.type {
+            case .float32: v["nodata"] = "nan"
+            case .int32: v["nodata"] = .int(Int64(OutputType.int32Fill))
+            case .uint16: v["nodata"] = 0
+            }
             out[output.name] = .object(v)
         }
         for name in [CubeLayout.countArray] + layout.sensorCounts {

@@ -16,6 +16,8 @@ public struct CubeSpec: Equatable, Sendable {
     public var fuse: SameDayFusion
     /// The statistics of the composite, canonical names in spec order ("median", "p10", ...).
     public var composite: [String]
+    /// Spectral indices per observation, reduced by the composite's per-band statistics.
+    public var indices: [IndexSpec]
     public var resampling: Resampling
     public var landMask: LandMaskSource
     public var store: String
@@ -32,7 +34,7 @@ public struct CubeSpec: Equatable, Sendable {
 
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
                 mask: MaskSpec = MaskSpec(), sensors: [SensorSpec]? = nil, fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
-                resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
+                indices: [IndexSpec] = [], resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
                 store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default, pyramid: Bool = false,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
         self.name = name
@@ -44,6 +46,7 @@ public struct CubeSpec: Equatable, Sendable {
                                               mask: mask)]
         self.fuse = fuse
         self.composite = composite
+        self.indices = indices
         self.resampling = resampling
         self.landMask = landMask
         self.store = store
@@ -52,6 +55,17 @@ public struct CubeSpec: Equatable, Sendable {
         self.pyramid = pyramid
         self.baseDirectory = baseDirectory
         self.sourceText = sourceText
+    }
+}
+
+/// One spectral index: its array name and its expression over the spec's band names.
+public struct IndexSpec: Equatable, Sendable {
+    public var name: String
+    public var expression: String
+
+    public init(name: String, expression: String) {
+        self.name = name
+        self.expression = expression
     }
 }
 
@@ -237,7 +251,8 @@ extension CubeSpec {
     /// The composite's statistics and the arrays they write, for these bands.
     public var recipe: CompositeRecipe {
         // The names were validated when the spec was parsed.
-        (try? CompositeRecipe(statistics: composite, bands: bands.map(\.name))) ?? .median(bands: bands.map(\.name))
+        (try? CompositeRecipe(statistics: composite, bands: bands.map(\.name),
+                              indices: indices.map { ($0.name, $0.expression) })) ?? .median(bands: bands.map(\.name))
     }
 
     /// `path` as an absolute, normalised path: relative paths in a spec are relative to the
@@ -277,6 +292,8 @@ extension CubeSpec {
             lines.append("mask\(prefix)=\(sensor.mask.asset):\(sensor.mask.invalid.map(String.init).joined(separator: ","))")
         }
         lines.append("fuse=\(fuse.rawValue) composite=\(composite.joined(separator: ",")) resampling=\(resampling.rawValue)")
+        // Only cubes with indices get the line, so older specs keep their fingerprint.
+        if !indices.isEmpty { lines.append("indices=\(indices.map { "\($0.name)=\($0.expression)" }.joined(separator: ";"))") }
         switch landMask {
         case .embedded: lines.append("land_mask=embedded")
         case .none: lines.append("land_mask=none")

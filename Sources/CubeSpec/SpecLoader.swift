@@ -6,7 +6,7 @@ import Yams
 
 extension CubeSpec {
     static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "fuse", "composite",
-                          "resampling", "land_mask", "store", "zarr_format", "compression", "pyramid"]
+                          "indices", "resampling", "land_mask", "store", "zarr_format", "compression", "pyramid"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
     public static let reservedArrayNames: Set<String> = Set([
         "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
@@ -67,7 +67,8 @@ extension CubeSpec {
         let bands = try parseBands(top.required("bands"))
         let sensors = try parseSensors(stac: stac, profile: profileName, maskNode: top.node("mask"), bands: bands)
         let fuse = try enumValue(top, "fuse", SameDayFusion.self) ?? .firstData
-        let composite = try top.node("composite").map { try parseComposite($0, bands: bands) } ?? ["median"]
+        let indices = try top.node("indices").map { try parseIndices($0, bands: bands) } ?? []
+        let composite = try parseComposite(top.node("composite"), bands: bands, indices: indices)
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
 
         var landMask = LandMaskSource.embedded
@@ -108,7 +109,7 @@ extension CubeSpec {
         }
 
         return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, sensors: sensors, fuse: fuse,
-                        composite: composite, resampling: resampling, landMask: landMask,
+                        composite: composite, indices: indices, resampling: resampling, landMask: landMask,
                         store: store, zarrFormat: zarrFormat, compression: compression, pyramid: pyramid,
                         baseDirectory: baseDirectory, sourceText: text)
     }
@@ -349,8 +350,9 @@ extension CubeSpec {
 
     /// `composite: median` or `composite: [median, p10, p90]`: canonical statistic names, and
     /// no array they write may clash with another or with the cube's own arrays.
-    static func parseComposite(_ n: Node, bands: [BandSpec]) throws -> [String] {
+    static func parseComposite(_ node: Node?, bands: [BandSpec], indices: [IndexSpec] = []) throws -> [String] {
         var items: [(node: Node, field: String)] = []
+        guard let n = node else { return try checkOutputs(["median"], bands: bands, indices: indices) }
         if case .sequence = n {
             items = try Fields.list(n, "composite").enumerated().map { ($1, "composite[\($0)]") }
             guard !items.isEmpty else { throw SpecError("composite", "needs at least one statistic") }
@@ -372,10 +374,22 @@ extension CubeSpec {
             }
             names.append(statistic.name)
         }
-        let recipe = try CompositeRecipe(statistics: names, bands: bands.map(\.name))
+        return try checkOutputs(names, bands: bands, indices: indices)
+    }
+
+    /// No array of the composite and its indices may clash with another or the cube's own.
+    static func checkOutputs(_ names: [String], bands: [BandSpec], indices: [IndexSpec]) throws -> [String] {
+        let recipe: CompositeRecipe
+        do {
+            recipe = try CompositeRecipe(statistics: names, bands: bands.map(\.name),
+                                         indices: indices.map { ($0.name, $0.expression) })
+        } catch StatisticError.noPerBandStatistic(let index) {
+            throw SpecError("indices.\(index)", "needs a per-observation statistic in composite (median, mean, min, max or pNN); composite has \(names.joined(separator: ", "))")
+        }
         var seen: [String: String] = [:]
         for output in recipe.outputs {
-            let from = output.band.map { "band '\($0)', \(output.statistic)" } ?? output.statistic
+            let from = output.band.map { "band '\($0)', \(output.statistic)" }
+                ?? (output.type == .float32 && !Geomedian.madNames.contains(output.name) ? "index, \(output.statistic)" : output.statistic)
             if reservedArrayNames.contains(output.name) {
                 throw SpecError("composite", "array '\(output.name)' (\(from)) would take a name the cube reserves; rename the band")
             }
@@ -385,6 +399,66 @@ extension CubeSpec {
             seen[output.name] = from
         }
         return names
+    }
+
+    /// `indices: [ndvi, nbr]` (the built-in catalogue) or `indices: {ndvi: "(nir - red) / (nir + red)", ...}`
+    /// (an empty value: the catalogue's), list items may also be one-entry mappings. Each
+    /// expression must compile over the spec's band names; errors give the position.
+    static func parseIndices(_ n: Node, bands: [BandSpec]) throws -> [IndexSpec] {
+        var entries: [(name: String, expression: String?, field: String)] = []
+        switch n {
+        case .sequence:
+            for (i, item) in try Fields.list(n, "indices").enumerated() {
+                if case .mapping = item {
+                    let f = try Fields(item, path: "indices[\(i)]")
+                    let keys = f.keys
+                    guard keys.count == 1, let key = keys.first else {
+                        throw SpecError("indices[\(i)]", "expected a name or one `name: expression`, got \(keys.count) keys")
+                    }
+                    entries.append((key, try indexExpression(f, key), "indices.\(key)"))
+                } else {
+                    let name = try Fields.string(item, "indices[\(i)]")
+                    entries.append((name, nil, "indices.\(Fields.clip(name))"))
+                }
+            }
+        case .mapping:
+            let f = try Fields(n, path: "indices")
+            for key in f.keys { entries.append((key, try indexExpression(f, key), "indices.\(key)")) }
+        default:
+            throw SpecError("indices", "expected a list of index names or a mapping of name: expression, got \(Fields.kind(n))")
+        }
+        guard entries.count <= 32 else { throw SpecError("indices", "at most 32 indices, got \(entries.count)") }
+        var out: [IndexSpec] = []
+        for (name, given, field) in entries {
+            guard let first = name.unicodeScalars.first, first.isASCII, first.properties.isLowercase || first == "_",
+                  name.count <= 64,
+                  name.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isLowercase || ("0"..."9").contains($0) || $0 == "_") })
+            else { throw SpecError(field, "an index name is lower-case letters, digits and '_', starting with a letter") }
+            guard !out.contains(where: { $0.name == name }) else { throw SpecError(field, "index '\(name)' is listed twice") }
+            let expression: String
+            if let given, !given.trimmingCharacters(in: .whitespaces).isEmpty {
+                expression = given
+            } else if let known = SpectralIndices.expression(name) {
+                expression = known
+            } else {
+                throw SpecError(field, "'\(name)' is not in the built-in catalogue (\(SpectralIndices.names)); give its expression: `\(name): \"(nir - red) / (nir + red)\"`")
+            }
+            do {
+                _ = try IndexProgram.compile(expression, bands: bands.map(\.name))
+            } catch let e as IndexExpressionError {
+                let source = given == nil || given!.trimmingCharacters(in: .whitespaces).isEmpty ? " (the catalogue's \(name))" : ""
+                throw SpecError(field, "\(e) in '\(expression.count <= 120 ? expression : Fields.clip(expression))'\(source)")
+            }
+            out.append(IndexSpec(name: name, expression: expression))
+        }
+        return out
+    }
+
+    /// A mapping entry's expression; nil when left empty (the catalogue's).
+    static func indexExpression(_ f: Fields, _ key: String) throws -> String? {
+        guard let node = f.node(key) else { return nil }
+        if case .scalar(let s) = node, s.string.trimmingCharacters(in: .whitespaces).isEmpty { return nil }
+        return try f.string(key)
     }
 
     /// One sensor per collection, each with its profile and mask, and every band checked

@@ -149,6 +149,17 @@ func timeSteps(text: String, step: TimeStep) throws {
     (validSpec + "\ncomposite: [median, [p10]]", "composite[1]", "expected a string"),
     (mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [red, smad]") + "\ncomposite: geomedian",
      "composite", "'smad' is written twice"),
+    (validSpec + "\nindices: {ndvi: \"(nri - red) / (nir08 + red)\"}", "indices.ndvi", "unknown band 'nri' (bands: red, green, nir08) at position 2"),
+    (validSpec + "\nindices: {x: \"(nir08 - red) / (nir08 + \"}", "indices.x", "'(' at the end at position 26"),
+    (validSpec + "\nindices: {x: \"nir08 ** 2\"}", "indices.x", "powers) is not supported at position 7"),
+    (validSpec + "\nindices: {x: \"(red + green\"}", "indices.x", "expected ')' at position 13"),
+    (validSpec + "\nindices: {x: \"red $ green\"}", "indices.x", "unexpected '$' at position 5"),
+    (validSpec + "\nindices: [ndvi]", "indices.ndvi", "unknown band 'nir'"),
+    (validSpec + "\nindices: [ndxi]", "indices.ndxi", "not in the built-in catalogue"),
+    (validSpec + "\nindices: [Ndvi]", "indices.Ndvi", "lower-case"),
+    (validSpec + "\nindices: {red: \"green / red\"}", "composite", "'red' is written twice"),
+    (validSpec + "\nindices: {count: \"green / red\"}", "composite", "reserves"),
+    (validSpec + "\ncomposite: geomedian\nindices: {gr: \"green / red\"}", "indices.gr", "per-observation statistic"),
     (validSpec + "\nresampling: cubic", "resampling", "nearest"),
     (validSpec + "\nfuse: last", "fuse", "first-data, first-valid"),
     (validSpec + "\ncompression: lz4", "compression", "unknown codec"),
@@ -227,4 +238,18 @@ func badSpecsNameTheirField(yaml: String, field: String, fragment: String) {
         let spec = try CubeSpec.load(path: cubes.appendingPathComponent(f).path)
         #expect(!spec.bands.isEmpty, "\(f)")
     }
+}
+
+
+@Test func indicesFromTheCatalogueAndExpressions() throws {
+    let yaml = mutated("bands: [red, green, {asset: nir, name: nir08}]", with: "bands: [red, green, blue, nir, swir16]")
+    let spec = try CubeSpec.parse(yaml: yaml + "\ncomposite: [median, p90]\nindices: [ndvi, {gr: \"green / red\"}, ndmi]")
+    #expect(spec.indices.map(\.name) == ["ndvi", "gr", "ndmi"])
+    #expect(spec.indices[0].expression == "(nir - red) / (nir + red)")
+    let names = spec.recipe.outputs.map(\.name)
+    #expect(names.suffix(6) == ["ndvi_median", "ndvi_p90", "gr_median", "gr_p90", "ndmi_median", "ndmi_p90"])
+    #expect(spec.recipe.outputs.suffix(6).allSatisfy { $0.type == .float32 })
+    let one = try CubeSpec.parse(yaml: yaml + "\nindices: {ndvi: , evi: }")
+    #expect(one.recipe.outputs.map(\.name) == ["red", "green", "blue", "nir", "swir16", "ndvi", "evi"])
+    #expect(one.indices[1].expression.hasPrefix("2.5 * (nir - red)"))
 }

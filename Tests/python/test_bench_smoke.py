@@ -13,6 +13,7 @@ from world_testkit import REPO
     ("plan", "plan: chunks total/land"),
     ("chunk", "peer/cube ="),
     ("composites", "of the median alone"),
+    ("geomedian", "1e-7 (now)"),
     ("workers", "speed-up"),
     ("latency", "peer/cube by round trip"),
     ("index", "index:"),

@@ -2,8 +2,8 @@
 ranges, a real STAC API (rustac serve), the chunk pipeline, and every array compared with the
 independent numpy/hdstats reference (scripts/world/reference.py, world/refstats.py).
 
-Bars (world/compare.py): order statistics, mean and count 100% exact; geomedian bands ≥ 99.9%
-of the pixels with data within ±1 DN; smad/emad/bcmad ≥ 99.9% within a relative 1e-4 and NaN
+Bars (world/compare.py): order statistics, mean and count 100% exact; geomedian bands 100% of
+the pixels with data within ±1 DN and ≥ 99.9% exact (hdstats at its default tolerance); smad/emad/bcmad ≥ 99.9% within a relative 1e-4 and NaN
 exactly where the reference has no data.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from world_testkit import REPO, cube_bin, world_with
 from world.compare import compare, print_report
 from world.reference import reference_cube
 from world.refgrid import Grid, month_bins
-from world.refstats import MADS, output_kinds, output_names
+from world.refstats import MADS, MEDOID_TIME, MEDOID_TIME_FILL, output_kinds, output_names
 
 SERVICES = str(REPO / "scripts" / "services")
 BBOX = [11.98, 45.47, 12.02, 45.49]          # the e2e world of test_worker_e2e (zones 32 and 33)
@@ -46,7 +46,7 @@ def grid():
     return Grid.from_bbox("EPSG:4326", 1 / 3600, BBOX)
 
 
-def write_spec(path: Path, stac_api: str, composite: str, chunk: int = 48) -> Path:
+def write_spec(path: Path, stac_api: str, composite: str, chunk: int = 48, extra: str = "") -> Path:
     path.write_text(f"""name: {path.stem}
 stac:
   api: {stac_api}
@@ -63,7 +63,7 @@ bands: {json.dumps(BANDS)}
 composite: {composite}
 land_mask: none
 store: {path.stem}.zarr
-""")
+{extra}""")
     return path
 
 
@@ -99,9 +99,10 @@ def check_metadata(store: Path, composite: list[str]) -> None:
             assert raw[name].dtype == np.uint16
             continue
         # The statistic that writes the array: the MADs are written by the geomedian.
-        expected = "geomedian" if name in MADS else kinds[name]
+        expected = "geomedian" if name in MADS else "medoid" if name == MEDOID_TIME else kinds[name]
         assert attrs.get("cube:statistic") == expected, f"{name}: cube:statistic {attrs.get('cube:statistic')!r}"
-        assert raw[name].dtype == (np.float32 if name in MADS else np.uint16), f"{name}: {raw[name].dtype}"
+        want = np.float32 if name in MADS else np.int32 if name == MEDOID_TIME else np.uint16
+        assert raw[name].dtype == want, f"{name}: {raw[name].dtype}"
         assert ds[name].dims == ds["count"].dims
 
 
@@ -116,7 +117,8 @@ def check_other_readers(store: Path, names: list[str], got: dict[str, np.ndarray
         assert array.attrs.get("long_name"), name
         np.testing.assert_array_equal(np.asarray(array[:]), got[name], err_msg=f"zarr-python {name}")
         t = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(store / name)}}, read=True).result()
-        assert t.dtype == (ts.float32 if name in MADS else ts.uint16), f"tensorstore {name}: {t.dtype}"
+        want = ts.float32 if name in MADS else ts.int32 if name == MEDOID_TIME else ts.uint16
+        assert t.dtype == want, f"tensorstore {name}: {t.dtype}"
         np.testing.assert_array_equal(t.read().result(), got[name], err_msg=f"tensorstore {name}")
 
 
@@ -148,7 +150,9 @@ def test_several_statistics_match_the_reference(served, grid, tmp_path):
             assert b.exact_pct == 100.0, f"{b.band}: {b.exact_pct:.4f}% exact, max |diff| {b.max_abs_diff}"
         else:
             assert b.bar == "geomedian", b
-            assert b.within1_pct >= 99.9 and b.missing == 0 and b.extra == 0, b
+            # Converged as hdstats by default (1e-7): the rest is float order at a .5 DN boundary.
+            # odc-algo's looser 1e-5 left ~0.8 % of values off by 1-5 DN on a hold-out world.
+            assert b.within1_pct == 100.0 and b.exact_pct >= 99.9 and b.missing == 0 and b.extra == 0, b
     assert len([b for b in rep.bands if b.bar == "geomedian"]) == len(BANDS)
     for m in rep.mads:
         assert m.nan_mismatch == 0, m
@@ -184,3 +188,118 @@ def test_a_single_percentile_keeps_the_band_names(served, grid, tmp_path):
     assert print_report(rep)
     assert all(b.bar == "exact" and b.exact_pct == 100.0 for b in rep.bands), rep.bands
     assert rep.count_agree_pct == 100.0
+
+
+def test_medoid_matches_the_reference_and_its_pyramid_keeps_dates(served, grid, tmp_path):
+    """`[median, medoid]` built by `cube run` with a pyramid: the medoid bands and its dates
+    equal the reference exactly; xarray decodes medoid_time to dates; each pixel's medoid is
+    one observation of the reference's stack; the pyramid's dates follow the first-valid rule.
+    Control: the median bands are not a medoid cube."""
+    world, env = served
+    composite = ["median", "medoid"]
+    spec = write_spec(tmp_path / "medoid.yaml", env["WORLD_STAC_URL"], json.dumps(composite), chunk=32,
+                      extra="pyramid: true\nindices: [ndvi]\n")
+    cube("init", spec)
+    store = spec.with_suffix(".zarr")
+    cube("run", store, "--workers", "2", "--quiet", "--no-previews")
+    names = output_names(BANDS, composite, ["ndvi"])
+    assert names[-3:] == [MEDOID_TIME, "ndvi_median", "count"]
+
+    ref = reference_cube(world, grid, month_bins(START, END), BANDS, composite=composite, indices=["ndvi"])
+    assert list(ref) == names
+    has = ref["count"] > 0
+    assert (ref["count"] >= 3).any()
+    g = zarr_group(store, "0")
+    got = {n: np.asarray(g[n][:]) for n in names}
+    rep = compare(got, ref, [n for n in names if n != "count"], composite=composite, indices=["ndvi_median"])
+    assert print_report(rep)
+    for b in rep.bands:
+        assert b.bar == "exact" and b.exact_pct == 100.0, b
+    assert [m.name for m in rep.mads] == ["ndvi_median"] and rep.mads[0].close_pct == 100.0
+    assert rep.count_agree_pct == 100.0
+    np.testing.assert_array_equal(got[MEDOID_TIME], ref[MEDOID_TIME])
+    assert (got[MEDOID_TIME][~has] == MEDOID_TIME_FILL).all()
+
+    # xarray: CF days since 1970-01-01 -> datetime64, the fill -> NaT; dates inside their bin.
+    ds = xr.open_zarr(store, group="0")
+    when = ds[MEDOID_TIME].values
+    assert np.issubdtype(when.dtype, np.datetime64)
+    assert np.isnat(when[~has]).all() and not np.isnat(when[has]).any()
+    starts = ds["time"].values
+    for t in range(len(starts)):
+        inside = when[t][has[t]]
+        assert (inside >= starts[t]).all() and (t + 1 == len(starts) or (inside < starts[t + 1]).all())
+
+    # Control: the per-band median mixes days; as a medoid cube it fails.
+    as_medoid = {f"{b}_medoid": got[f"{b}_median"] for b in BANDS}
+    control = compare(as_medoid, ref, list(as_medoid), composite=composite)
+    assert not control.ok and all(b.exact_pct < 100.0 for b in control.bands)
+
+    # Level 1: medoid_time is the first valid cell (row-major) of each 2x2 below.
+    below, above = got[MEDOID_TIME], np.asarray(zarr_group(store, "1")[MEDOID_TIME][:])
+    t, h, w = below.shape
+    pad = np.full((t, h + h % 2, w + w % 2), MEDOID_TIME_FILL, np.int32)
+    pad[:, :h, :w] = below
+    blocks = pad.reshape(t, pad.shape[1] // 2, 2, pad.shape[2] // 2, 2).transpose(0, 1, 3, 2, 4).reshape(t, *above.shape[1:], 4)
+    first = np.argmax(blocks != MEDOID_TIME_FILL, axis=-1)
+    want = np.where((blocks != MEDOID_TIME_FILL).any(-1), np.take_along_axis(blocks, first[..., None], -1)[..., 0],
+                    MEDOID_TIME_FILL)
+    np.testing.assert_array_equal(above, want)
+    assert zarr_group(store, "1")[MEDOID_TIME].attrs["cube:pyramid_rule"].startswith("the first valid cell")
+    # The index is averaged like every float array: the mean of the non-NaN cells (double sum).
+    nd = got["ndvi_median"].astype(np.float64)
+    pad = np.full((t, h + h % 2, w + w % 2), np.nan)
+    pad[:, :h, :w] = nd
+    blocks = pad.reshape(t, pad.shape[1] // 2, 2, pad.shape[2] // 2, 2).transpose(0, 1, 3, 2, 4).reshape(t, *above.shape[1:], 4)
+    n = (~np.isnan(blocks)).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = np.where(n > 0, np.nansum(blocks, -1) / np.maximum(n, 1), np.nan).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(zarr_group(store, "1")["ndvi_median"][:]), want)
+
+
+def zarr_group(store: Path, path: str):
+    import zarr
+    return zarr.open_group(str(store), mode="r", path=path)
+
+
+def test_indices_match_the_reference_and_are_not_indices_of_medians(served, grid, tmp_path):
+    """NDVI and EVI from the catalogue and an expression of our own, per observation, reduced by
+    [median, p90, mean]: every value equals the reference (float32, 1e-6 relative; NaN exactly
+    where it has none). Control: the median NDVI is not the NDVI of the median bands."""
+    from world.refstats import index_array_names
+
+    world, env = served
+    composite = ["median", "p90", "mean"]
+    indices = {"ndvi": None, "evi": None, "gr": "(green - red) / (green + red)"}
+    extra = 'indices: {ndvi: , evi: , gr: "(green - red) / (green + red)"}\n'
+    spec = write_spec(tmp_path / "indices.yaml", env["WORLD_STAC_URL"], json.dumps(composite), extra=extra)
+    store, log = build(spec)
+    assert log and all(r["status"] == "done" for r in log)
+    arrays = index_array_names(composite, indices)
+    assert arrays == [f"{i}_{s}" for i in ("ndvi", "evi", "gr") for s in composite]
+    names = output_names(BANDS, composite, indices)
+    ds = xr.open_zarr(store)
+    assert spatial_arrays(ds) == set(names)
+    for name in arrays:
+        assert ds[name].dtype == np.float32 and ds[name].attrs["long_name"].startswith(name.split("_")[0])
+    ref = reference_cube(world, grid, month_bins(START, END), BANDS, composite=composite, indices=indices)
+    assert list(ref) == names
+    got = read_cube(store, names)
+    rep = compare(got, ref, [n for n in names if n != "count"], composite=composite, indices=arrays)
+    assert print_report(rep)
+    assert {m.name for m in rep.mads} == set(arrays)
+    has = ref["count"] > 0
+    for m in rep.mads:
+        assert m.close_pct == 100.0 and m.nan_mismatch == 0, m
+        assert np.isnan(got[m.name][~has]).all() and not np.isnan(got[m.name][has]).all()
+    assert all(b.exact_pct == 100.0 for b in rep.bands)
+
+    # Control: NDVI of the median bands is another thing (it mixes days per band).
+    red, nir = (got[f"{b}_median"].astype(np.float64) / 10000 for b in ("red", "nir"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        of_medians = ((nir - red) / (nir + red)).astype(np.float32)
+    many = ref["count"] >= 3
+    assert many.any()
+    control = {"ndvi_median": np.where(has, of_medians, np.nan).astype(np.float32)}
+    rep_control = compare(control, ref, ["ndvi_median"], composite=composite, indices=["ndvi_median"])
+    assert not rep_control.ok and rep_control.mads[0].close_pct < 99.0

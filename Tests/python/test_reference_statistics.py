@@ -328,3 +328,79 @@ def test_compare_keeps_the_default_median_bar():
     cube, ref = cube_and_ref(["p25"])
     cube["red"][idx] += 1
     assert not compare(cube, ref, BANDS4, composite=["p25"]).ok
+
+
+# ---------------------------------------------------------------- medoid
+
+def test_medoid_matches_naive_python_and_ties_go_to_the_earliest():
+    from world.refstats import MEDOID_TIME, MEDOID_TIME_FILL
+    rng = np.random.default_rng(24)
+    for n in (0, 1, 2, 3, 6):
+        stack = random_stack(rng, 3, n)
+        days = [19_700 + 3 * i for i in range(n)]
+        out = composite_stack(stack, ["red", "green", "nir"], ["medoid"], days)
+        assert list(out) == ["red", "green", "nir", MEDOID_TIME, "count"]
+        assert out[MEDOID_TIME].dtype == np.int32 and out["red"].dtype == np.uint16
+        _, _, h, w = stack.shape
+        for r in range(h):
+            for c in range(w):
+                obs = [i for i in range(n) if stack[0, i, r, c] > 0]
+                if not obs:
+                    assert out[MEDOID_TIME][r, c] == MEDOID_TIME_FILL and out["red"][r, c] == 0
+                    continue
+                vec = {i: [int(v) for v in stack[:, i, r, c]] for i in obs}
+                sums = {i: sum(math.dist(vec[i], vec[j]) for j in obs) for i in obs}
+                best = min(obs, key=lambda i: (sums[i], i))
+                # Only near-ties could tell float order apart; none of these sums are that close.
+                close = [i for i in obs if abs(sums[i] - sums[best]) < 1e-9 * max(sums[best], 1)]
+                if len(close) == 1 or sums[close[0]] == sums[close[1]]:
+                    assert [int(v) for v in (out["red"][r, c], out["green"][r, c], out["nir"][r, c])] == vec[best]
+                    assert out[MEDOID_TIME][r, c] == days[best]
+    # A symmetric square: every sum ties exactly; the earliest wins.
+    sq = np.array([[30, 10], [10, 10], [10, 30], [30, 30]], np.uint16).T[:, :, None, None]
+    out = composite_stack(sq, ["a", "b"], ["medoid"], [5, 6, 7, 8])
+    assert (out["a"][0, 0], out["b"][0, 0], out[MEDOID_TIME][0, 0]) == (30, 10, 5)
+    with pytest.raises(ValueError, match="day of every observation"):
+        composite_stack(sq, ["a", "b"], ["medoid"])
+
+
+# ---------------------------------------------------------------- spectral indices
+
+def test_indices_match_naive_python():
+    from world.refstats import INDEX_CATALOGUE
+    rng = np.random.default_rng(7)
+    stack = random_stack(rng, 3, 6)
+    stack[2, :, 1, :] = stack[0, :, 1, :]          # red == nir: "red / (nir - red)" undefined on row 1
+    bands = ["red", "blue", "nir"]
+    stats = ["median", "mean", "p10", "p90", "min", "max", "geomedian"]
+    out = composite_stack(stack, bands, stats, indices={"ndvi": None, "q": "red / (nir - red)"})
+    assert [n for n in out if n.startswith(("ndvi", "q_"))] == [f"{i}_{s}" for i in ("ndvi", "q") for s in stats[:-1]]
+    _, n, h, w = stack.shape
+    dropped = 0
+    for r in range(h):
+        for c in range(w):
+            obs = [i for i in range(n) if stack[0, i, r, c] > 0]
+            red, blue, nir = ([float(stack[b, i, r, c]) / 10000 for i in obs] for b in range(3))
+            ndvi = [(x - y) / (x + y) for x, y in zip(nir, red)]
+            q = [x / (y - x) for x, y in zip(red, nir) if y != x]
+            dropped += len(obs) - len(q)
+            for name, vals in (("ndvi", ndvi), ("q", q)):
+                for st in stats[:-1]:
+                    got = out[f"{name}_{st}"][r, c]
+                    if not vals:
+                        assert np.isnan(got)
+                        continue
+                    v, k = sorted(vals), len(vals)
+                    if st == "median":
+                        want = v[k // 2] if k % 2 else (v[k // 2 - 1] + v[k // 2]) / 2
+                    elif st == "mean":
+                        want = sum(vals) / k
+                    elif st in ("min", "max"):
+                        want = v[0] if st == "min" else v[-1]
+                    else:
+                        want = float(np.percentile(v, int(st[1:])))
+                    assert abs(float(got) - want) <= 1e-6 * abs(want) + 1e-12, (name, st, vals, got)
+    assert dropped > 0
+    assert INDEX_CATALOGUE["evi"].startswith("2.5 * (nir - red)")
+    with pytest.raises(ValueError, match="unsupported"):
+        composite_stack(stack, bands, ["median"], indices={"x": "red ** 2"})

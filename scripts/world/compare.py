@@ -11,6 +11,9 @@ Acceptance, per array (the statistic comes from the array name, see world/refsta
   |cube - ref| <= 1e-4 * max(|ref|, floor), floor 1e-3 for smad and bcmad (dimensionless; a
   floor keeps near-zero deviations, e.g. of single observations, from demanding more than
   float32 precision: the bar there is 1e-7 absolute) and 1 DN for emad (which is in DN);
+- medoid bands and `medoid_time` (int32 days, its fill where no data): 100% exact;
+- spectral index arrays (float32, NaN = no data): NaN exactly where the reference is NaN and
+  100% of the others within 1e-6 relative (|cube - ref| <= 1e-6 * |ref|);
 - `count`, and the per-sensor counts `count_sentinel2` / `count_landsat` of a cube pooling
   several collections (compared as arrays named like that): 100% exact.
 """
@@ -22,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from .refgrid import Grid
-from .refstats import MADS, parse_composite, parse_statistic
+from .refstats import MADS, MEDOID_TIME, parse_composite, parse_statistic
 
 MAD_RTOL = 1e-4
 MAD_FLOOR = {"smad": 1e-3, "bcmad": 1e-3, "emad": 1.0}
 MAD_PASS_PCT = 99.9
+INDEX_RTOL = 1e-6
 GEOMEDIAN_PASS_PCT = 99.9
 
 
@@ -69,6 +73,8 @@ class MadReport:
 
     @property
     def ok(self) -> bool:
+        if self.floor == 0:      # a spectral index: every value
+            return self.close_pct == 100.0 and self.nan_mismatch == 0
         return self.close_pct >= MAD_PASS_PCT and self.nan_mismatch == 0
 
 
@@ -91,7 +97,7 @@ def statistic_of(name: str, composite=None, geomedian_present: bool = False) -> 
     """The statistic that writes array `name`. With `composite` (the cube's statistics) the
     naming rule decides; without, a `BAND_STAT` suffix names it and a plain band name is the
     single statistic: the geomedian when MADs are present, else the default median."""
-    if name == "count" or name in MADS:
+    if name == "count" or name in MADS or name == MEDOID_TIME:
         return name
     if _is_sensor_count(name):
         return "count"
@@ -131,23 +137,24 @@ def _band_report(name: str, stat: str, bar: str, c: np.ndarray, r: np.ndarray) -
                       missing, extra, stat, bar)
 
 
-def _mad_report(name: str, c: np.ndarray, r: np.ndarray) -> MadReport:
-    floor = MAD_FLOOR[name]
+def _mad_report(name: str, c: np.ndarray, r: np.ndarray, floor: float | None = None, rtol: float = MAD_RTOL) -> MadReport:
+    floor = MAD_FLOOR[name] if floor is None else floor
     cn, rn = np.isnan(c), np.isnan(r)
     nan_mismatch = int(np.sum(cn != rn))
     data = ~rn
     cd, rd = c[data].astype(np.float64), r[data].astype(np.float64)
     diff = np.abs(cd - rd)                       # NaN where the cube is NaN: never close
-    rel = diff / np.maximum(np.abs(rd), floor)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / np.maximum(np.abs(rd), floor))
     n = int(data.sum())
-    close = np.nan_to_num(rel, nan=np.inf) <= MAD_RTOL
+    close = np.nan_to_num(rel, nan=np.inf) <= rtol
     return MadReport(name, n, 100.0 * float(close.mean()) if n else 100.0,
                      float(np.nanmax(rel)) if n and not np.isnan(rel).all() else 0.0,
                      float(np.nanmax(diff)) if n and not np.isnan(diff).all() else 0.0,
                      100.0 * float(np.mean(cd == rd)) if n else 100.0, nan_mismatch, floor, str(c.dtype))
 
 
-def compare(cube: dict[str, np.ndarray], ref: dict[str, np.ndarray], names, composite=None) -> Report:
+def compare(cube: dict[str, np.ndarray], ref: dict[str, np.ndarray], names, composite=None, indices=()) -> Report:
     """Compare the arrays `names` (and `count` when both hold it). `composite`: the cube's
     statistics, to tell which acceptance bar an array gets (see `statistic_of`); without it the
     names decide and plain band names get the default median cube's bar."""
@@ -160,12 +167,15 @@ def compare(cube: dict[str, np.ndarray], ref: dict[str, np.ndarray], names, comp
         c, r = np.asarray(cube[name]), np.asarray(ref[name])
         if c.shape != r.shape:
             raise ValueError(f"{name}: cube shape {c.shape} != reference shape {r.shape}")
+        if name in indices:
+            mads.append(_mad_report(name, c, r, floor=0.0, rtol=INDEX_RTOL))
+            continue
         stat = statistic_of(name, composite, geomedian_present)
         if stat in MADS:
             mads.append(_mad_report(name, c, r))
             continue
-        if stat == "count":
-            bar = "exact"     # a per-sensor count
+        if stat in ("count", MEDOID_TIME):
+            bar = "exact"     # a per-sensor count, the medoid's dates
         elif stat == "geomedian":
             bar = "geomedian"
         elif stat == "median" and (single_median or (composite is None and not _stat_suffix(name))):
@@ -195,9 +205,11 @@ def print_report(rep: Report) -> bool:
               f"max |diff| {r.max_abs_diff}  ref-has-data-cube-empty {r.missing}  cube-has-data-ref-empty {r.extra}  "
               f"[{r.statistic}: {_BAR_TEXT[r.bar]}] {'ok' if r.ok else 'FAIL'}")
     for m in rep.mads:
-        print(f"{m.name:>{width}}: within rel {MAD_RTOL:g} {m.close_pct:8.4f}%  exact {m.exact_pct:8.4f}%  "
+        print(f"{m.name:>{width}}: within rel {(INDEX_RTOL if m.floor == 0 else MAD_RTOL):g} {m.close_pct:8.4f}%  exact {m.exact_pct:8.4f}%  "
               f"max rel {m.max_rel_diff:.3g}  max |diff| {m.max_abs_diff:.3g}  NaN mismatches {m.nan_mismatch}  "
-              f"pixels {m.pixels}  {m.dtype}  [floor {m.floor:g}, ≥{MAD_PASS_PCT}%] {'ok' if m.ok else 'FAIL'}")
+              f"pixels {m.pixels}  {m.dtype}  "
+              + (f"[index: 100% within {INDEX_RTOL:g}]" if m.floor == 0 else f"[floor {m.floor:g}, ≥{MAD_PASS_PCT}%]")
+              + f" {'ok' if m.ok else 'FAIL'}")
     if rep.count_agree_pct is not None:
         ok = rep.count_agree_pct == 100.0 and rep.count_missing == 0
         print(f"{'count':>{width}}: agree {rep.count_agree_pct:8.4f}%  ref>0 & cube==0: {rep.count_missing}  "

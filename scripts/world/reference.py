@@ -43,7 +43,8 @@ if __package__ in (None, ""):
 
 from world.ref_items import LANDSAT, SENTINEL2, RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
 from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
-from world.refstats import composite_stack, is_float_output, output_names, parse_composite  # noqa: E402
+from world.refstats import (composite_stack, index_array_names, output_dtype, output_fill, output_names,  # noqa: E402
+                            parse_composite, parse_indices)
 
 DEFAULT_INVALID = (0, 1, 3, 8, 9, 10)
 DEFAULT_BANDS = ("red", "green", "blue", "nir")
@@ -234,7 +235,7 @@ def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
                    invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data",
                    composite=("median",), collections=DEFAULT_COLLECTIONS,
-                   landsat_invalid_bits=DEFAULT_LANDSAT_INVALID_BITS) -> dict[str, np.ndarray]:
+                   landsat_invalid_bits=DEFAULT_LANDSAT_INVALID_BITS, indices=()) -> dict[str, np.ndarray]:
     """Expected cube: {array: (time, y, x)} for every array `output_names(bands, composite)`
     gives (uint16; float32 with NaN = no data for smad/emad/bcmad), 'count' always.
     With the default composite ["median"] that is {band: uint16, 'count': uint16}.
@@ -245,7 +246,9 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     `collections`: the items used (others are ignored), each with its collection's rules:
     `sentinel-2-l2a` (SCL classes `invalid`) and `landsat-c2-l2` (qa_pixel bits
     `landsat_invalid_bits`). With more than one, the output also has `count_sentinel2` and
-    `count_landsat` (uint16, after `count`; `count` is their sum)."""
+    `count_landsat` (uint16, after `count`; `count` is their sum).
+    `indices`: spectral indices (names of the catalogue or name -> expression, see
+    world/refstats.py), float32 arrays after the composite's."""
     if fuse not in ("first-data", "first-valid"):
         raise ValueError(f"fuse must be first-data or first-valid, got {fuse!r}")
     stats = parse_composite(composite)
@@ -260,14 +263,16 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     foot = grid.lonlat_footprint()
     bands = list(bands)
     shape = (len(bins), grid.height, grid.width)
-    out = {n: np.full(shape, np.nan, np.float32) if is_float_output(n) else np.zeros(shape, np.uint16)
-           for n in output_names(bands, stats)}
+    indices = parse_indices(indices)
+    floats = set(index_array_names(stats, indices))
+    out = {n: np.full(shape, np.nan, np.float32) if n in floats else np.full(shape, output_fill(n), output_dtype(n))
+           for n in output_names(bands, stats, indices)}
     per_sensor = sensor_count_names(cols)
     for n in per_sensor:
         out[n] = np.zeros(shape, np.uint16)
     coords: dict = {}
     for t, tbin in enumerate(bins):
-        observations, sources = [], []
+        observations, sources, days = [], [], []
         for group in solar_day_groups(select(items, tbin, foot)):
             fused = np.zeros((len(bands), grid.height, grid.width), np.uint16)
             settled = np.zeros((grid.height, grid.width), bool)
@@ -281,8 +286,9 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
                 settled |= valid | (has_data if fuse == "first-data" else False)
             observations.append(fused)
             sources.append(group[0].collection)
+            days.append((group[0].solar_date - date(1970, 1, 1)).days)
         stack = np.stack(observations, axis=1) if observations else np.zeros((len(bands), 0, grid.height, grid.width), np.uint16)
-        for name, arr in composite_stack(stack, bands, stats).items():
+        for name, arr in composite_stack(stack, bands, stats, days, indices).items():
             out[name][t] = arr
         if per_sensor:
             for col in cols:
@@ -323,7 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--invalid", default=",".join(map(str, DEFAULT_INVALID)))
     ap.add_argument("--fuse", default="first-data", choices=["first-data", "first-valid"])
     ap.add_argument("--composite", default="median",
-                    help="statistics, comma-separated: median, mean, min, max, pNN (0-100), geomedian")
+                    help="statistics, comma-separated: median, mean, min, max, pNN (0-100), geomedian, medoid")
+    ap.add_argument("--indices", default="",
+                    help="spectral indices, comma-separated: catalogue names or name=expression")
     ap.add_argument("--collections", default=",".join(DEFAULT_COLLECTIONS),
                     help="collections to use, comma-separated: sentinel-2-l2a, landsat-c2-l2")
     ap.add_argument("--landsat-invalid-bits", default=",".join(map(str, DEFAULT_LANDSAT_INVALID_BITS)),
@@ -339,7 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         collections = parse_collections(a.collections)
         landsat_bits = [int(v) for v in a.landsat_invalid_bits.split(",") if v.strip()]
         qa_bit_mask(landsat_bits)
-        names = [n for n in output_names(bands, stats) if n != "count"] + sensor_count_names(collections)
+        indices = parse_indices(a.indices)
+        names = [n for n in output_names(bands, stats, indices) if n != "count"] + sensor_count_names(collections)
         cube = None
         if a.compare:
             cube, grid = load_zarr_cube(a.compare, names, crs=a.crs)
@@ -354,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         elif cube is None:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
         ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse, composite=stats,
-                             collections=collections, landsat_invalid_bits=landsat_bits)
+                             collections=collections, landsat_invalid_bits=landsat_bits, indices=indices)
     except (ValueError, OSError, KeyError, ImportError) as e:   # ImportError: hdstats for the geomedian
         print(f"reference: error: {e}", file=sys.stderr)
         return 2
@@ -369,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         np.savez_compressed(a.out, **ref, labels=np.array([b.label for b in bins]))
         print(f"wrote {a.out}")
     if cube is not None:
-        ok = print_report(compare(cube, ref, names, composite=stats))
+        ok = print_report(compare(cube, ref, names, composite=stats, indices=index_array_names(stats, indices)))
         return 0 if ok else 1
     return 0
 
