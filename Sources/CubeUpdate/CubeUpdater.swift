@@ -73,7 +73,10 @@ public final class CubeUpdater {
         var newBins: [String: IndexSnapshot.Bin] = [:]
         var journalWritten = false
         for bin in bins {
-            let oldFeatures = try indexFeatures(bin: bin.label)
+            // Only an index that read headers has fields worth keeping (reading its block files
+            // back is most of a dry run's own work otherwise).
+            let oldFeatures = oldSnapshot.headers.indexed + oldSnapshot.headers.failed > 0 && !recheckObjects
+                ? try indexFeatures(bin: bin.label) : []
             let content = try context.gather(bin, headers: &headers,
                                              reuse: recheckObjects ? nil : Self.reuse(oldFeatures, keys: spec.assetKeys),
                                              readHeaders: !dryRun)
