@@ -94,11 +94,17 @@ public final class CubeService: Sendable {
 
     // MARK: description
 
+    /// The bins readers see (an appended bin joins once complete; see CubeSchema.publish).
+    var publishedBins: [TimeBin] {
+        let n = (try? Publication.read(store, binCount: plan.bins.count).bins) ?? plan.bins.count
+        return Array(plan.bins.prefix(n))
+    }
+
     func info() -> JSONValue {
         let fp = try? layout.grid.lonLatFootprint(densify: 8)
         return [
             "name": .string(name),
-            "bins": .array(plan.bins.map { .string($0.label) }),
+            "bins": .array(publishedBins.map { .string($0.label) }),
             "arrays": .strings(mapArrays),
             "default_bands": .strings(defaultBands),
             "levels": .int(Int64(layout.levels.count)),
@@ -128,7 +134,8 @@ public final class CubeService: Sendable {
         guard p.count == 5, let z = Int(p[2]), let x = Int(p[3]), p[4].hasSuffix(".png"),
               let y = Int(p[4].dropLast(4)) else { throw RequestError(message: "tiles are /tiles/BIN/Z/X/Y.png") }
         let binText = String(p[1])
-        guard let bin = plan.bins.firstIndex(where: { $0.label == binText }) ?? Int(binText).flatMap({ plan.bins.indices.contains($0) ? $0 : nil })
+        let bins = publishedBins
+        guard let bin = bins.firstIndex(where: { $0.label == binText }) ?? Int(binText).flatMap({ bins.indices.contains($0) ? $0 : nil })
         else { throw RequestError(message: "no time bin \(binText)") }
         guard (0...24).contains(z), x >= 0, y >= 0, x < 1 << z, y < 1 << z else { throw RequestError(message: "no tile \(z)/\(x)/\(y)") }
         let bands = query["bands"].map { $0.split(separator: ",").map(String.init) } ?? defaultBands
@@ -166,15 +173,16 @@ public final class CubeService: Sendable {
         let w = grid.chunkWindow(cy: cy, cx: cx)
         let i = (row - w.row) * w.width + (col - w.col)
         var series: [String: JSONValue] = [:]
+        let published = publishedBins
         for array in mapArrays + [CubeLayout.countArray] {
-            series[array] = .array(try plan.bins.indices.map { bin in
+            series[array] = .array(try published.indices.map { bin in
                 let plane = try renderer.chunk(array: array, level: 0, bin: bin, cy: cy, cx: cx)
                 return .int(Int64(plane?[i] ?? 0))
             })
         }
         return .json([
             "inside": true, "lon": .double(lon), "lat": .double(lat), "row": .int(Int64(row)), "col": .int(Int64(col)),
-            "bins": .array(plan.bins.map { .string($0.label) }), "series": .object(series), "scale_factor": 0.0001,
+            "bins": .array(published.map { .string($0.label) }), "series": .object(series), "scale_factor": 0.0001,
         ])
     }
 }

@@ -574,3 +574,33 @@ def test_pyramids_and_zarr_v2_follow_appends_and_updates(steps, tmp_path, varian
         assert info["size"][0] > 0
         assert xr.open_zarr(store).sizes["time"] == 2
         assert json.loads((store / ".zattrs").read_text())["cube:bins_complete"] == [True, True]
+
+
+def test_serve_shows_only_published_bins(steps, tmp_path):
+    """`cube serve` lists and renders the published bins only: a bin built by an append but not
+    yet published (here: the publication record rolled back to one bin) is not on its map."""
+    import urllib.error
+    import urllib.request
+    store = tmp_path / "serve.zarr"
+    shutil.copytree(steps["store"], store)
+    record = json.loads((store / "_cube" / "publication.json").read_text())
+    (store / "_cube" / "publication.json").write_text(json.dumps({"bins": 1, "complete": record["complete"][:1]}))
+    proc = subprocess.Popen([cube_bin(), "serve", str(store), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving "), line + proc.stderr.read()
+        url = line.split(" at ")[1].split()[0].rstrip("/")
+        info = json.loads(urllib.request.urlopen(url + "/api/info", timeout=30).read())
+        assert info["bins"] == ["2024-02"]
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{url}/tiles/2024-03/12/2187/1465.png", timeout=30)
+        assert e.value.code == 400
+        ok = urllib.request.urlopen(f"{url}/tiles/2024-02/12/2187/1465.png", timeout=30)
+        assert ok.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
