@@ -83,7 +83,7 @@ let package = Package(
         ]),
         .executableTarget(name: "CubeCLI", dependencies: [
             "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "ChunkWorker",
-            "CubeRun", "CubePreview", "CubeServe", "CubeUpdate", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport", "JSON",
+            "CubeRun", "CubePreview", "CubeServe", "CubeUpdate", "SceneIndex", "GDALKit", "HTTPClient", "BenchSupport", "JSON", "Icechunk",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CubeSpec
 import Foundation
+import Icechunk
 
 @main
 struct Cube: ParsableCommand {
@@ -14,11 +15,19 @@ struct Cube: ParsableCommand {
         `cube init` writes the cube's Zarr schema, its job plan and its scene index; `cube run` \
         builds every job (and appends the bins of a later time.end); `cube update` rebuilds the \
         jobs whose scenes changed in the catalog; `cube worker` builds chunk jobs; `cube plan` shows what a spec would \
-        build without writing anything.
+        build without writing anything. A store is a folder, s3://bucket/prefix, or an Icechunk \
+        repository (icechunk:PATH, icechunk:s3://bucket/prefix), where every build, append and \
+        update is one commit: `cube log` lists them, `cube tag` names one.
         """,
         version: version,
-        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, UpdateCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self, ServeCommand.self]
+        subcommands: [InitCommand.self, PlanCommand.self, IndexCommand.self, RunCommand.self, UpdateCommand.self, WorkerCommand.self, StatusCommand.self, PreviewCommand.self, ServeCommand.self, LogCommand.self, TagCommand.self]
     )
+
+    static func main() {
+        // Store kinds beyond folders and s3:// (see StoreRegistry).
+        IcechunkStore.register()
+        main(nil)
+    }
 }
 
 /// Runs a command body, turning known errors into one-line messages and exit codes:
@@ -49,5 +58,8 @@ struct UsageError: Error {
 func loadSpec(_ path: String, store: String?) throws -> CubeSpec {
     var spec = try CubeSpec.load(path: path)
     if let store { spec.store = store }
+    if spec.zarrFormat != 3, spec.store.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("icechunk:") {
+        throw UsageError("zarr_format \(spec.zarrFormat) cannot go into \(spec.store): an Icechunk repository holds Zarr v3 only (use zarr_format: 3)")
+    }
     return spec
 }

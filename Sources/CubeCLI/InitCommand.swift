@@ -26,7 +26,7 @@ struct InitCommand: ParsableCommand {
     @Argument(help: "The cube spec (YAML).")
     var spec: String
 
-    @Option(help: "Store location (a folder path); overrides the spec's `store`.")
+    @Option(help: "Store location (a folder, s3://bucket/prefix, icechunk:PATH or icechunk:s3://bucket/prefix); overrides the spec's `store`.")
     var store: String?
 
     @Flag(help: "Replace a different cube already in the store.")
@@ -40,7 +40,7 @@ struct InitCommand: ParsableCommand {
         try runReportingErrors {
             let spec = try loadSpec(spec, store: store)
             let plan = try Plan.make(spec)
-            let target = try openStore(spec.store)
+            let target = try openStore(spec.store, access: .create)
             let outcome = try CubeSchema.initialize(spec: spec, plan: plan, store: target, force: force)
             switch outcome {
             case .created:
@@ -60,6 +60,12 @@ struct InitCommand: ParsableCommand {
                 print(extendedMessage(target, from: from, to: to, plan: plan))
             }
             if !noIndex { try ensureIndex(target) }
+            // An Icechunk store: the schema becomes the first commit on main.
+            if let id = try beginSession(target).publish(PublicationNote(
+                message: "\(spec.name): cube init (\(plan.bins.count) time bins, \(plan.jobCount) jobs, no data yet)",
+                metadata: ["cube:version": CubeSchema.toolVersion, "spec_digest": CubeSchema.specDigest(spec)])) {
+                print("committed \(id) on main")
+            }
         }
     }
 }

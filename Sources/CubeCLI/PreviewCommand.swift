@@ -26,10 +26,13 @@ struct PreviewCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The PNG file to write.")
     var output: String
 
+    @Option(help: "For an Icechunk store: the version to read (a snapshot id from `cube log`, a tag or a branch). Default: the tip of main.")
+    var at: String?
+
     func run() throws {
         try runReportingErrors {
             guard size >= 16 else { throw UsageError("--size must be at least 16") }
-            let s = try openStore(store)
+            let s = try openStore(store, access: .read(version: at))
             let (_, plan, layout) = try CubeSchema.open(store: s)
             guard let bin = plan.bins.firstIndex(where: { $0.label == time }) else {
                 throw UsageError("--time \(time): no such time bin (bins are \(plan.bins.first?.label ?? "")..\(plan.bins.last?.label ?? ""))")

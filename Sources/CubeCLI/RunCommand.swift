@@ -73,6 +73,9 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "JSON lines on standard output: one per job event, then the run report (one line).")
     var json = false
 
+    @Flag(name: .customLong("commit-each-bin"), help: "An Icechunk store: commit each time bin as it completes (readers follow a long build bin by bin), not only at the end of the run.")
+    var commitEachBin = false
+
     @Flag(name: .customLong("no-previews"), help: "Do not render the quicklook PNGs.")
     var noPreviews = false
 
@@ -134,7 +137,8 @@ struct RunCommand: ParsableCommand {
                 : .local(workers: workers ?? ProcessInfo.processInfo.activeProcessorCount)
             let display: DisplayMode = quiet ? .quiet : json ? .json : ProgressDisplay.automaticMode()
             let options = RunOptions(executor: kind, attempts: attempts, time: time, bbox: bboxValues,
-                                     display: display, previews: !noPreviews, workerArguments: workerArgs)
+                                     display: display, previews: !noPreviews, workerArguments: workerArgs,
+                                     commitEachBin: commitEachBin)
             let report = try Coordinator(store: cubeStore, storeLocation: location, options: options).run()
             if json {
                 print(String(decoding: try report.encoded(pretty: false), as: UTF8.self))
@@ -153,7 +157,7 @@ struct RunCommand: ParsableCommand {
         if exists && !isDirectory.boolValue {
             let spec = try loadSpec(target, store: store)
             let plan = try Plan.make(spec)
-            let s = try openStore(spec.store)
+            let s = try openStore(spec.store, access: .create)
             switch try CubeSchema.initialize(spec: spec, plan: plan, store: s, force: false) {
             case .created:
                 FileHandle.standardError.write(Data("initialised \(spec.store): \(plan.jobCount) jobs\n".utf8))
@@ -165,7 +169,7 @@ struct RunCommand: ParsableCommand {
             return (s, spec.store)
         }
         if store != nil { throw UsageError("--store goes with a spec; '\(target)' is a store already") }
-        if target.lowercased().hasPrefix("s3://") { return (try openStore(target), target) }
+        if StoreRegistry.isRegistered(target) { return (try openStore(target), target) }
         guard exists else { throw UsageError("'\(target)' is neither a spec file nor a store folder") }
         let location = URL(fileURLWithPath: target).standardizedFileURL.path
         return (try openStore(location), location)

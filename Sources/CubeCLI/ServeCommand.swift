@@ -11,7 +11,7 @@ struct ServeCommand: ParsableCommand {
             A local web server: a page with a map (time slider, band combination, stretch), map \
             tiles rendered from the cube's pyramid (the base level when it has none), a pixel's \
             time series on click, and the build's progress while `cube run` is going on. Reads \
-            local and s3:// stores. Stop it with Ctrl-C.
+            local, s3:// and icechunk: stores (the tip of main, followed as it moves, or the version --at names). Stop it with Ctrl-C.
             """
     )
 
@@ -24,10 +24,13 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Port to listen on (0: any free port).")
     var port = 8000
 
+    @Option(help: "For an Icechunk store: the version to read (a snapshot id from `cube log`, a tag or a branch). Default: the tip of main.")
+    var at: String?
+
     func run() throws {
         try runReportingErrors {
             guard (0...65535).contains(port) else { throw UsageError("--port must be 0...65535") }
-            let service = try CubeService(store: openStore(store))
+            let service = try CubeService(store: openStore(store, access: .read(version: at)))
             let (host, location) = (host, store)
             try CubeHTTPServer.run(service: service, host: host, port: port) { bound in
                 // Unbuffered: a script waits for this line to know the port.

@@ -22,9 +22,12 @@ struct StatusCommand: ParsableCommand {
     @Option(help: "One job (TIME/ROW/COL, e.g. 2024-03/4/7): its done record and the scenes it was built from.")
     var job: String?
 
+    @Option(help: "For an Icechunk store: the version to read (a snapshot id from `cube log`, a tag or a branch). Default: the tip of main.")
+    var at: String?
+
     func run() throws {
         try runReportingErrors {
-            let s = try openStore(store)
+            let s = try openStore(store, access: .read(version: at))
             let (spec, plan, layout) = try CubeSchema.open(store: s)
             let ledger = JobLedger(store: s, plan: plan)
             if let job {

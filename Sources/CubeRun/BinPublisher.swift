@@ -43,7 +43,7 @@ final class BinPublisher: Sendable {
                         r.empty += built.empty
                     }
                 }
-                try coordinator.publish(done: done, pyramidFailed: built?.failedBins ?? [], display: display)
+                try coordinator.publish(done: done, pyramidFailed: built?.failedBins ?? [], display: display, interim: true)
             } catch {
                 display.note("publishing \(coordinator.plan.bins[job.bin].label): \(error) (the run's end tries again)")
             }

@@ -35,10 +35,13 @@ public struct RunOptions: Sendable {
     public var workerArguments: [String]
     /// The `cube` executable workers run (this one by default).
     public var executable: String
+    /// For a store with versions: a commit for every bin completed during the run, not only
+    /// the run's last one (readers then follow a long build bin by bin).
+    public var commitEachBin: Bool
 
     public init(executor: ExecutorKind, attempts: Int = 3, time: [String] = [], bbox: [Double]? = nil,
                 display: DisplayMode = .lines, previews: Bool = true, workerArguments: [String] = [],
-                executable: String = Coordinator.currentExecutable()) {
+                executable: String = Coordinator.currentExecutable(), commitEachBin: Bool = false) {
         self.executor = executor
         self.attempts = attempts
         self.time = time
@@ -47,6 +50,7 @@ public struct RunOptions: Sendable {
         self.previews = previews
         self.workerArguments = workerArguments
         self.executable = executable
+        self.commitEachBin = commitEachBin
     }
 }
 
@@ -80,10 +84,12 @@ public final class Coordinator: Sendable {
 
     /// Where the run's metadata goes and how it reaches readers (see `WriteSession`).
     let session: any WriteSession
+    /// The last commit this run made (a store with versions).
+    private let lastCommit = Mutex<String?>(nil)
 
     public init(store: any Store, storeLocation: String, options: RunOptions) throws {
         self.store = store
-        session = try beginSession(store)
+        session = try beginSession(store, SessionOptions(versionEachPublication: options.commitEachBin))
         self.storeLocation = storeLocation
         self.options = options
         let opened = try CubeSchema.open(store: store)
@@ -106,6 +112,8 @@ public final class Coordinator: Sendable {
     /// earlier run are skipped); nil when the cube has no pyramid.
     func buildPyramid(done: Set<JobID>, display: ProgressDisplay) throws -> PyramidBuilder.Report? {
         guard layout.hasPyramid else { return nil }
+        // The workers' chunks of a store that stages them (Icechunk) become readable here.
+        try session.refresh()
         let bins = completeBins(done).sorted()
         guard !bins.isEmpty else { return PyramidBuilder.Report() }
         let report = try PyramidBuilder(layout: layout, store: store).build(bins: bins)
@@ -124,17 +132,28 @@ public final class Coordinator: Sendable {
     /// Publishes the complete bins (see `CubeSchema.publish`): readers see a bin once every
     /// job and pyramid chunk of it, and of every bin before it, is done. The metadata goes
     /// through the run's write session, which then publishes (a commit, for a store with versions).
+    /// `interim`: a bin completed during the run (a commit only with `commitEachBin`).
     @discardableResult
-    func publish(done: Set<JobID>, pyramidFailed: Set<Int>, display: ProgressDisplay) throws -> PublishOutcome {
+    func publish(done: Set<JobID>, pyramidFailed: Set<Int>, display: ProgressDisplay, interim: Bool) throws -> PublishOutcome {
         let outcome = try CubeSchema.publish(spec: spec, layout: layout, store: session.store,
                                              complete: completeBins(done).subtracting(pyramidFailed),
                                              notes: publicationNotes)
-        if outcome.changed || !publicationNotes.isEmpty {
+        // A store that stages writes publishes at a run's end even when the shape stayed (an
+        // update's rebuilt chunks, a resumed run's staged work).
+        if try outcome.changed || !publicationNotes.isEmpty || (!interim && session.hasUnpublishedWrites) {
             let bins = plan.bins.prefix(outcome.after).map(\.label)
-            try session.publish(PublicationNote(
-                message: "\(cubeName): \(outcome.after) time steps (\(bins.first ?? "-")..\(bins.last ?? "-")), \(outcome.completeAfter) complete",
+            let jobs = JobID.all(in: plan).count
+            let what = updateSummary.map { "update of \($0.bins.joined(separator: ", ")): \($0.jobs_rebuilt) jobs rebuilt, \($0.jobs_emptied) emptied; " } ?? ""
+            let id = try session.publish(PublicationNote(
+                message: "\(cubeName): \(what)\(outcome.after) time steps (\(bins.first ?? "-")..\(bins.last ?? "-")), \(outcome.completeAfter) complete; \(done.count) of \(jobs) jobs done",
                 metadata: ["cube:version": CubeSchema.toolVersion, "index_snapshot": Self.indexSnapshot(store) ?? "",
-                           "published_bins": "\(outcome.after)", "complete_bins": "\(outcome.completeAfter)"]))
+                           "spec_digest": CubeSchema.specDigest(spec), "jobs_done": "\(done.count)", "jobs": "\(jobs)",
+                           "published_bins": "\(outcome.after)", "complete_bins": "\(outcome.completeAfter)"],
+                interim: interim))
+            if let id {
+                lastCommit.withLock { $0 = id }
+                display.note("committed \(id) on main")
+            }
         }
         if outcome.after > outcome.before {
             display.note("published \(outcome.after - outcome.before) new time step\(outcome.after - outcome.before == 1 ? "" : "s") (\(plan.bins[outcome.before].label)..\(plan.bins[outcome.after - 1].label)): readers now see \(outcome.after)")
@@ -146,7 +165,7 @@ public final class Coordinator: Sendable {
     /// forgetting the jobs it rebuilds, so their bins read as incomplete while they are rebuilt.
     public func publishNow() throws {
         let display = ProgressDisplay(mode: .quiet, snapshot: { JobQueue(jobs: [], maxAttempts: 1).snapshot() })
-        try publish(done: try ledger.doneJobs(), pyramidFailed: [], display: display)
+        try publish(done: try ledger.doneJobs(), pyramidFailed: [], display: display, interim: true)
     }
 
     /// The id of the store's scene index snapshot (`_cube/index/snapshot.json`), if any.
@@ -291,7 +310,7 @@ public final class Coordinator: Sendable {
             r.alreadyDone = max(0, r.alreadyDone - pyramidSoFar.built - pyramidSoFar.empty)
             return r
         }
-        let published = try publish(done: doneNow, pyramidFailed: pyramid?.failedBins ?? [], display: display)
+        let published = try publish(done: doneNow, pyramidFailed: pyramid?.failedBins ?? [], display: display, interim: false)
 
         var previews: [String: String] = [:]
         if options.previews && !newlyDone.isEmpty {
@@ -339,7 +358,8 @@ public final class Coordinator: Sendable {
             requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) },
             pyramid: pyramid.map { .init(levels: layout.levels.count - 1, built: $0.built, empty: $0.empty,
                                          already_built: $0.alreadyDone, failed: $0.failed) },
-            published_bins: published.after, complete_bins: published.completeAfter, update: updateSummary)
+            published_bins: published.after, complete_bins: published.completeAfter, update: updateSummary,
+            commit: lastCommit.withLock { $0 })
         do {
             try store.put(RunReport.key, report.encoded())
         } catch {

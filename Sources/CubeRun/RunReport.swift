@@ -69,6 +69,8 @@ public struct RunReport: Codable, Sendable {
     public var complete_bins: Int?
     /// What `cube update` found changed and handed to this run (nil for a plain run).
     public var update: UpdateSummary?
+    /// The commit this run ended in, for a store that keeps versions (an Icechunk repository).
+    public var commit: String?
 
     public struct UpdateSummary: Codable, Sendable, Equatable {
         public var bins: [String]
@@ -126,6 +128,7 @@ public struct RunReport: Codable, Sendable {
         if let published_bins, let complete_bins {
             lines.append("time:    readers see \(published_bins) time step\(published_bins == 1 ? "" : "s"), \(complete_bins) complete")
         }
+        if let commit { lines.append("commit:  \(commit) on main (`cube log \(store)`)") }
         if let index_snapshot { lines.append("index:   snapshot \(index_snapshot) (_cube/index/snapshot.json)") }
         lines.append(String(format: "time:    %.1f s with %d %@ worker%@", wall_seconds, workers, executor, workers == 1 ? "" : "s"))
         for u in scenes.unreadable.prefix(10) { lines.append("skipped: \(u.id): \(u.reason)") }

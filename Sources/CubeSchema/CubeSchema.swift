@@ -31,6 +31,14 @@ public struct SchemaError: Error, CustomStringConvertible {
 public enum CubeSchema {
     public static let toolVersion = "0.1.0"
 
+    /// A short digest of a spec's fingerprint (FNV-1a, 64 bits, hex): names the spec in commit
+    /// metadata, so two versions built from different specs are told apart at a glance.
+    public static func specDigest(_ spec: CubeSpec) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in spec.fingerprint.utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return String(h, radix: 16)
+    }
+
     /// Build record kept at `_cube/build.json`.
     public struct BuildRecord: Codable, Equatable, Sendable {
         public var fingerprint: String

@@ -11,17 +11,21 @@ extension IcechunkRepository {
     /// - `chunks`: array path → refs written in this commit (from `writeChunk`, or inline).
     ///   They replace the parent's refs at the same coordinates. Only the manifests whose
     ///   region the refs fall in are rewritten; every other manifest of the parent is reused.
+    /// - `deletingChunks`: array path → coordinates whose refs are removed (a chunk that now
+    ///   holds only fill values). A coordinate both given in `chunks` and deleted keeps the ref.
     /// - `deleting`: paths removed with everything below them (applied before `nodes`, so a
     ///   path deleted and given again is a new node with a new id).
     /// - `metadata`: commit properties (stored as FlexBuffers, as icechunk does).
+    /// - `id`: the new snapshot's id (random by default; a caller that records its intent
+    ///   before committing names it first).
     ///
     /// Throws `IcechunkError.conflict` (and moves nothing) when another writer moved the branch.
     @discardableResult
     public func commit(branch: String, parent: ObjectId12, deleting: [String] = [], nodes: [String: Data] = [:],
-                       chunks: [String: [ChunkRef]] = [:], message: String,
-                       metadata: [String: MetadataValue] = [:], now: Date = Date()) throws -> ObjectId12 {
+                       chunks: [String: [ChunkRef]] = [:], deletingChunks: [String: [[UInt32]]] = [:], message: String,
+                       metadata: [String: MetadataValue] = [:], now: Date = Date(),
+                       id: ObjectId12 = .random()) throws -> ObjectId12 {
         let base = try snapshot(parent)
-        let id = ObjectId12.random()
         var tx = TransactionLog(id: id)
 
         // 1. The node tree: the parent's, with the named nodes added or replaced.
@@ -62,8 +66,14 @@ extension IcechunkRepository {
         // 2. Manifests: for each array with new refs, the regions they touch.
         var fileInfo: [ObjectId12: ManifestFileInfo] = [:]
         for f in base.manifestFiles { fileInfo[f.id] = f }
-        for (rawPath, refs) in chunks.sorted(by: { $0.key < $1.key }) where !refs.isEmpty {
-            let path = try Self.normalise(rawPath)
+        var changes: [String: [ChunkChange]] = [:]
+        for (rawPath, coords) in deletingChunks where !coords.isEmpty {
+            changes[try Self.normalise(rawPath), default: []] += coords.map { ChunkChange(coords: $0, payload: nil) }
+        }
+        for (rawPath, refs) in chunks where !refs.isEmpty {
+            changes[try Self.normalise(rawPath), default: []] += refs.map { ChunkChange(coords: $0.coords, payload: $0.payload) }
+        }
+        for (path, refs) in changes.sorted(by: { $0.key < $1.key }) {
             guard var node = byPath[path], case let .array(shape, names, manifests) = node.kind else {
                 throw IcechunkError.invalid("chunks for \(path), which is not an array of this commit")
             }
@@ -113,13 +123,13 @@ extension IcechunkRepository {
     /// holds one encoded manifest at a time. Returns the array's new manifest list, the files
     /// written and the coordinates.
     func writeArrayManifests(node: Node, shape: [DimensionShape], names: [String?]?, existing: [ManifestRef],
-                             refs: [ChunkRef]) throws -> ([ManifestRef], [ManifestFileInfo], [[UInt32]]) {
+                             refs: [ChunkChange]) throws -> ([ManifestRef], [ManifestFileInfo], [[UInt32]]) {
         let rank = shape.count
         // Last ref wins at a coordinate (a stable sort keeps the given order among equals).
         var sorted = refs.enumerated().sorted { a, b in
             coordsPrecede(a.element.coords, b.element.coords) || (a.element.coords == b.element.coords && a.offset < b.offset)
         }.map(\.element)
-        var unique: [ChunkRef] = []
+        var unique: [ChunkChange] = []
         unique.reserveCapacity(sorted.count)
         for r in sorted {
             guard r.coords.count == rank else { throw IcechunkError.invalid("chunk \(r.coords) of \(node.path) has \(r.coords.count) coordinates, the array \(rank)") }
@@ -133,13 +143,13 @@ extension IcechunkRepository {
 
         // Group by manifest block.
         let blocks = splitting.blocks(names, rank: rank)
-        var groups: [[UInt32]: [ChunkRef]] = [:]
+        var groups: [[UInt32]: [ChunkChange]] = [:]
         for r in unique {
             let key = zip(r.coords, blocks).map { $0 / $1 }
             groups[key, default: []].append(r)
         }
         // A region: refs keyed by coordinates, a box, and the existing manifests it absorbed.
-        struct Region { var box: Extent; var refs: [ChunkRef] }
+        struct Region { var box: Extent; var refs: [ChunkChange] }
         var regions: [Region] = groups.keys.sorted { coordsPrecede($0, $1) }.map { key in
             let refs = groups[key]!
             return Region(box: Extent.bounding(refs.map(\.coords))!, refs: refs)
@@ -154,7 +164,8 @@ extension IcechunkRepository {
             while i < regions.count {
                 if let k = kept.firstIndex(where: { $0.extent.overlaps(regions[i].box) }) {
                     let old = kept.remove(at: k)
-                    let theirs = try manifest(old.id).arrays.first { $0.nodeId == node.id }?.refs ?? []
+                    let theirs = (try manifest(old.id).arrays.first { $0.nodeId == node.id }?.refs ?? [])
+                        .map { ChunkChange(coords: $0.coords, payload: $0.payload) }
                     regions[i].refs = Self.merge(theirs, under: regions[i].refs)
                     regions[i].box = regions[i].box.union(old.extent)
                     changed = true
@@ -175,20 +186,23 @@ extension IcechunkRepository {
         var files: [ManifestFileInfo] = []
         var result = kept
         for region in regions {
+            // Deletions leave no ref; a region left without refs needs no manifest.
+            let live = region.refs.compactMap { c in c.payload.map { ChunkRef(coords: c.coords, payload: $0) } }
+            guard !live.isEmpty else { continue }
             let mid = ObjectId12.random()
-            let m = Manifest(id: mid, arrays: [ArrayManifest(nodeId: node.id, refs: region.refs)])
+            let m = Manifest(id: mid, arrays: [ArrayManifest(nodeId: node.id, refs: live)])
             let data = try ObjectFile.encode(.manifest, flatbuffer: Codec.encodeManifest(m))
             try storage.put("manifests/\(mid)", data)
-            files.append(ManifestFileInfo(id: mid, sizeBytes: UInt64(data.count), numChunkRefs: UInt32(region.refs.count)))
+            files.append(ManifestFileInfo(id: mid, sizeBytes: UInt64(data.count), numChunkRefs: UInt32(live.count)))
             // Tight extents, as icechunk writes them: the bounding box of the refs.
-            result.append(ManifestRef(id: mid, extent: Extent.bounding(region.refs.map(\.coords)) ?? region.box))
+            result.append(ManifestRef(id: mid, extent: Extent.bounding(live.map(\.coords)) ?? region.box))
         }
         return (result, files, coords)
     }
 
     /// Both lists sorted by coordinates; at equal coordinates `top` wins.
-    static func merge(_ bottom: [ChunkRef], under top: [ChunkRef]) -> [ChunkRef] {
-        var out: [ChunkRef] = []
+    static func merge(_ bottom: [ChunkChange], under top: [ChunkChange]) -> [ChunkChange] {
+        var out: [ChunkChange] = []
         out.reserveCapacity(bottom.count + top.count)
         var i = 0, j = 0
         while i < bottom.count || j < top.count {
@@ -202,6 +216,12 @@ extension IcechunkRepository {
         }
         return out
     }
+}
+
+/// A chunk ref written (payload) or removed (nil) by a commit.
+struct ChunkChange {
+    var coords: [UInt32]
+    var payload: ChunkPayload?
 }
 
 /// What a commit needs from a node's zarr.json: group or array, and for an array its shape in
