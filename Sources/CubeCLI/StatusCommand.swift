@@ -5,6 +5,7 @@ import CubeRun
 import CubeSchema
 import CubeStore
 import Foundation
+import Icechunk
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,7 +41,15 @@ struct StatusCommand: ParsableCommand {
             let holder = try RunLock.read(s)
             let lastReport = try s.get(RunReport.key).flatMap { try? JSONDecoder().decode(RunReport.self, from: $0) }
             let complete = try CubeSchema.isComplete(store: s, layout: layout)
-            let publication = try Publication.read(s, binCount: plan.bins.count)
+            let publication = try Publication.readVisible(s, binCount: plan.bins.count)
+            // An Icechunk store: the version read, and what readers of it see (its root attributes).
+            var version: [String: Any]?
+            if let icechunk = s as? IcechunkStore {
+                let id = try icechunk.snapshotId()
+                let snapshot = try icechunk.repository.snapshot(id)
+                let time = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(snapshot.flushedAt) / 1e6))
+                version = ["snapshot": id.description, "message": snapshot.message, "time": time, "tip_of_main": at == nil]
+            }
             let updating = try s.get(UpdateJournal.key).flatMap { try? JSONDecoder().decode(UpdateJournal.self, from: $0) }
             var perBin: [String: [String: Int]] = [:]
             for bin in plan.bins.indices {
@@ -70,6 +79,7 @@ struct StatusCommand: ParsableCommand {
                     "bins": perBin,
                     "failures": failures.sorted { $0.key < $1.key }.map { ["job": $0.value.job, "error": $0.value.error, "attempts": $0.value.attempts] },
                 ]
+                object["version"] = version ?? NSNull()
                 object["published_bins"] = publication.bins
                 object["complete_bins"] = publication.complete.filter { $0 }.count
                 object["update_pending"] = updating.map { ["started": $0.started, "bins": $0.bins] } ?? NSNull()
@@ -89,6 +99,9 @@ struct StatusCommand: ParsableCommand {
                 let b = perBin[bin.label]!
                 let shown = i < publication.bins ? (publication.complete[i] ? "published, complete" : "published") : "not yet published"
                 print("  \(bin.label): \(b["done"]!)/\(b["jobs"]!) done\(b["failed"]! > 0 ? ", \(b["failed"]!) failed" : "") (\(shown))")
+            }
+            if let version {
+                print("version:  \(version["snapshot"]!) (\(version["time"]!)): \(version["message"]!)\(at == nil ? " (the tip of main)" : "")")
             }
             print("readers:  \(publication.bins) of \(plan.bins.count) time steps published, \(publication.complete.filter { $0 }.count) complete")
             if let updating {

@@ -33,6 +33,18 @@ public struct Publication: Codable, Equatable, Sendable {
         return try JSONDecoder().decode(Publication.self, from: data)
     }
 
+    /// What readers of the store see: the root group's `cube:bins_complete`, which the last
+    /// publication wrote together with the consolidated metadata (so a version of an Icechunk
+    /// store answers for itself); the publication record when the root has none.
+    public static func readVisible(_ store: any Store, binCount: Int) throws -> Publication {
+        if let data = try store.get("zarr.json"),
+           let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let flags = (root["attributes"] as? [String: Any])?["cube:bins_complete"] as? [Bool] {
+            return Publication(bins: flags.count, complete: flags)
+        }
+        return try read(store, binCount: binCount)
+    }
+
     func write(_ store: any Store) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]

@@ -96,7 +96,7 @@ public final class CubeService: Sendable {
 
     /// The bins readers see (an appended bin joins once complete; see CubeSchema.publish).
     var publishedBins: [TimeBin] {
-        let n = (try? Publication.read(store, binCount: plan.bins.count).bins) ?? plan.bins.count
+        let n = (try? Publication.readVisible(store, binCount: plan.bins.count).bins) ?? plan.bins.count
         return Array(plan.bins.prefix(n))
     }
 

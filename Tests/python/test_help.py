@@ -10,7 +10,7 @@ import pytest
 
 from world_testkit import cube_bin
 
-COMMANDS = ["", "init", "plan", "index", "run", "update", "worker", "status", "preview", "serve"]
+COMMANDS = ["", "init", "plan", "index", "run", "update", "worker", "status", "preview", "serve", "log", "tag"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

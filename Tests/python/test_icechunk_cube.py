@@ -200,7 +200,12 @@ def test_status_and_tags_name_versions(steps, tmp_path):
     old, facts = read_version(steps["repo"], tmp_path, "feb-release")
     assert facts["sizes"]["time"] == 1
     assert_same(old, steps["feb"], "tag feb-release")
-    assert cube("status", loc, "--at", "feb-release").returncode == 0
+    at = json.loads(cube("status", loc, "--at", "feb-release", "--json").stdout)
+    assert at["version"]["snapshot"] == tagged[0]["id"] and at["version"]["tip_of_main"] is False
+    assert at["published_bins"] == 1 and at["complete_bins"] == 1
+    tip = json.loads(cube("status", loc, "--json").stdout)
+    assert tip["version"]["tip_of_main"] is True and tip["published_bins"] == 2
+    assert "version:  " in cube("status", loc, "--at", "feb-release").stdout
     png = tmp_path / "feb.png"
     cube("preview", loc, "--time", "2024-02", "--at", steps["log_feb"][0]["id"], "-o", png)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -211,6 +216,48 @@ def test_status_and_tags_name_versions(steps, tmp_path):
     assert again.returncode == 2 and "exists already" in again.stderr
     plain = cube("log", steps["folder"] / "plain.zarr", check=False)
     assert plain.returncode == 2 and "keeps no versions" in plain.stderr
+
+
+def served_info(location, *args) -> tuple[dict, dict]:
+    import urllib.request
+    proc = subprocess.Popen([cube_bin(), "serve", str(location), "--port", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving "), line + proc.stderr.read()
+        url = line.split(" at ")[1].split()[0].rstrip("/")
+        info = json.loads(urllib.request.urlopen(url + "/api/info", timeout=30).read())
+        lon, lat = (BBOX[0] + BBOX[2]) / 2, (BBOX[1] + BBOX[3]) / 2
+        point = json.loads(urllib.request.urlopen(f"{url}/api/point?lon={lon}&lat={lat}", timeout=30).read())
+        return info, point
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_serve_shows_the_tip_or_the_version_named(steps):
+    loc = steps["loc"]
+    info, point = served_info(loc)
+    assert info["bins"] == ["2024-02", "2024-03"]
+    assert point["series"]["red"] == [int(v) for v in steps["updated"]["red"][:, point["row"], point["col"]]]
+    info, point = served_info(loc, "--at", "feb-release")
+    assert info["bins"] == ["2024-02"]
+    assert point["series"]["red"] == [int(v) for v in steps["feb"]["red"][:, point["row"], point["col"]]]
+
+
+def test_commit_each_bin_lets_readers_follow_a_build_bin_by_bin(steps, world, tmp_path):
+    _, catalog = world
+    loc = f"icechunk:{tmp_path / 'each.icechunk'}"
+    cube("init", write_spec(tmp_path, catalog.env, "2024-03-31", name="each"), "--store", loc)
+    cube("run", loc, "--workers", "2", "--quiet", "--no-previews", "--commit-each-bin")
+    commits = log(loc)
+    assert len(commits) == 4, [c["message"] for c in commits]
+    assert "1 complete" in commits[1]["message"] and "2 complete" in commits[0]["message"]
+    first, _ = read_version(tmp_path / "each.icechunk", tmp_path, commits[1]["id"])
+    for b in VARS:
+        np.testing.assert_array_equal(first[b][0], steps["ref_mar"][b][0], err_msg=b)
+    last, _ = read_version(tmp_path / "each.icechunk", tmp_path)
+    assert_same(last, steps["ref_mar"], "commit-each-bin build vs reference")
 
 
 def test_kill_during_a_build_leaves_main_at_the_init_commit(steps):
