@@ -188,6 +188,17 @@ def test_init_and_build_are_one_commit_each_and_read_like_the_plain_build(steps)
     paths = {n["path"] for n in info["snapshot"]["nodes"]}
     assert {"/", "/red", "/count", "/time", "/time_bnds", "/latitude", "/longitude", "/spatial_ref"} <= paths
     assert not any(p.startswith("/_cube") for p in paths), "bookkeeping stays outside the snapshot"
+    # Every manifest listed with its exact size and ref count; as many refs per array as the
+    # plain build has chunk objects; the repo object names the branch and snapshots cube wrote.
+    assert info["manifest_mismatches"] == []
+    plain = steps["folder"] / "plain.zarr"
+    for b in VARS + ["time", "time_bnds"]:
+        files = [p for p in (plain / b / "c").rglob("*") if p.is_file()]
+        assert info["refs_per_array"].get(f"/{b}", 0) == len(files) > 0, b
+    repo_info = info["repo_info"]
+    assert repo_info["branches"]["main"] == feb[0]["id"]
+    assert {s["id"] for s in repo_info["snapshots"]} == {c["id"] for c in feb}
+    assert info["snapshot"]["header"]["written_by"].startswith("cube")
 
 
 def test_status_and_tags_name_versions(steps, tmp_path):

@@ -62,9 +62,26 @@ def main() -> None:
                for c in repo.ancestry(branch="main")]
         tip = log[0]["id"]
         snap = repo.inspect_snapshot(tip)
+        snap = json.loads(snap) if isinstance(snap, str) else snap
+        # Every manifest the snapshot lists, as icechunk-python inspects it: sizes and counts
+        # must agree with the snapshot's list, and refs add up per array.
+        ids = {n["id"]: n["path"] for n in snap["nodes"]}
+        refs: dict[str, int] = {}
+        mismatches = []
+        for listed in snap["manifests"]:
+            m = repo.inspect_manifest(listed["id"])
+            # size_bytes in the snapshot is the object's size, as icechunk itself lists it
+            # (inspect_manifest's size_bytes is the decoded FlatBuffer's).
+            local = None if location.startswith(("s3://", "icechunk:s3://")) else \
+                os.path.getsize(os.path.join(location.removeprefix("icechunk:"), "manifests", listed["id"]))
+            if m["total_chunk_refs"] != listed["num_chunk_refs"] or (local is not None and local != listed["size_bytes"]):
+                mismatches.append(listed["id"])
+            for a in m["arrays"]:
+                refs[ids[a["node_id"]]] = refs.get(ids[a["node_id"]], 0) + a["num_chunk_refs"]
+        info = repo.inspect_repo_info()
         print(json.dumps({"ancestry": log, "tags": {t: repo.lookup_tag(t) for t in repo.list_tags()},
-                          "branches": sorted(repo.list_branches()), "snapshot": json.loads(snap) if isinstance(snap, str) else snap},
-                         default=str))
+                          "branches": sorted(repo.list_branches()), "snapshot": snap, "refs_per_array": refs,
+                          "manifest_mismatches": mismatches, "repo_info": info}, default=str))
     elif command == "add-array":
         name = rest[0]
         w = repo.writable_session("main")
