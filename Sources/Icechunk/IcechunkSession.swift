@@ -100,7 +100,9 @@ extension IcechunkStore {
             guard let (path, coords) = Self.locate(key, isArray: { shapes[$0]?.isArray == true }),
                   let shape = shapes[path]?.chunks, coords.count == shape.count,
                   zip(coords, shape).allSatisfy({ $0 < $1 }) else {
-                // Chunks of a deleted array go with it; others wait for their array's shape.
+                // A removal outside the shape has nothing to remove that a reader could see;
+                // chunks of a deleted array go with it; others wait for their array's shape.
+                if entry.value == .deletedChunk { continue }
                 if !deleting.isEmpty, Self.locate(key, isArray: { nodes[$0]?.isArray == true }).map({ underDeleted($0.path) }) == true { continue }
                 held.append((key, entry.value))
                 continue
