@@ -585,6 +585,10 @@ def test_serve_shows_only_published_bins(steps, tmp_path):
     shutil.copytree(steps["store"], store)
     record = json.loads((store / "_cube" / "publication.json").read_text())
     (store / "_cube" / "publication.json").write_text(json.dumps({"bins": 1, "complete": record["complete"][:1]}))
+    # Readers see what the root group says (it is published with the consolidated metadata).
+    root = json.loads((store / "zarr.json").read_text())
+    root["attributes"]["cube:bins_complete"] = root["attributes"]["cube:bins_complete"][:1]
+    (store / "zarr.json").write_text(json.dumps(root))
     proc = subprocess.Popen([cube_bin(), "serve", str(store), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
