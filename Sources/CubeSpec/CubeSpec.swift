@@ -226,6 +226,11 @@ extension CubeSpec {
     /// The first sensor's mask (the only one in a single-sensor cube).
     public var mask: MaskSpec { sensors[0].mask }
 
+    /// How far around a chunk its mask filters look (the widest sensor's `filters.halo`; 0
+    /// without filters): a job reads the scenes, and builds the observations, of its chunk
+    /// grown by this many pixels.
+    public var maskFilterHalo: Int { sensors.map { $0.mask.filters.isEmpty ? 0 : $0.mask.filters.halo }.max() ?? 0 }
+
     /// The sensor reading items of `collection` (nil: a local file's item without one).
     public func sensor(for collection: String?) -> SensorSpec? {
         sensors.first { $0.collection == (collection ?? "") } ?? sensors.first { $0.collection.isEmpty }
