@@ -95,6 +95,12 @@ def test_filtered_cube_matches_the_reference_and_not_the_unfiltered_one(served, 
     control = compare(got, plain, BANDS)
     assert not control.ok and control.count_agree_pct < 100.0
 
+    # Other filters are another cube: `cube init` refuses the store, naming the field.
+    spec = tmp_path / "odc.yaml"
+    spec.write_text(spec.read_text().replace("[dilation, 3]", "[dilation, 4]"))
+    out = subprocess.run([cube_bin(), "init", str(spec)], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "changed: mask.filters" in out.stderr, out.stderr
+
 
 @pytest.mark.parametrize("fuse", ["first-data", "first-valid"])
 def test_chunked_builds_equal_one_chunk(served, grid, tmp_path, fuse):
