@@ -101,8 +101,11 @@ public final class ChunkWorker {
         // dropping them keeps a long-running worker's memory to one job's worth.
         grids.removeAll()
 
-        let found = try search(job, window: window)
-        prefetch(found, target: target)
+        // With mask filters a job reads the scenes of its chunk grown by their halo (a tile of
+        // the same pass that only meets the halo can still mask the chunk's pixels).
+        let found = try search(job, window: cube.plan.grid.searchWindow(cy: job.cy, cx: job.cx, halo: filterHalo))
+        // With mask filters the observations are read over the chunk grown by their halo.
+        prefetch(found, target: filterHalo > 0 ? FilterWindow(strip: window, halo: filterHalo, grid: cube.plan.grid).target : target)
         defer { prefetcher.stop(); tilePrefetch.reset() }
         clock.lap("search")
 
@@ -196,8 +199,12 @@ public final class ChunkWorker {
             let reducer = try CompositeReducer(pixelCount: stripWindow.pixelCount, bandCount: bandCount,
                                                maxObservations: observations.count, recipe: cube.recipe,
                                                sensors: cube.spec.sensors.count)
+            let halo = filterHalo
+            let filtering = halo > 0 ? FilterWindow(strip: PixelWindow(col: window.col, row: window.row + strip.lowerBound,
+                                                                       width: window.width, height: strip.count),
+                                                    halo: halo, grid: cube.plan.grid) : nil
             let events = try compose(observations, target: target.subBox(stripWindow), into: reducer,
-                                     skipping: ledger.brokenIDs)
+                                     skipping: ledger.brokenIDs, filtering: filtering)
             for event in events.joined() {
                 switch event {
                 case .outcome(let id, let outcome): ledger.note(id, outcome)
@@ -362,10 +369,12 @@ extension ChunkWorker {
     /// One thread: each observation is built in place in the reducer's next slot. Several:
     /// observations are handed out to lanes, each with its own scene reader and builder, and
     /// copied into the reducer as they finish, each with its time (statistics use time order).
+    /// With `filtering` (mask filters) every lane, even a single one, builds its observations
+    /// on the grown window and copies the strip's pixels in, without those the filters drop.
     func compose(_ observations: [Observation], target: GeoBox, into reducer: CompositeReducer,
-                 skipping broken: Set<String>) throws -> [[SceneEvent]] {
-        let lanes = min(options.readLanes, observations.count)
-        if lanes <= 1 {
+                 skipping broken: Set<String>, filtering: FilterWindow? = nil) throws -> [[SceneEvent]] {
+        let lanes = max(1, min(options.readLanes, observations.count))
+        if lanes <= 1 && filtering == nil {
             return try observations.enumerated().map { rank, observation in
                 let sensor = fusion.sensor(for: observation.collection)
                 let builder = try reducer.beginObservation(maskRule: sensor?.maskRule ?? .sentinel2Default,
@@ -393,9 +402,12 @@ extension ChunkWorker {
         func readLane(_ lane: Int) {
             let fusion = lanesFusions[lane]
             let builder: ObservationBuilder
+            let readTarget = filtering?.target ?? target
+            let laneFilter = filtering.map { _ in LaneFilter() }
             do {
-                builder = try ObservationBuilder(pixelCount: reducer.pixelCount, bandCount: reducer.bandCount,
-                                                 fusionRule: fusion.fusionRule)
+                builder = try ObservationBuilder(pixelCount: readTarget.width * readTarget.height,
+                                                 bandCount: reducer.bandCount, fusionRule: fusion.fusionRule,
+                                                 tracksMaskedPixels: filtering != nil)
             } catch {
                 lock.lock(); firstError = firstError ?? error; lock.unlock()
                 return
@@ -412,11 +424,30 @@ extension ChunkWorker {
                 builder.maskRule = sensor?.maskRule ?? .sentinel2Default
                 builder.reset()
                 do {
-                    let list = try self.fuse(observations[i], target: target, builder: builder, fusion: fusion, skipping: broken)
+                    let list = try self.fuse(observations[i], target: readTarget, builder: builder, fusion: fusion,
+                                             skipping: broken)
+                    let time = Self.time(of: observations[i], rank: i)
+                    if let filtering, let laneFilter {
+                        let dropped = laneFilter.dropped(builder, filters: sensor?.filters ?? .none,
+                                                         width: filtering.inner.sourceWidth)
+                        lock.lock()
+                        defer { lock.unlock() }
+                        events[i] = list
+                        if let dropped {
+                            try dropped.withUnsafeBufferPointer {
+                                _ = try reducer.add(builder, window: filtering.inner, dropping: $0,
+                                                    sensor: sensor?.index ?? 0, time: time)
+                            }
+                        } else {
+                            try reducer.add(builder, window: filtering.inner, dropping: nil, sensor: sensor?.index ?? 0,
+                                            time: time)
+                        }
+                        continue
+                    }
                     lock.lock()
                     defer { lock.unlock() }
                     events[i] = list
-                    try reducer.add(builder, sensor: sensor?.index ?? 0, time: Self.time(of: observations[i], rank: i))
+                    try reducer.add(builder, sensor: sensor?.index ?? 0, time: time)
                 } catch {
                     lock.lock(); firstError = firstError ?? error; lock.unlock()
                     return

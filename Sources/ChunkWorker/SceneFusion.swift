@@ -37,6 +37,8 @@ struct SensorReading: Sendable {
     let bandAssets: [String]
     /// The invalid classes or bits of the mask rule.
     let invalid: [Int]
+    /// Morphological filters of each observation's mask (empty: none).
+    let filters: MaskFilters
 
     /// One reading per sensor of the spec.
     static func all(_ spec: CubeSpec) throws -> [SensorReading] {
@@ -48,7 +50,8 @@ struct SensorReading: Sendable {
                 throw SpecError(spec.sensors.count > 1 ? "mask.\(sensor.collection)" : "mask.invalid", "\(error)")
             }
             return SensorReading(index: i, collection: sensor.collection, profile: sensor.profile, maskAsset: sensor.mask.asset, maskRule: rule,
-                                 bandAssets: spec.bandAssets(sensor), invalid: sensor.mask.invalid)
+                                 bandAssets: spec.bandAssets(sensor), invalid: sensor.mask.invalid,
+                                 filters: sensor.mask.filters)
         }
     }
 }

@@ -134,6 +134,61 @@ public final class CompositeReducer {
         return true
     }
 
+    /// Copies the `window` of a standalone builder's observation in (a builder of a grown
+    /// window: `window.sourceWidth` × (its pixels / sourceWidth)), leaving out the pixels where
+    /// `dropping` (of the builder's pixels) is nonzero. Skipped, returning false, when no pixel
+    /// of the window is left valid.
+    @discardableResult
+    public func add(_ observation: ObservationBuilder, window: PlaneWindow, dropping: UnsafeBufferPointer<UInt8>?,
+                    sensor: Int = 0, time: ObservationTime? = nil) throws -> Bool {
+        try checkSensor(sensor)
+        guard window.width * window.height == pixelCount else {
+            throw CompositeError.planeSizeMismatch(what: "observation window", expected: pixelCount,
+                                                   actual: window.width * window.height)
+        }
+        let sourceWidth = window.sourceWidth
+        guard sourceWidth > 0, observation.pixelCount % sourceWidth == 0, window.col >= 0, window.row >= 0,
+              window.col + window.width <= sourceWidth,
+              window.row + window.height <= observation.pixelCount / sourceWidth else {
+            throw CompositeError.invalidDimensions("window \(window) outside an observation of \(observation.pixelCount) pixels")
+        }
+        guard observation.bandCount == bandCount else {
+            throw CompositeError.bandCountMismatch(what: "observation bands", expected: bandCount, actual: observation.bandCount)
+        }
+        if let dropping, dropping.count != observation.pixelCount {
+            throw CompositeError.planeSizeMismatch(what: "dropped pixels", expected: observation.pixelCount,
+                                                   actual: dropping.count)
+        }
+        guard observation !== slotBuilder else { throw CompositeError.noOpenObservation }
+        guard observation.hasValidPixels else { return false }
+        guard observationCount < maxObservations else { throw CompositeError.capacityExceeded(capacity: maxObservations) }
+        let dst = storage.base + observationCount * slotStride
+        let src = UnsafePointer(observation.storage.base + observation.offset)
+        let sourcePixels = observation.pixelCount
+        var kept = 0
+        for b in 0..<bandCount {
+            for r in 0..<window.height {
+                let s = src + b * sourcePixels + (window.row + r) * sourceWidth + window.col
+                let d = dst + b * pixelCount + r * window.width
+                if let drop = dropping?.baseAddress {
+                    let m = drop + (window.row + r) * sourceWidth + window.col
+                    // Branch-free select (filtered clouds are random to a branch predictor).
+                    for x in 0..<window.width { d[x] = m[x] == 0 ? s[x] : 0 }
+                } else {
+                    d.update(from: s, count: window.width)
+                }
+                if b == 0 {
+                    var k = 0
+                    for x in 0..<window.width { k &+= d[x] != 0 ? 1 : 0 }
+                    kept &+= k
+                }
+            }
+        }
+        guard kept > 0 else { return false }
+        storeCommitted(sensor: sensor, time: time)
+        return true
+    }
+
     /// Copies an observation given as band planes and a validity plane (nonzero = valid).
     /// Invalid pixels are stored as 0; a valid value of 0 is stored as 1, because 0 marks
     /// "no observation" in the store.
@@ -354,4 +409,16 @@ enum ThreadSplit {
         }
         return result
     }
+}
+
+/// A window of a row-major plane `sourceWidth` pixels wide: columns `col ..< col + width`,
+/// rows `row ..< row + height`.
+public struct PlaneWindow: Equatable, Sendable, CustomStringConvertible {
+    public var sourceWidth: Int, col: Int, row: Int, width: Int, height: Int
+
+    public init(sourceWidth: Int, col: Int, row: Int, width: Int, height: Int) {
+        (self.sourceWidth, self.col, self.row, self.width, self.height) = (sourceWidth, col, row, width, height)
+    }
+
+    public var description: String { "\(width)×\(height) at (\(col), \(row)) of a plane \(sourceWidth) wide" }
 }

@@ -23,6 +23,9 @@ public final class ObservationBuilder {
     public private(set) var validPixelCount = 0
     /// Pixels some scene had data at so far (`.firstData`: later scenes cannot change them).
     public private(set) var decidedPixelCount = 0
+    /// Keeps the "some scene had data" plane under `.firstValid` too (it always exists under
+    /// `.firstData`), for `maskedPixels` (mask filters).
+    public let tracksMaskedPixels: Bool
 
     let storage: PlaneStorage
     /// Element offset of band 0 inside `storage`; band b starts at offset + b * pixelCount.
@@ -35,8 +38,9 @@ public final class ObservationBuilder {
     private let decided: UnsafeMutablePointer<UInt16>
 
     /// A standalone builder that owns its band planes.
+    /// `tracksMaskedPixels`: see `maskedPixels(into:)` (only `.firstValid` needs it said).
     public init(pixelCount: Int, bandCount: Int, maskRule: MaskRule = .sentinel2Default,
-                fusionRule: FusionRule = .firstData) throws {
+                fusionRule: FusionRule = .firstData, tracksMaskedPixels: Bool = false) throws {
         guard pixelCount > 0, bandCount > 0 else {
             throw CompositeError.invalidDimensions("pixelCount \(pixelCount), bandCount \(bandCount)")
         }
@@ -45,6 +49,7 @@ public final class ObservationBuilder {
         self.bandCount = bandCount
         self.maskRule = maskRule
         self.fusionRule = fusionRule
+        self.tracksMaskedPixels = tracksMaskedPixels
         storage = PlaneStorage(count: n)
         offset = 0
         decided = .allocate(capacity: pixelCount)
@@ -58,6 +63,7 @@ public final class ObservationBuilder {
         self.bandCount = bandCount
         self.maskRule = maskRule
         self.fusionRule = fusionRule
+        tracksMaskedPixels = false
         self.storage = storage
         self.offset = offset
         decided = .allocate(capacity: pixelCount)
@@ -118,7 +124,7 @@ public final class ObservationBuilder {
         }
         guard isOpen else { throw CompositeError.noOpenObservation }
         sceneCount += 1
-        guard fusionRule == .firstData else { return 0 }
+        guard recordsData else { return 0 }
         let settled = maskRule.table.withUnsafeBufferPointer { table in
             var count = 0
             // Invalid and not no data: flags == 1.
@@ -176,6 +182,30 @@ public final class ObservationBuilder {
         }
     }
 
+    /// True when the "some scene had data" plane is kept (`.firstData`, or `tracksMaskedPixels`).
+    var recordsData: Bool { fusionRule == .firstData || tracksMaskedPixels }
+
+    /// Writes the observation's masked pixels into `plane`: 1 where some scene of the day has
+    /// data and the observation has no value (under `.firstData` the scene that decides the
+    /// pixel has an invalid class there; under `.firstValid` every scene with data has), 0
+    /// elsewhere (valid, or no data in any scene). Needs `.firstData` or `tracksMaskedPixels`.
+    /// Returns the number of masked pixels.
+    @discardableResult
+    public func maskedPixels(into plane: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        precondition(plane.count == pixelCount, "plane must hold pixelCount values")
+        precondition(recordsData, "maskedPixels needs .firstData or tracksMaskedPixels")
+        let filled = UnsafePointer(storage.base + offset)
+        let decided = UnsafePointer(self.decided)
+        guard let out = plane.baseAddress else { return 0 }
+        var count = 0
+        for p in 0..<pixelCount {
+            let m: UInt8 = decided[p] != 0 && filled[p] == 0 ? 1 : 0
+            out[p] = m
+            count &+= Int(m)
+        }
+        return count
+    }
+
     /// True when the observation has a value at `pixel`.
     public func isValid(_ pixel: Int) -> Bool {
         precondition(pixel >= 0 && pixel < pixelCount, "pixel index out of range")
@@ -223,18 +253,19 @@ public final class ObservationBuilder {
         let laneMaps = maps.map(LaneMap.init)
         let (filled, newlyDecided) = sources.withUnsafeBufferPointer { src in
             maskRule.table.withUnsafeBufferPointer { table in
-                let out = storage.base + offset, decided = fusionRule == .firstData ? decided : nil
+                let out = storage.base + offset, decided = recordsData ? decided : nil
+                let decides = fusionRule == .firstData
                 // Concrete mask types reach specialised loops (see settleMasked).
                 if let m = mask as? UnsafeBufferPointer<UInt8>? {
                     return Self.fuse(sources: src, mask: m?.baseAddress, table: table, maps: laneMaps, out: out,
-                                     decided: decided, pixelCount: pixelCount)
+                                     decided: decided, decides: decides, pixelCount: pixelCount)
                 }
                 if let m = mask as? UnsafeBufferPointer<UInt16>? {
                     return Self.fuse(sources: src, mask: m?.baseAddress, table: table, maps: laneMaps, out: out,
-                                     decided: decided, pixelCount: pixelCount)
+                                     decided: decided, decides: decides, pixelCount: pixelCount)
                 }
                 return Self.fuse(sources: src, mask: mask?.baseAddress, table: table, maps: laneMaps, out: out,
-                                 decided: decided, pixelCount: pixelCount)
+                                 decided: decided, decides: decides, pixelCount: pixelCount)
             }
         }
         validPixelCount += filled
@@ -256,12 +287,13 @@ public final class ObservationBuilder {
     /// lookup, scalar); pass 2 works on 8 pixels at a time: take = unfilled & mask valid & every
     /// band nonzero, then each band selects its mapped value where take.
     /// `out` holds bandCount planes of pixelCount values; a pixel is filled when out band 0 is nonzero.
-    /// `decided` (`.firstData` only): pixels an earlier scene had data at are not taken, and
-    /// the pixels this scene has data at are added. Returns (filled, newly decided).
+    /// `decided` (`.firstData`, or kept for `maskedPixels`): the pixels this scene has data at
+    /// are added; with `decides` (`.firstData`) pixels an earlier scene had data at are not
+    /// taken. Returns (filled, newly decided).
     private static func fuse<M: MaskSample>(
         sources: UnsafeBufferPointer<UnsafePointer<UInt16>>, mask: UnsafePointer<M>?,
         table: UnsafeBufferPointer<UInt8>, maps shifters: [LaneMap],
-        out: UnsafeMutablePointer<UInt16>, decided: UnsafeMutablePointer<UInt16>?, pixelCount: Int
+        out: UnsafeMutablePointer<UInt16>, decided: UnsafeMutablePointer<UInt16>?, decides: Bool, pixelCount: Int
     ) -> (Int, Int) {
         let blockSize = 4096
         let lanes = Lane8.scalarCount
@@ -299,7 +331,7 @@ public final class ObservationBuilder {
                 if let decided {
                     let d = load(decided + p, n)
                     let undecided = d .== zero
-                    take .&= undecided
+                    if decides { take .&= undecided }
                     // Data: a class other than 0 and, where the class is valid, every band.
                     let data = ((load(hasClass + i, n) .!= zero) .& (.!classValid .| bandsOK)) .| take
                     let fresh = data .& undecided

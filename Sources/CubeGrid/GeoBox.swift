@@ -78,6 +78,18 @@ public struct GeoBox: Equatable, Sendable, Codable {
 
     public func chunkBox(cy: Int, cx: Int) -> GeoBox { subBox(chunkWindow(cy: cy, cx: cx)) }
 
+    /// `w` grown by `halo` pixels on every side, clipped to the grid (`w` itself for 0).
+    public func grown(_ w: PixelWindow, by halo: Int) -> PixelWindow {
+        guard halo > 0 else { return w }
+        let c0 = max(0, w.col - halo), r0 = max(0, w.row - halo)
+        let c1 = min(width, w.col + w.width + halo), r1 = min(height, w.row + w.height + halo)
+        return PixelWindow(col: c0, row: r0, width: c1 - c0, height: r1 - r0)
+    }
+
+    /// The pixels whose scenes a job of chunk (cy, cx) reads: the chunk grown by `halo` (the
+    /// spec's `maskFilterHalo`; the mask filters of a chunk's pixels look that far).
+    public func searchWindow(cy: Int, cx: Int, halo: Int) -> PixelWindow { grown(chunkWindow(cy: cy, cx: cx), by: halo) }
+
     /// The window of pixels whose area intersects [minX, maxX] × [minY, maxY] (grid CRS units),
     /// clipped to the grid; nil when they do not meet.
     public func window(covering minX: Double, _ minY: Double, _ maxX: Double, _ maxY: Double) -> PixelWindow? {

@@ -203,9 +203,16 @@ public enum CubeSchema {
             "cube:time_step": .string(spec.time.step.description),
             "cube:mask_invalid_classes": .ints(spec.mask.invalid),
             "cube:sensors": .array(spec.sensors.map { sensor in
-                .object(["collection": .string(sensor.collection), "profile": .string(sensor.profileID),
-                         "mask_asset": .string(sensor.mask.asset), "mask_invalid": .ints(sensor.mask.invalid),
-                         "band_assets": .strings(spec.bandAssets(sensor))])
+                var entry: [String: JSONValue] = [
+                    "collection": .string(sensor.collection), "profile": .string(sensor.profileID),
+                    "mask_asset": .string(sensor.mask.asset), "mask_invalid": .ints(sensor.mask.invalid),
+                    "band_assets": .strings(spec.bandAssets(sensor))]
+                if !sensor.mask.filters.steps.isEmpty {
+                    entry["mask_filters"] = .array(sensor.mask.filters.steps.map {
+                        .array([.string($0.operation.rawValue), .int(Int64($0.radius))])
+                    })
+                }
+                return .object(entry)
             }),
             "cube:resampling": .string(spec.resampling.rawValue),
             "cube:fuse": .string(spec.fuse.rawValue),

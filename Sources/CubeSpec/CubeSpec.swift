@@ -179,10 +179,13 @@ public struct MaskSpec: Equatable, Sendable {
     public var asset: String
     /// Invalid classes (Sentinel-2 SCL) or bits (Landsat QA), per the sensor's profile.
     public var invalid: [Int]
+    /// Morphological filters of each observation's mask, in order (`filters: [[opening, 2]]`).
+    public var filters: MaskFilters
 
-    public init(asset: String = "scl", invalid: [Int] = MaskSpec.defaultInvalid) {
+    public init(asset: String = "scl", invalid: [Int] = MaskSpec.defaultInvalid, filters: MaskFilters = .none) {
         self.asset = asset
         self.invalid = invalid
+        self.filters = filters
     }
 }
 
@@ -222,6 +225,11 @@ public struct CompressionSpec: Equatable, Sendable {
 extension CubeSpec {
     /// The first sensor's mask (the only one in a single-sensor cube).
     public var mask: MaskSpec { sensors[0].mask }
+
+    /// How far around a chunk its mask filters look (the widest sensor's `filters.halo`; 0
+    /// without filters): a job reads the scenes, and builds the observations, of its chunk
+    /// grown by this many pixels.
+    public var maskFilterHalo: Int { sensors.map { $0.mask.filters.isEmpty ? 0 : $0.mask.filters.halo }.max() ?? 0 }
 
     /// The sensor reading items of `collection` (nil: a local file's item without one).
     public func sensor(for collection: String?) -> SensorSpec? {
@@ -289,7 +297,10 @@ extension CubeSpec {
         // One sensor (Sentinel-2 unless said otherwise) keeps the line cubes have always had.
         for (i, sensor) in sensors.enumerated() {
             let prefix = i == 0 && sensor.profileID == Sentinel2L2A().id ? "" : "[\(sensor.collection):\(sensor.profileID)]"
-            lines.append("mask\(prefix)=\(sensor.mask.asset):\(sensor.mask.invalid.map(String.init).joined(separator: ","))")
+            // Filters only when given, so older specs keep their fingerprint.
+            let filters = sensor.mask.filters.steps.isEmpty ? ""
+                : " filters=" + sensor.mask.filters.steps.map { "\($0.operation.rawValue):\($0.radius)" }.joined(separator: ",")
+            lines.append("mask\(prefix)=\(sensor.mask.asset):\(sensor.mask.invalid.map(String.init).joined(separator: ","))\(filters)")
         }
         lines.append("fuse=\(fuse.rawValue) composite=\(composite.joined(separator: ",")) resampling=\(resampling.rawValue)")
         // Only cubes with indices get the line, so older specs keep their fingerprint.

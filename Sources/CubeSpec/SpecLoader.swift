@@ -484,7 +484,7 @@ extension CubeSpec {
             if !keys.isEmpty, keys.allSatisfy({ collections.contains($0) }) {
                 for key in keys { perCollection[key] = try Fields(try f.required(key), path: "mask.\(key)") }
             } else if collections.count > 1, !keys.isEmpty {
-                throw SpecError("mask", "with several collections give one entry per collection (\(collections.joined(separator: ", "))), each {asset, invalid}")
+                throw SpecError("mask", "with several collections give one entry per collection (\(collections.joined(separator: ", "))), each {asset, invalid, filters}")
             } else {
                 shared = f
             }
@@ -523,7 +523,7 @@ extension CubeSpec {
     static func parseMask(_ f: Fields?, profile: any SensorProfile) throws -> MaskSpec {
         var mask = MaskSpec(asset: profile.maskAsset, invalid: profile.defaultInvalid)
         guard let f else { return mask }
-        try f.requireOnly(["asset", "invalid"])
+        try f.requireOnly(["asset", "invalid", "filters"])
         if let asset = try f.string("asset") {
             try checkName(asset, field: f.field("asset"))
             mask.asset = asset
@@ -541,7 +541,35 @@ extension CubeSpec {
             }
             mask.invalid = codes.sorted()
         }
+        if let node = f.node("filters") { mask.filters = try parseFilters(node, field: f.field("filters")) }
         return mask
+    }
+
+    /// `filters: [[opening, 2], [dilation, 3]]`: ordered [operation, radius] pairs.
+    static func parseFilters(_ node: Node, field: String) throws -> MaskFilters {
+        let names = MorphologyOperation.allCases.map(\.rawValue)
+        let expected = "expected [operation, radius] with operation one of \(names.joined(separator: ", ")), e.g. [opening, 2]"
+        var steps: [MaskFilter] = []
+        for (i, item) in try Fields.list(node, field).enumerated() {
+            let here = field + "[\(i)]"
+            guard case .sequence(let pair) = item, pair.count == 2 else {
+                throw SpecError(here, "\(expected), got \(Fields.kind(item))")
+            }
+            let name = try Fields.string(pair[0], here + "[0]")
+            guard let operation = MorphologyOperation(rawValue: name.lowercased()) else {
+                throw SpecError(here + "[0]", "unknown operation '\(Fields.clip(name))'; expected one of \(names.joined(separator: ", "))")
+            }
+            let radius = try Fields.int(pair[1], here + "[1]")
+            guard (0...MaskFilter.maxRadius).contains(radius) else {
+                throw SpecError(here + "[1]", "radius \(radius) is outside 0...\(MaskFilter.maxRadius) (target pixels)")
+            }
+            steps.append(try MaskFilter(operation, radius: radius))
+        }
+        let filters = MaskFilters(steps)
+        guard filters.halo <= MaskFilters.maxHalo else {
+            throw SpecError(field, "the filters reach \(filters.halo) pixels (radii summed, opening and closing twice); at most \(MaskFilters.maxHalo)")
+        }
+        return filters
     }
 
     static func parseCompression(_ n: Node) throws -> CompressionSpec {

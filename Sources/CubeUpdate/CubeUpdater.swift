@@ -215,7 +215,7 @@ public final class CubeUpdater {
     }
 
     func chunkFootprint(_ cy: Int, _ cx: Int) throws -> StacSearch.LonLatFootprint {
-        try footprint(plan.grid.chunkWindow(cy: cy, cx: cx))
+        try footprint(plan.grid.searchWindow(cy: cy, cx: cx, halo: spec.maskFilterHalo))
     }
 
     func footprint(_ window: PixelWindow) throws -> StacSearch.LonLatFootprint {

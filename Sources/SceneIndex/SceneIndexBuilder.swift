@@ -132,8 +132,10 @@ public struct SceneIndexBuilder {
             self.builder = builder
             let plan = builder.plan, grid = plan.grid
             doneBefore = Set(try JobLedger(store: builder.store, plan: plan).recordedJobs())
+            // A job reads the scenes of its chunk grown by the mask filters' halo (0 without).
+            let halo = builder.spec.maskFilterHalo
             chunkFootprints = try plan.landChunks.map { c in
-                (c, try SceneIndexBuilder.footprint(grid, grid.chunkWindow(cy: c.cy, cx: c.cx)))
+                (c, try SceneIndexBuilder.footprint(grid, grid.searchWindow(cy: c.cy, cx: c.cx, halo: halo)))
             }
             var blocks: [BlockKey: StacSearch.LonLatFootprint] = [:]
             for (c, _) in chunkFootprints {
@@ -144,7 +146,7 @@ public struct SceneIndexBuilder {
                     let row0 = b.by * n * grid.chunk, col0 = b.bx * n * grid.chunk
                     let window = PixelWindow(col: col0, row: row0, width: min(n * grid.chunk, grid.width - col0),
                                              height: min(n * grid.chunk, grid.height - row0))
-                    blocks[key] = try SceneIndexBuilder.footprint(grid, window)
+                    blocks[key] = try SceneIndexBuilder.footprint(grid, grid.grown(window, by: halo))
                 }
             }
             self.blocks = blocks

@@ -10,9 +10,9 @@ import Testing
 /// Initialises a cube over `world` in a fresh folder store and opens it for building.
 private func makeCube(_ world: WorkerWorld, store: (LocalStore) -> any Store = { $0 },
                       start: String = "2024-03-01", end: String = "2024-03-31",
-                      fuse: SameDayFusion = .firstData) throws -> (OpenCube, LocalStore) {
+                      fuse: SameDayFusion = .firstData, edit: (String) -> String = { $0 }) throws -> (OpenCube, LocalStore) {
     let root = world.path("cube-\(UUID().uuidString).zarr")
-    let spec = try CubeSpec.parse(yaml: world.spec(store: root, start: start, end: end, fuse: fuse.rawValue),
+    let spec = try CubeSpec.parse(yaml: edit(world.spec(store: root, start: start, end: end, fuse: fuse.rawValue)),
                                   baseDirectory: world.dir)
     let local = LocalStore(root: root)
     _ = try CubeSchema.initialize(spec: spec, plan: try Plan.make(spec), store: local)
@@ -76,6 +76,33 @@ private func buildAll(_ cube: OpenCube, options: WorkerOptions = WorkerOptions()
     #expect(wholeRecords.map(\.scenes_skipped) == laneRecords.map(\.scenes_skipped))
     #expect(wholeRecords.map(\.scenes_used) == laneRecords.map(\.scenes_used))
     #expect(try mosaic(whole, "count") == world.truth().count)
+}
+
+/// Mask filters: 2 x 2 chunks built whole, in row strips and by one read lane equal a
+/// one-chunk build of the grid (each observation is read over its window grown by the halo),
+/// and the filters drop pixels (never add any).
+@Test(arguments: SameDayFusion.allCases) func maskFiltersDoNotDependOnChunksStripsOrLanes(fuse: SameDayFusion) throws {
+    let world = try WorkerWorld(seed: 5)
+    let filters: (String) -> String = { $0 + "\nmask: {filters: [[closing, 1], [opening, 1], [dilation, 3]]}\n" }
+    let (whole, _) = try makeCube(world, fuse: fuse, edit: filters)
+    let (strips, _) = try makeCube(world, fuse: fuse, edit: filters)
+    let (single, _) = try makeCube(world, fuse: fuse, edit: filters)
+    let (one, _) = try makeCube(world, fuse: fuse, edit: { filters($0).replacingOccurrences(of: "chunk: 32", with: "chunk: 64") })
+    let (plain, _) = try makeCube(world, fuse: fuse)
+    _ = try buildAll(whole)
+    _ = try buildAll(strips, options: WorkerOptions(memoryBudgetBytes: 16 << 10, reduceThreads: 2, readThreads: 2))
+    _ = try buildAll(single, options: WorkerOptions(readLanes: 1))
+    _ = try buildAll(one)
+    _ = try buildAll(plain)
+    for array in WorkerWorld.bands + ["count"] {
+        let reference = try #require(try one.writer.read(array: array, bin: 0, cy: 0, cx: 0))
+        #expect(try mosaic(whole, array) == reference, "\(array)")
+        #expect(try mosaic(strips, array) == reference, "\(array) in strips")
+        #expect(try mosaic(single, array) == reference, "\(array) by one lane")
+    }
+    let filtered = try mosaic(whole, "count"), unfiltered = try mosaic(plain, "count")
+    #expect(zip(filtered, unfiltered).allSatisfy { $0 <= $1 })
+    #expect(zip(filtered, unfiltered).contains { $0 < $1 })
 }
 
 @Test func doneIsRecordedOnlyAfterEveryChunkIsWritten() throws {

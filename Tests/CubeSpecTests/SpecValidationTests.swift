@@ -166,6 +166,17 @@ func timeSteps(text: String, step: TimeStep) throws {
     (validSpec + "\ncompression: {codec: blosc, level: 12}", "compression.level", "1...9"),
     (validSpec + "\nmask: {invalid: [300]}", "mask.invalid[0]", "SCL classes 0-255"),
     (validSpec + "\nmask: {asset: red}", "mask.asset", "also listed"),
+    (validSpec + "\nmask: {filters: [[openning, 2]]}", "mask.filters[0][0]", "unknown operation 'openning'; expected one of erosion, dilation, opening, closing"),
+    (validSpec + "\nmask: {filters: [[opening, -1]]}", "mask.filters[0][1]", "radius -1 is outside 0...64"),
+    (validSpec + "\nmask: {filters: [[dilation, 3], [opening, 65]]}", "mask.filters[1][1]", "radius 65 is outside 0...64"),
+    (validSpec + "\nmask: {filters: [[opening, 2.5]]}", "mask.filters[0][1]", "whole number"),
+    (validSpec + "\nmask: {filters: [opening, 2]}", "mask.filters[0]", "expected [operation, radius]"),
+    (validSpec + "\nmask: {filters: [[opening]]}", "mask.filters[0]", "expected [operation, radius]"),
+    (validSpec + "\nmask: {filters: opening}", "mask.filters", "expected a list"),
+    (validSpec + "\nmask: {filters: [[closing, 64], [opening, 64], [dilation, 1]]}", "mask.filters", "reach 257 pixels"),
+    (mutated("  collection: sentinel-2-l2a", with: "  collections: [sentinel-2-l2a, landsat-c2-l2]")
+        + "\nmask: {sentinel-2-l2a: {filters: [[opening, 2]]}, landsat-c2-l2: {filters: [[erode, 1]]}}",
+     "mask.landsat-c2-l2.filters[0][0]", "unknown operation 'erode'"),
     ("name: [", "spec", "invalid YAML"),
     ("", "spec", "empty"),
     ("- a\n- b", "spec", "mapping"),
@@ -252,4 +263,21 @@ func badSpecsNameTheirField(yaml: String, field: String, fragment: String) {
     let one = try CubeSpec.parse(yaml: yaml + "\nindices: {ndvi: , evi: }")
     #expect(one.recipe.outputs.map(\.name) == ["red", "green", "blue", "nir", "swir16", "ndvi", "evi"])
     #expect(one.indices[1].expression.hasPrefix("2.5 * (nir - red)"))
+}
+
+@Test func maskFiltersParseInOrderPerCollection() throws {
+    let spec = try CubeSpec.parse(yaml: validSpec + "\nmask: {invalid: [3, 8, 9], filters: [[opening, 2], [Dilation, 3]]}")
+    #expect(spec.mask.invalid == [3, 8, 9])
+    #expect(spec.mask.filters.description == "[[opening, 2], [dilation, 3]]")
+    #expect(spec.mask.filters.halo == 7)
+    #expect(spec.fingerprint.contains("\nmask=scl:3,8,9 filters=opening:2,dilation:3\n"))
+    // Without filters the fingerprint is the one cubes have always had.
+    #expect(try CubeSpec.parse(yaml: validSpec).mask.filters.steps.isEmpty)
+
+    let mixed = try CubeSpec.parse(yaml: mutated("  collection: sentinel-2-l2a",
+                                                 with: "  collections: [sentinel-2-l2a, landsat-c2-l2]")
+        + "\nmask: {sentinel-2-l2a: {filters: [[closing, 1], [erosion, 0]]}, landsat-c2-l2: {invalid: [fill, cloud]}}")
+    #expect(mixed.sensors[0].mask.filters.description == "[[closing, 1], [erosion, 0]]")
+    #expect(mixed.sensors[1].mask.filters.steps.isEmpty)
+    #expect(mixed.sensors[1].mask.invalid == [0, 3])
 }

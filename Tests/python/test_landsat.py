@@ -4,7 +4,7 @@ independent reference (scripts/world/reference.py, rules in docs/test-world.md):
 
 - a Landsat-only cube (`collection: landsat-c2-l2`, qa_pixel mask by bit names or numbers);
 - a mixed cube pooling Sentinel-2 and Landsat (`collections: [...]`, optional per-collection
-  masks), with the per-sensor counts `count_sentinel2` and `count_landsat`;
+  masks and mask filters), with the per-sensor counts `count_sentinel2` and `count_landsat`;
 - the Sentinel-2-only cube of the same world, unchanged by the Landsat items in the catalog.
 
 Every array must be 100% exact (values, count and per-sensor counts).
@@ -134,19 +134,30 @@ def test_landsat_only_cube_matches_the_reference(served, tmp_path, grid, mask):
     assert_exact(got, ref)
 
 
-@pytest.mark.parametrize("mask", ["default", "per-collection"])
+@pytest.mark.parametrize("mask", ["default", "per-collection", "per-collection-filters"])
 def test_mixed_cube_matches_the_reference(served, tmp_path, mask):
     world, env = served
-    text, s2_invalid, ls_bits = {
-        "default": ("", (0, 1, 3, 8, 9, 10), (0, 1, 2, 3, 4)),
+    text, s2_invalid, ls_bits, filters = {
+        "default": ("", (0, 1, 3, 8, 9, 10), (0, 1, 2, 3, 4), {}),
         "per-collection": ("mask:\n  sentinel-2-l2a: {invalid: [0, 1, 3, 8, 9, 10]}\n"
-                           "  landsat-c2-l2: {invalid: [fill, cloud]}", (0, 1, 3, 8, 9, 10), (0, 3)),
+                           "  landsat-c2-l2: {invalid: [fill, cloud]}", (0, 1, 3, 8, 9, 10), (0, 3), {}),
+        # Mask filters per collection (docs/compositing.md), across the 2 x 2 chunks' edges.
+        "per-collection-filters": ("mask:\n  sentinel-2-l2a: {filters: [[opening, 1], [dilation, 2]]}\n"
+                                   "  landsat-c2-l2: {invalid: [fill, cloud], filters: [[dilation, 1]]}",
+                                   (0, 1, 3, 8, 9, 10), (0, 3),
+                                   {S2: [("opening", 1), ("dilation", 2)], LS: [("dilation", 1)]}),
     }[mask]
     spec = write_spec(tmp_path / f"mixed-{mask}.yaml",
                       f"  api: {env['WORLD_STAC_URL']}\n  collections: [{S2}, {LS}]", mask=text)
     got = spatial_arrays(build(spec))
     ref = reference_cube(world, grid_of("1/3600deg"), month_bins(START, END), BANDS, invalid=s2_invalid,
-                         collections=[S2, LS], landsat_invalid_bits=ls_bits)
+                         collections=[S2, LS], landsat_invalid_bits=ls_bits, mask_filters=filters)
+    if filters:
+        # Control: each collection's filters dropped pixels.
+        plain = reference_cube(world, grid_of("1/3600deg"), month_bins(START, END), BANDS, invalid=s2_invalid,
+                               collections=[S2, LS], landsat_invalid_bits=ls_bits)
+        for n in ("count_sentinel2", "count_landsat"):
+            assert (ref[n] <= plain[n]).all() and (ref[n] < plain[n]).any(), n
     assert list(ref) == BANDS + ["count", "count_sentinel2", "count_landsat"]
     assert (ref["count_sentinel2"] > 0).mean() > 0.5 and (ref["count_landsat"] > 0).mean() > 0.5
     np.testing.assert_array_equal(ref["count"], ref["count_sentinel2"] + ref["count_landsat"])

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """What each composite costs: one chunk job of a served test world built with `composite:`
-median alone, [median, p10, p90], geomedian (with its MADs), medoid (with medoid_time), and the
-median with NDVI or four indices (ndvi, ndwi, evi, savi), alternating, N repetitions
+median alone, [median, p10, p90], geomedian (with its MADs), medoid (with medoid_time), the
+median with NDVI or four indices (ndvi, ndwi, evi, savi), and the median with mask filters
+([[opening, 2], [dilation, 3]]), alternating, N repetitions
 each; median wall time, median reduce time (the job record's `seconds.reduce`) and peak RSS of
 each worker process, and the ratios to the median alone.
 
     composites.py --stac URL --bbox W S E N [--res 1/3600] [--start D --end D]
                   [--bands red,green,blue,nir] [--reps 3] [--warmup 1] [--threads 2] [--work DIR] [--json OUT]
+                  [--only median+filters,...]
 
 Every run is a fresh process on a fresh copy of its initialised store; the COG server's page
 cache is warm for all of them alike.
@@ -33,6 +35,8 @@ COMPOSITES = {
     "medoid": ("medoid", ""),
     "median+ndvi": ("median", "indices: [ndvi]\n"),
     "median+4indices": ("median", "indices: [ndvi, ndwi, evi, savi]\n"),
+    # odc-algo's usual mask_cleanup: each observation read over the chunk grown by 7 px.
+    "median+filters": ("median", "mask: {filters: [[opening, 2], [dilation, 3]]}\n"),
 }
 
 
@@ -52,7 +56,16 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("/tmp/cube-bench-composites"))
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--only", help="comma-separated keys to run (median always): e.g. median+filters")
     a = ap.parse_args()
+    if a.only:
+        keep = {"median", *a.only.split(",")}
+        unknown = keep - set(COMPOSITES)
+        if unknown:
+            ap.error(f"unknown composites {sorted(unknown)}; expected some of {list(COMPOSITES)}")
+        for key in list(COMPOSITES):
+            if key not in keep:
+                del COMPOSITES[key]
     if not a.cube:
         ap.error("--cube or CUBE is required")
     from fractions import Fraction

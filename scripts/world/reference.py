@@ -5,7 +5,7 @@
       --bbox 12.25 45.47 12.28 45.49 --start 2024-02-01 --end 2024-03-31 [--step month|Nd] \
       [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--fuse first-data|first-valid] \
       [--composite median,p10,p90,geomedian] [--collections sentinel-2-l2a,landsat-c2-l2] \
-      [--landsat-invalid-bits 0,1,2,3,4] [--out ref.npz] [--compare cube.zarr]
+      [--landsat-invalid-bits 0,1,2,3,4] [--mask-filters opening:2,dilation:3] [--out ref.npz] [--compare cube.zarr]
 
 Rules (docs/test-world.md): target pixel centres from integers; nearest = the source pixel that
 contains the centre (floor); time bin [start, next start); footprint filter; dedup; solar-day
@@ -43,6 +43,7 @@ if __package__ in (None, ""):
 
 from world.ref_items import LANDSAT, SENTINEL2, RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
 from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
+from world.refmorph import apply_filters, parse_filters  # noqa: E402
 from world.refstats import (composite_stack, index_array_names, output_dtype, output_fill, output_names,  # noqa: E402
                             parse_composite, parse_indices)
 
@@ -235,7 +236,8 @@ def median_and_count(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], bands=DEFAULT_BANDS,
                    invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data",
                    composite=("median",), collections=DEFAULT_COLLECTIONS,
-                   landsat_invalid_bits=DEFAULT_LANDSAT_INVALID_BITS, indices=()) -> dict[str, np.ndarray]:
+                   landsat_invalid_bits=DEFAULT_LANDSAT_INVALID_BITS, indices=(),
+                   mask_filters=()) -> dict[str, np.ndarray]:
     """Expected cube: {array: (time, y, x)} for every array `output_names(bands, composite)`
     gives (uint16; float32 with NaN = no data for smad/emad/bcmad), 'count' always.
     With the default composite ["median"] that is {band: uint16, 'count': uint16}.
@@ -248,7 +250,9 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     `landsat_invalid_bits`). With more than one, the output also has `count_sentinel2` and
     `count_landsat` (uint16, after `count`; `count` is their sum).
     `indices`: spectral indices (names of the catalogue or name -> expression, see
-    world/refstats.py), float32 arrays after the composite's."""
+    world/refstats.py), float32 arrays after the composite's.
+    `mask_filters`: [(operation, radius)] applied to every observation's masked pixels (see
+    world/refmorph.py), or {collection: [(operation, radius)]} per collection."""
     if fuse not in ("first-data", "first-valid"):
         raise ValueError(f"fuse must be first-data or first-valid, got {fuse!r}")
     stats = parse_composite(composite)
@@ -276,6 +280,7 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
         for group in solar_day_groups(select(items, tbin, foot)):
             fused = np.zeros((len(bands), grid.height, grid.width), np.uint16)
             settled = np.zeros((grid.height, grid.width), bool)
+            any_data = np.zeros((grid.height, grid.width), bool)
             for item in group:
                 if item.collection == LANDSAT:
                     vals, valid, has_data = landsat_scene_values(world, item, grid, bands, landsat_invalid_bits, coords)
@@ -284,6 +289,12 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
                 take = valid & ~settled
                 fused[:, take] = vals[:, take]
                 settled |= valid | (has_data if fuse == "first-data" else False)
+                any_data |= has_data
+            filters = mask_filters.get(group[0].collection, ()) if isinstance(mask_filters, dict) else mask_filters
+            if filters:
+                # Pixels with data and an invalid class: data in some scene, no valid value.
+                masked = any_data & (fused[0] == 0)
+                fused[:, apply_filters(masked, filters)] = 0
             observations.append(fused)
             sources.append(group[0].collection)
             days.append((group[0].solar_date - date(1970, 1, 1)).days)
@@ -336,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="collections to use, comma-separated: sentinel-2-l2a, landsat-c2-l2")
     ap.add_argument("--landsat-invalid-bits", default=",".join(map(str, DEFAULT_LANDSAT_INVALID_BITS)),
                     help="Landsat qa_pixel bits that make a pixel invalid (0-15)")
+    ap.add_argument("--mask-filters", default="",
+                    help="mask filters, in order: operation:radius,... (erosion, dilation, opening, closing)")
     ap.add_argument("--out", type=Path, help="write the reference as .npz")
     ap.add_argument("--compare", type=Path, help="a Zarr cube to compare (its x/y define the grid)")
     a = ap.parse_args(argv)
@@ -363,7 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         elif cube is None:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
         ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse, composite=stats,
-                             collections=collections, landsat_invalid_bits=landsat_bits, indices=indices)
+                             collections=collections, landsat_invalid_bits=landsat_bits, indices=indices,
+                             mask_filters=parse_filters(a.mask_filters))
     except (ValueError, OSError, KeyError, ImportError) as e:   # ImportError: hdstats for the geomedian
         print(f"reference: error: {e}", file=sys.stderr)
         return 2
