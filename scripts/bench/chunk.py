@@ -212,7 +212,7 @@ store: initialised-{mode}.zarr
         print(f"  {name:<12} {med[name]:7.2f} s  {rss[name] / 2**20:6.0f} MiB  {r['bytes'] / 2**20:8.1f} MiB read  "
               f"{r['requests']:6.0f} requests  job {r['job_seconds']:.2f} s")
     for name in peers:
-        print(f"  {"odc-stac " + name:<18} {med[name]:7.2f} s  {rss[name] / 2**20:6.0f} MiB")
+        print(f"  {'odc-stac ' + name:<18} {med[name]:7.2f} s  {rss[name] / 2**20:6.0f} MiB")
     print(f"  decode floor {med['floor']:7.2f} s")
     if result["peer_over_cube"] is not None:
         print(f"  peer/cube = {result['peer_over_cube']:.1f}x   cube/floor = {result['cube_over_floor']:.2f}x")
