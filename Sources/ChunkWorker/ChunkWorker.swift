@@ -79,13 +79,15 @@ public final class ChunkWorker {
         NetworkStats.enable()
         if let aws = try? AWSEnvironment.current() { S3Reads.configure(aws) }
         searcher = StacSearcher(source: try cube.stacSource, httpClient: httpClient)
-        index = try IndexedScenes(store: cube.store, source: try cube.stacSource)
+        index = try IndexedScenes(store: cube.store, source: try cube.stacSource,
+                                  needsOverviews: cube.spec.overviews != .none)
         tilePrefetch = TilePrefetch(connections: options.connections)
         reader = SceneReader(grids: grids, help: help, prefetcher: prefetcher)
         reader.prefetch = tilePrefetch
         // Both enums spell the same rules; CubeSpec does not depend on Composite.
         let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
         fusion = SceneFusion(reader: reader, sensors: sensors, fusionRule: fusionRule, resampling: cube.spec.resampling)
+        fusion.overviews = cube.spec.overviews
     }
 
     /// Builds one job and records it done. Throws when the job cannot be finished (search
@@ -131,7 +133,8 @@ public final class ChunkWorker {
             index_snapshot: index?.snapshot.snapshot,
             requests: traffic.requests,
             stale_assets: staleAssets - traffic.staleAssetsBefore,
-            scenes: found.provenance)
+            scenes: found.provenance,
+            overview_levels: overviewLevels(found))
         if validPixels == 0 { try removeChunks(of: job) }
         try cube.ledger.markDone(job, record)
         return record
@@ -173,7 +176,7 @@ public final class ChunkWorker {
     /// then the bands; those in the header index need no opening) and sends the first wave:
     /// every mask tile the job may read, all requests in flight together.
     func prefetch(_ found: Found, target: GeoBox) {
-        for f in [fusion] + fusions { f.indexed = found.indexed }
+        for f in [fusion] + fusions { f.begin(indexed: found.indexed, chunk: target) }
         let assetKeys = cube.spec.assetKeys
         let order = laneOrder(found.observations)
         prefetcher.start(order.flatMap { i in
@@ -390,7 +393,8 @@ extension ChunkWorker {
             laneReader.prefetch = tilePrefetch
             let laneFusion = SceneFusion(reader: laneReader, sensors: fusion.sensors, fusionRule: fusion.fusionRule,
                                          resampling: cube.spec.resampling)
-            laneFusion.indexed = fusion.indexed
+            laneFusion.overviews = fusion.overviews
+            if let chunk = fusion.chunk { laneFusion.begin(indexed: fusion.indexed, chunk: chunk) }
             fusions.append(laneFusion)
         }
         let lock = NSLock()
@@ -482,8 +486,10 @@ extension ChunkWorker {
     func requestMaskWave(_ scenes: [StacItem], target: GeoBox, indexed: [String: IndexedAsset]) {
         for scene in scenes {
             guard let maskAsset = fusion.sensor(for: scene.collection)?.maskAsset,
-                  let href = scene.assets[maskAsset]?.href, let asset = indexed[href],
-                  let remote = asset.remote, let layout = asset.tileLayout, let code = asset.header.epsg else { continue }
+                  let href = scene.assets[maskAsset]?.href, let base = indexed[href] else { continue }
+            // The level the lane will read the mask at.
+            let asset = base.atLevel(fusion.level(href))
+            guard let remote = asset.remote, let layout = asset.tileLayout, let code = asset.header.epsg else { continue }
             if waveTransforms[code] == nil {
                 waveTransforms[code] = .some((try? SpatialReference.epsg(code)).flatMap { ref in
                     target.crs.reference.isSame(ref) ? nil : try? CoordinateTransform(from: target.crs.reference, to: ref)
@@ -516,6 +522,21 @@ extension ChunkWorker {
             }
             tilePrefetch.request(remote, ranges)
         }
+    }
+
+    /// The level each asset of the job was read at, by scene and asset key (nil for
+    /// `overviews: none`).
+    func overviewLevels(_ found: Found) -> [String: [String: Int]]? {
+        guard cube.spec.overviews != .none else { return nil }
+        var chosen: [String: Int] = [:]
+        for f in [fusion] + fusions { chosen.merge(f.levels) { a, _ in a } }
+        var out: [String: [String: Int]] = [:]
+        for scene in found.observations.flatMap(\.scenes) {
+            for (key, asset) in scene.assets {
+                if let level = chosen[asset.href] { out[scene.id, default: [:]][key] = level }
+            }
+        }
+        return out
     }
 
     /// The order observations are handed to lanes: with several lanes largest first, so no

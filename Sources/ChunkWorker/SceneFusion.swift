@@ -68,6 +68,27 @@ final class SceneFusion {
     let resampling: Resampling
     /// The job's indexed assets by href (empty without a scene index).
     var indexed: [String: IndexedAsset] = [:]
+    /// The spec's overview rule, the job's whole chunk (levels are chosen per chunk, not per
+    /// strip) and the level chosen for each asset of the job so far.
+    var overviews: Overviews = .none
+    var chunk: GeoBox?
+    private(set) var levels: [String: Int] = [:]
+
+    /// Starts a job: its indexed assets and chunk; levels chosen for the previous job are dropped.
+    func begin(indexed: [String: IndexedAsset], chunk: GeoBox) {
+        self.indexed = indexed
+        self.chunk = chunk
+        levels = [:]
+    }
+
+    /// The overview level `href` is read at in this job (`SceneReader.overviewLevel`).
+    func level(_ href: String) -> Int {
+        guard overviews != .none, let chunk else { return 0 }
+        if let known = levels[href] { return known }
+        let n = (try? reader.overviewLevel(overviews, chunk: chunk, indexed: indexed[href])) ?? 0
+        levels[href] = n
+        return n
+    }
 
     /// The mask as read: SCL is 8-bit, Landsat QA 16-bit.
     private var maskPlane8: [UInt8] = []
@@ -144,7 +165,7 @@ final class SceneFusion {
 
         let maskPlan = try guarded {
             try reader.plan(href: mask.href, target: target, resampling: .nearest, expectedEPSG: mask.epsg,
-                            indexed: indexed[mask.href])
+                            indexed: indexed[mask.href], overview: level(mask.href))
         }
         if maskPlan.isEmpty { return .notNeeded("outside the chunk") }
         // Only the mask blocks of pixels no earlier scene of the day settled are decoded: a
@@ -186,7 +207,7 @@ final class SceneFusion {
         let plans = try bandAssets.map { asset in
             try guarded {
                 try reader.plan(href: asset.href, target: target, resampling: resampling, expectedEPSG: asset.epsg,
-                                indexed: indexed[asset.href])
+                                indexed: indexed[asset.href], overview: level(asset.href))
             }
         }
         neededPlane.withUnsafeBufferPointer { needed in

@@ -28,11 +28,16 @@ public struct DoneRecord: Codable, Equatable, Sendable {
     /// reprocessed copies), in observation order; nil in records of cubes built before cube
     /// kept them. `cube update` compares them with the catalog of the day.
     public var scenes: [SceneProvenance]?
+    /// The COG overview level each asset was read at (0: full resolution), by scene id and
+    /// asset key; nil for cubes with `overviews: none` (everything at full resolution).
+    public var overview_levels: [String: [String: Int]]?
 
     public init(job: String, scenes_found: Int, scenes_used: Int, scenes_skipped: [SkippedScene], observations: Int,
                 valid_pixels: Int, wrote_chunks: Bool, bytes_read: Int, bytes_written: Int, seconds: [String: Double],
                 finished: String, index_snapshot: String? = nil, requests: Int? = nil,
-                stale_assets: Int? = nil, scenes: [SceneProvenance]? = nil) {
+                stale_assets: Int? = nil, scenes: [SceneProvenance]? = nil,
+                overview_levels: [String: [String: Int]]? = nil) {
+        self.overview_levels = overview_levels
         self.stale_assets = stale_assets
         self.scenes = scenes
         self.index_snapshot = index_snapshot

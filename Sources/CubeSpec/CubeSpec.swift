@@ -19,6 +19,8 @@ public struct CubeSpec: Equatable, Sendable {
     /// Spectral indices per observation, reduced by the composite's per-band statistics.
     public var indices: [IndexSpec]
     public var resampling: Resampling
+    /// Which COG overview level each scene asset is read from (`none`: full resolution).
+    public var overviews: Overviews
     public var landMask: LandMaskSource
     public var store: String
     public var zarrFormat: Int
@@ -34,7 +36,7 @@ public struct CubeSpec: Equatable, Sendable {
 
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
                 mask: MaskSpec = MaskSpec(), sensors: [SensorSpec]? = nil, fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
-                indices: [IndexSpec] = [], resampling: Resampling = .nearest, landMask: LandMaskSource = .embedded,
+                indices: [IndexSpec] = [], resampling: Resampling = .nearest, overviews: Overviews = .none, landMask: LandMaskSource = .embedded,
                 store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default, pyramid: Bool = false,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
         self.name = name
@@ -48,6 +50,7 @@ public struct CubeSpec: Equatable, Sendable {
         self.composite = composite
         self.indices = indices
         self.resampling = resampling
+        self.overviews = overviews
         self.landMask = landMask
         self.store = store
         self.zarrFormat = zarrFormat
@@ -303,6 +306,8 @@ extension CubeSpec {
             lines.append("mask\(prefix)=\(sensor.mask.asset):\(sensor.mask.invalid.map(String.init).joined(separator: ","))\(filters)")
         }
         lines.append("fuse=\(fuse.rawValue) composite=\(composite.joined(separator: ",")) resampling=\(resampling.rawValue)")
+        // Only cubes reading overview levels get the line, so older specs keep their fingerprint.
+        if overviews != .none { lines.append("overviews=\(overviews)") }
         // Only cubes with indices get the line, so older specs keep their fingerprint.
         if !indices.isEmpty { lines.append("indices=\(indices.map { "\($0.name)=\($0.expression)" }.joined(separator: ";"))") }
         switch landMask {

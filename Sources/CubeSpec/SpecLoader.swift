@@ -6,7 +6,7 @@ import Yams
 
 extension CubeSpec {
     static let topKeys = ["name", "description", "stac", "grid", "time", "bands", "mask", "fuse", "composite",
-                          "indices", "resampling", "land_mask", "store", "zarr_format", "compression", "pyramid"]
+                          "indices", "resampling", "overviews", "land_mask", "store", "zarr_format", "compression", "pyramid"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
     public static let reservedArrayNames: Set<String> = Set([
         "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
@@ -70,6 +70,13 @@ extension CubeSpec {
         let indices = try top.node("indices").map { try parseIndices($0, bands: bands) } ?? []
         let composite = try parseComposite(top.node("composite"), bands: bands, indices: indices)
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
+        var overviews = Overviews.none
+        if let node = top.node("overviews") {
+            guard case .scalar(let s) = node, let value = Overviews(s.string) else {
+                throw SpecError(top.field("overviews"), "expected auto, none or a level number (1, 2, ...)")
+            }
+            overviews = value
+        }
 
         var landMask = LandMaskSource.embedded
         if let lm = try top.string("land_mask") {
@@ -109,7 +116,7 @@ extension CubeSpec {
         }
 
         return CubeSpec(name: name, stac: stac, grid: grid, time: time, bands: bands, sensors: sensors, fuse: fuse,
-                        composite: composite, indices: indices, resampling: resampling, landMask: landMask,
+                        composite: composite, indices: indices, resampling: resampling, overviews: overviews, landMask: landMask,
                         store: store, zarrFormat: zarrFormat, compression: compression, pyramid: pyramid,
                         baseDirectory: baseDirectory, sourceText: text)
     }

@@ -245,7 +245,9 @@ public final class CubeUpdater {
         for feature in old {
             let updated = feature["properties"]?["updated"]?.stringValue
             for (_, asset) in feature["assets"]?.objectValue ?? [:] {
-                guard let href = asset["href"]?.stringValue, asset[IndexFormat.headerField] != nil else { continue }
+                guard let href = asset["href"]?.stringValue, let header = asset[IndexFormat.headerField] else { continue }
+                // A header stored without overview levels (cube-scene-index/1) is read again.
+                if header.objectValue != nil, header["overviews"] == nil { continue }
                 var fields: [String: JSONValue] = [:]
                 for name in IndexFormat.headerFields { fields[name] = asset[name] }
                 byHref[href] = Kept(updated: updated, checksum: asset["file:checksum"]?.stringValue, fields: fields)

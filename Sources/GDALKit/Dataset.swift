@@ -83,6 +83,20 @@ public struct RasterBand {
     let handle: GDALRasterBandH
     let dataset: Dataset  // keeps the dataset open while the band is used
 
+    /// The band's overviews as GDAL lists them (largest first).
+    public var overviewCount: Int { Int(GDALGetOverviewCount(handle)) }
+
+    /// Overview `i` (0-based) of the band, nil when there is none.
+    public func overview(_ i: Int) -> RasterBand? {
+        guard i >= 0, i < overviewCount, let h = GDALGetOverview(handle, Int32(i)) else { return nil }
+        return RasterBand(handle: h, dataset: dataset)
+    }
+
+    /// Size of the band in pixels (an overview's own size).
+    public var size: (width: Int, height: Int) {
+        (Int(GDALGetRasterBandXSize(handle)), Int(GDALGetRasterBandYSize(handle)))
+    }
+
     public var noDataValue: Double? {
         var has: Int32 = 0
         let v = GDALGetRasterNoDataValue(handle, &has)

@@ -12,7 +12,12 @@ import Foundation
 public enum IndexFormat {
     public static let prefix = "_cube/index"
     public static let snapshotKey = "_cube/index/snapshot.json"
-    public static let formatName = "cube-scene-index/1"
+    /// Format 2 adds each COG header's overview levels (`overviews`: size, tiling and blocks of
+    /// each reduced-resolution IFD). Format 1 indexes are still read (their headers have no
+    /// levels, so they serve cubes with `overviews: none` only); a later build writes format 2.
+    public static let formatName = "cube-scene-index/2"
+    public static let formatWithoutOverviews = "cube-scene-index/1"
+    public static let readableFormats = [formatName, formatWithoutOverviews]
     /// Chunks per index block edge: small enough that a block file holds a few hundred items
     /// at most, large enough that a continental bin has a few hundred files, not thousands.
     public static let blockChunks = 16

@@ -18,10 +18,15 @@ public final class IndexedScenes {
     private var cachedAssets: [String: IndexedAsset] = [:]
 
     /// nil when the store has no complete index (the worker then searches the catalog).
-    public init?(store: any Store, source: StacSource) throws {
+    /// `needsOverviews`: the cube reads overview levels, which an index of format 1 does not
+    /// record (refused, with the command that rebuilds it).
+    public init?(store: any Store, source: StacSource, needsOverviews: Bool = false) throws {
         guard let snapshot = try SceneIndexBuilder.snapshot(in: store) else { return nil }
-        guard snapshot.format == IndexFormat.formatName else {
+        guard IndexFormat.readableFormats.contains(snapshot.format) else {
             throw IndexError("the scene index is in format \(snapshot.format), this cube reads \(IndexFormat.formatName): run `cube index STORE --refresh`")
+        }
+        if needsOverviews, snapshot.format != IndexFormat.formatName {
+            throw IndexError("the scene index is in format \(snapshot.format), which does not record COG overview levels, and the spec asks for `overviews`: run `cube index STORE --refresh` (or set `overviews: none`)")
         }
         self.store = store
         self.snapshot = snapshot
@@ -104,12 +109,37 @@ extension IndexedScenes {
             guard let n = value.doubleValue else { return nil }  // numbers, and "NaN" as written
             noData = n
         }
-        let header = CogHeader(width: width, height: height, blockWidth: bw, blockHeight: bh, tiled: tiled,
+        var overviews: [CogHeader.Overview] = []
+        if let levels = json["overviews"], !levels.isNull {
+            guard let list = levels.arrayValue else { return nil }
+            for level in list {
+                func int(_ key: String) -> Int? { level[key]?.intValue }
+                func uints(_ key: String) -> [UInt64]? {
+                    guard let list = level[key]?.arrayValue else { return nil }
+                    var out = [UInt64]()
+                    out.reserveCapacity(list.count)
+                    for v in list {
+                        guard let n = v.intValue, n >= 0 else { return nil }
+                        out.append(UInt64(n))
+                    }
+                    return out
+                }
+                guard let w = int("width"), let h = int("height"), let bw = int("block_width"),
+                      let bh = int("block_height"), let compression = int("compression"),
+                      let predictor = int("predictor"), let offsets = uints("block_offsets"),
+                      let counts = uints("block_byte_counts") else { return nil }
+                overviews.append(CogHeader.Overview(width: w, height: h, blockWidth: bw, blockHeight: bh,
+                                                    compression: compression, predictor: predictor,
+                                                    blockOffsets: offsets, blockByteCounts: counts))
+            }
+        }
+        var header = CogHeader(width: width, height: height, blockWidth: bw, blockHeight: bh, tiled: tiled,
                                bitsPerSample: bits, sampleFormat: format, samplesPerPixel: spp,
                                planarConfiguration: planar, compression: compression, predictor: predictor,
                                bigEndian: big, geoTransform: gt, epsg: epsg, noData: noData,
                                noDataIsNaN: json["nodata_is_nan"]?.boolValue ?? false,
                                blockOffsets: offsets, blockByteCounts: counts)
+        header.overviews = overviews
         return (try? header.validate()) != nil ? header : nil
     }
 }

@@ -64,6 +64,9 @@ public struct SceneIndexBuilder {
     @discardableResult
     public func extend() throws -> IndexSnapshot? {
         guard let old = try Self.snapshot(in: store) else { return try build() }
+        // An index of an older format is rebuilt whole: its bins' headers lack what this
+        // format records (overview levels), and one index holds one format.
+        guard old.format == IndexFormat.formatName else { return try build() }
         let have = Set(old.bins.map(\.label))
         let missing = plan.bins.filter { !have.contains($0.label) }
         guard !missing.isEmpty else { return nil }

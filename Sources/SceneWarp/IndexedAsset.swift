@@ -9,10 +9,26 @@ public struct IndexedAsset: Sendable {
     /// http(s) objects (and s3 objects through their signed HTTP endpoint); nil for local files.
     public let remote: RemoteObject?
 
-    public init(href: String, header: CogHeader, remote: RemoteObject?) {
+    /// The overview level `header` describes (0: full resolution).
+    public let level: Int
+
+    public init(href: String, header: CogHeader, remote: RemoteObject?, level: Int = 0) {
         self.href = href
         self.header = header
         self.remote = remote
+        self.level = level
+    }
+
+    /// Overview levels the indexed file has (beyond full resolution).
+    public var overviewCount: Int { level == 0 ? header.overviews.count : 0 }
+
+    /// The same object read at overview level `n` (clamped to the coarsest it has): a header of
+    /// that level's own size, blocks and scaled geotransform (`CogHeader.level`).
+    public func atLevel(_ n: Int) -> IndexedAsset {
+        guard level == 0 else { return self }
+        let n = min(max(0, n), header.overviews.count)
+        guard n > 0 else { return self }
+        return IndexedAsset(href: href, header: header.level(n), remote: remote, level: n)
     }
 
     /// The layout the tile reader decodes, or nil when only GDAL can read the asset: unsigned

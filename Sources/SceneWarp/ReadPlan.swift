@@ -17,6 +17,8 @@ public struct ReadPlan {
     public let coveredPixels: Int
     /// Bytes per sample of band 1 as stored.
     public let bytesPerSample: Int
+    /// The overview level read (0: full resolution); `source` is that level's lattice.
+    public var overview: Int { scene.overview }
 
     public var isEmpty: Bool { window == nil || coveredPixels == 0 }
     public var targetPixels: Int { target.width * target.height }
@@ -32,6 +34,10 @@ public struct ReadPlan {
 /// only when something needs it (resampled reads, the fallback after a failed tile read).
 final class OpenScene {
     let href: String
+    /// The overview level this scene reads (0: full resolution), and its key in the reader's
+    /// dataset cache (the href, plus the level when not 0).
+    let overview: Int
+    let cacheKey: String
     let grid: SourceGrid
     let reference: SpatialReference
     let bytesPerSample: Int
@@ -44,8 +50,10 @@ final class OpenScene {
     var tiled: [Int: TiledBand?] = [:]
 
     init(href: String, dataset: Dataset?, grid: SourceGrid, reference: SpatialReference, bytesPerSample: Int,
-         indexed: IndexedAsset? = nil) {
+         indexed: IndexedAsset? = nil, overview: Int = 0) {
         self.href = href
+        self.overview = overview
+        cacheKey = OpenScene.cacheKey(href, overview)
         self.opened = dataset
         self.grid = grid
         self.reference = reference
@@ -53,11 +61,18 @@ final class OpenScene {
         self.indexed = indexed
     }
 
-    /// GDAL's dataset of the asset, opened now if it was not.
+    static func cacheKey(_ href: String, _ overview: Int) -> String {
+        overview == 0 ? href : "\(href)#overview=\(overview)"
+    }
+
+    /// GDAL's open options for overview level `overview` (GDAL counts its overviews from 0).
+    static func openOptions(_ overview: Int) -> [String] { overview > 0 ? ["OVERVIEW_LEVEL=\(overview - 1)"] : [] }
+
+    /// GDAL's dataset of the asset (of its overview level), opened now if it was not.
     func dataset() throws -> Dataset {
         if let opened { return opened }
         do {
-            let d = try Dataset(path: gdalPath(forHref: href))
+            let d = try Dataset(path: gdalPath(forHref: href), options: OpenScene.openOptions(overview))
             opened = d
             return d
         } catch {

@@ -77,9 +77,12 @@ public final class SceneReader {
     /// `expectedEPSG` (the catalogue's `proj:epsg`) is checked against the file's CRS.
     /// `indexed`: the asset's entry in the cube's header index; the asset is then opened from
     /// it without a request (unless it was found stale before).
+    /// `overview`: the overview level to read (0, full resolution, by default; see
+    /// `overviewLevel`): the plan maps the target onto that level's own lattice.
     public func plan(href: String, target: GeoBox, resampling: Resampling = .nearest,
-                     expectedEPSG: Int? = nil, indexed: IndexedAsset? = nil) throws -> ReadPlan {
-        let scene = try openScene(href, indexed: staleHrefs.contains(href) ? nil : indexed)
+                     expectedEPSG: Int? = nil, indexed: IndexedAsset? = nil, overview: Int = 0) throws -> ReadPlan {
+        let scene = try openScene(href, indexed: staleHrefs.contains(href) ? nil : indexed?.atLevel(overview),
+                                  overview: overview)
         if let expectedEPSG {
             guard let expected = try epsgReference(expectedEPSG) else {
                 throw SceneWarpError(.crsMismatch, href: href, "catalogue CRS EPSG:\(expectedEPSG) is unknown")
@@ -103,6 +106,57 @@ public final class SceneReader {
         return ReadPlan(href: href, target: target, resampling: resampling, source: scene.grid,
                         window: window, coveredPixels: map.coveredCount, bytesPerSample: bytes,
                         scene: scene, map: map)
+    }
+
+    // MARK: overview levels
+
+    /// The overview level to read `indexed` at for the chunk `chunk` under `rule`:
+    /// - `none`, or an asset without levels in the index: 0 (full resolution);
+    /// - `level(n)`: n, or the coarsest level the file has;
+    /// - `auto`: the coarsest level whose pixel size (the larger side of its pixels,
+    ///   `CogHeader.pixelSize`) is at most the target pixel's smaller side, both in the scene's
+    ///   CRS at the chunk's centre: the sides are the distances between the images of the
+    ///   midpoints of opposite edges of a target pixel (`resolutionX` × `resolutionY`) centred
+    ///   on the chunk's centre.
+    /// Levels are chosen per chunk, not per strip, so every strip of a chunk reads the same one.
+    public func overviewLevel(_ rule: Overviews, chunk: GeoBox, indexed: IndexedAsset?) throws -> Int {
+        guard let indexed, indexed.overviewCount > 0 else { return 0 }
+        switch rule {
+        case .none: return 0
+        case .level(let n): return min(max(0, n), indexed.overviewCount)
+        case .auto: break
+        }
+        guard let side = try targetPixelSide(chunk: chunk, indexed: indexed) else { return 0 }
+        var chosen = 0
+        for n in 1...indexed.overviewCount where indexed.header.pixelSize(level: n) <= side * (1 + 1e-9) {
+            chosen = n
+        }
+        return chosen
+    }
+
+    /// The target pixel's smaller side at the chunk's centre in the CRS of `indexed`; nil when
+    /// PROJ cannot place it there (the asset is then read at full resolution).
+    func targetPixelSide(chunk: GeoBox, indexed: IndexedAsset) throws -> Double? {
+        guard let code = indexed.header.epsg, let reference = try epsgReference(code) else { return nil }
+        let cx = (Double(chunk.ix0) + Double(chunk.width) / 2) * chunk.resolutionX
+        let cy = (Double(chunk.iy0) - Double(chunk.height) / 2) * chunk.resolutionY
+        let hx = chunk.resolutionX / 2, hy = chunk.resolutionY / 2
+        var points = [(x: cx - hx, y: cy), (x: cx + hx, y: cy), (x: cx, y: cy - hy), (x: cx, y: cy + hy)]
+        let key = TransformKey(targetCRS: chunk.crs.definition, sourceCRS: "EPSG:\(code)")
+        let exact: CoordinateTransform?
+        if let cached = transforms.value(for: key) {
+            exact = cached
+        } else {
+            exact = chunk.crs.reference.isSame(reference) ? nil : try? CoordinateTransform(from: chunk.crs.reference, to: reference)
+            if exact == nil, !chunk.crs.reference.isSame(reference) { return nil }
+            transforms.insert(exact, for: key)
+        }
+        if let exact { points = exact.transform(points) }
+        guard points.allSatisfy({ $0.x.isFinite && $0.y.isFinite }) else { return nil }
+        func distance(_ a: (x: Double, y: Double), _ b: (x: Double, y: Double)) -> Double {
+            ((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y)).squareRoot()
+        }
+        return min(distance(points[0], points[1]), distance(points[2], points[3]))
     }
 
     // MARK: reading
@@ -269,6 +323,7 @@ public final class SceneReader {
     private func markStale(_ plan: ReadPlan, _ why: String) -> SceneWarpError {
         staleHrefs.insert(plan.href)
         scenes.remove(plan.href)
+        scenes.remove(plan.scene.cacheKey)
         stats.staleAssets += 1
         return SceneWarpError(.stale, href: plan.href, why)
     }
@@ -315,18 +370,19 @@ public final class SceneReader {
 
     // MARK: caches
 
-    private func openScene(_ href: String, indexed: IndexedAsset?) throws -> OpenScene {
-        if let scene = scenes.value(for: href) { return scene }
+    private func openScene(_ href: String, indexed: IndexedAsset?, overview: Int = 0) throws -> OpenScene {
+        let key = OpenScene.cacheKey(href, overview)
+        if let scene = scenes.value(for: key) { return scene }
         if let indexed, let scene = try openIndexed(href, indexed) {
-            scenes.insert(scene, for: href)
+            scenes.insert(scene, for: key)
             stats.indexedOpens += 1
             return scene
         }
         let dataset: Dataset
-        if let opened = prefetcher?.take(href) {
+        if overview == 0, let opened = prefetcher?.take(href) {
             dataset = opened
         } else {
-            do { dataset = try Dataset(path: gdalPath(forHref: href)) } catch {
+            do { dataset = try Dataset(path: gdalPath(forHref: href), options: OpenScene.openOptions(overview)) } catch {
                 throw SceneWarpError(.open, href: href, "cannot open: \(error)", cause: error)
             }
         }
@@ -349,8 +405,9 @@ public final class SceneReader {
         let reference = try spatialReference(wkt, href: href)
         let scene = OpenScene(href: href, dataset: dataset,
                               grid: SourceGrid(crsWKT: wkt, geoTransform: gt, width: dataset.width, height: dataset.height),
-                              reference: reference, bytesPerSample: (try? dataset.band(1).bytesPerSample) ?? 2)
-        scenes.insert(scene, for: href)
+                              reference: reference, bytesPerSample: (try? dataset.band(1).bytesPerSample) ?? 2,
+                              overview: overview)
+        scenes.insert(scene, for: key)
         stats.datasetsOpened += 1
         return scene
     }
@@ -369,7 +426,8 @@ public final class SceneReader {
         let wkt = try epsgWKT(code)
         let scene = OpenScene(href: href, dataset: nil,
                               grid: SourceGrid(crsWKT: wkt, geoTransform: gt, width: h.width, height: h.height),
-                              reference: reference, bytesPerSample: layout.bytesPerSample, indexed: indexed)
+                              reference: reference, bytesPerSample: layout.bytesPerSample, indexed: indexed,
+                              overview: indexed.level)
         let bytes: TileByteSource
         if let remote = indexed.remote {
             bytes = tiles.remoteSource(remote)

@@ -1,6 +1,6 @@
-/// What a reader needs to fetch and decode the full-resolution tiles of band 1 of a GeoTIFF/COG
-/// without opening it again: the image and block layout, the sample type and coding, the
-/// georeferencing and where every block of band 1 is stored.
+/// What a reader needs to fetch and decode the tiles of band 1 of a GeoTIFF/COG without opening
+/// it again: the image and block layout, the sample type and coding, the georeferencing, where
+/// every block of band 1 is stored, and the same for each overview level (`overviews`).
 ///
 /// Parsed from untrusted bytes by `parse` (TiffParser.swift), or decoded from its compact JSON
 /// form; both end in `validate()`, so a value obtained either way is internally consistent.
@@ -30,6 +30,90 @@ public struct CogHeader: Sendable, Equatable, Codable {
     public var blockOffsets: [UInt64]
     /// TileByteCounts/StripByteCounts, same order.
     public var blockByteCounts: [UInt64]
+    /// The reduced-resolution images (overview IFDs) that follow the first, largest first, as
+    /// GDAL lists them: level n (1-based) is `overviews[n - 1]`. Empty for a file without them.
+    public var overviews: [Overview] = []
+
+    /// One overview level: its own size, tiling, coding and blocks; the sample layout,
+    /// georeferencing (scaled, see `level(_:)`), CRS and nodata are the base image's.
+    public struct Overview: Sendable, Equatable, Codable {
+        public var width: Int
+        public var height: Int
+        public var blockWidth: Int
+        public var blockHeight: Int
+        public var compression: Int
+        public var predictor: Int
+        public var blockOffsets: [UInt64]
+        public var blockByteCounts: [UInt64]
+
+        public init(width: Int, height: Int, blockWidth: Int, blockHeight: Int, compression: Int, predictor: Int,
+                    blockOffsets: [UInt64], blockByteCounts: [UInt64]) {
+            self.width = width
+            self.height = height
+            self.blockWidth = blockWidth
+            self.blockHeight = blockHeight
+            self.compression = compression
+            self.predictor = predictor
+            self.blockOffsets = blockOffsets
+            self.blockByteCounts = blockByteCounts
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case width, height
+            case blockWidth = "block_width"
+            case blockHeight = "block_height"
+            case compression, predictor
+            case blockOffsets = "block_offsets"
+            case blockByteCounts = "block_byte_counts"
+        }
+
+        public func validate() throws {
+            func fail(_ why: String) -> CogHeaderError { CogHeaderError("invalid COG overview: \(why)") }
+            guard (1...CogHeader.maxSide).contains(width), (1...CogHeader.maxSide).contains(height),
+                  (1...CogHeader.maxSide).contains(blockWidth), (1...CogHeader.maxSide).contains(blockHeight) else {
+                throw fail("size \(width) x \(height) in blocks of \(blockWidth) x \(blockHeight)")
+            }
+            guard (1...65535).contains(compression), (1...65535).contains(predictor) else {
+                throw fail("compression \(compression), predictor \(predictor)")
+            }
+            let (blocks, overflow) = CogHeader.ceilDiv(width, blockWidth)
+                .multipliedReportingOverflow(by: CogHeader.ceilDiv(height, blockHeight))
+            guard !overflow, blocks <= CogHeader.maxBlocks, blockOffsets.count == blocks,
+                  blockByteCounts.count == blocks else {
+                throw fail("\(blockOffsets.count) offsets and \(blockByteCounts.count) byte counts")
+            }
+            for i in 0..<blocks where blockOffsets[i].addingReportingOverflow(blockByteCounts[i]).overflow {
+                throw fail("block \(i) ends past 2^64")
+            }
+        }
+    }
+
+    /// Level `n` as a header of its own: 0 is this image; n >= 1 is overview n (clamped to the
+    /// coarsest there is), with the base geotransform scaled by the size ratio, as GDAL defines
+    /// an overview's georeferencing (origin unchanged, pixel size times width / level width and
+    /// height / level height). A level header has no overviews of its own.
+    public func level(_ n: Int) -> CogHeader {
+        let n = min(max(0, n), overviews.count)
+        guard n > 0 else { return self }
+        let o = overviews[n - 1]
+        var h = self
+        let rx = Double(width) / Double(o.width), ry = Double(height) / Double(o.height)
+        let gt = geoTransform
+        h.geoTransform = gt.count == 6 ? [gt[0], gt[1] * rx, gt[2] * ry, gt[3], gt[4] * rx, gt[5] * ry] : gt
+        (h.width, h.height, h.blockWidth, h.blockHeight) = (o.width, o.height, o.blockWidth, o.blockHeight)
+        h.tiled = true
+        (h.compression, h.predictor) = (o.compression, o.predictor)
+        (h.blockOffsets, h.blockByteCounts) = (o.blockOffsets, o.blockByteCounts)
+        h.overviews = []
+        return h
+    }
+
+    /// Pixel size of level `n` (clamped like `level(_:)`) in CRS units: the larger of its sides.
+    public func pixelSize(level n: Int) -> Double {
+        let gt = level(n).geoTransform
+        guard gt.count == 6 else { return .nan }
+        return max((gt[1] * gt[1] + gt[4] * gt[4]).squareRoot(), (gt[2] * gt[2] + gt[5] * gt[5]).squareRoot())
+    }
 
     public init(width: Int, height: Int, blockWidth: Int, blockHeight: Int, tiled: Bool,
                 bitsPerSample: Int, sampleFormat: Int = 1, samplesPerPixel: Int = 1,
@@ -75,6 +159,12 @@ public struct CogHeader: Sendable, Equatable, Codable {
     public static let maxBlocks = 1 << 24
     /// Most bytes `parse` ever asks for (`needMore`); a header needing more is refused.
     public static let maxHeaderBytes = 64 << 20
+    /// Most overview levels kept.
+    public static let maxOverviews = 24
+    /// Overview IFDs are followed only within this many bytes from the start of the file (a
+    /// COG's header holds them all; a plain GeoTIFF may append overviews at its end, where
+    /// reading them would mean fetching the file): levels beyond are left out.
+    public static let maxOverviewHeaderBytes = 8 << 20
 }
 
 public enum CogHeaderParse: Sendable, Equatable {
@@ -128,6 +218,15 @@ extension CogHeader {
         for i in 0..<blocks where blockOffsets[i].addingReportingOverflow(blockByteCounts[i]).overflow {
             throw fail("block \(i) ends past 2^64")
         }
+        guard overviews.count <= Self.maxOverviews else { throw fail("\(overviews.count) overview levels") }
+        var previous = (width, height)
+        for o in overviews {
+            try o.validate()
+            guard o.width < previous.0 || o.height < previous.1, o.width <= previous.0, o.height <= previous.1 else {
+                throw fail("overview of \(o.width) x \(o.height) after \(previous.0) x \(previous.1)")
+            }
+            previous = (o.width, o.height)
+        }
     }
 }
 
@@ -151,6 +250,7 @@ extension CogHeader {
         case noDataIsNaN = "nodata_is_nan"
         case blockOffsets = "block_offsets"
         case blockByteCounts = "block_byte_counts"
+        case overviews
     }
 
     /// Decodes and validates: a corrupted stored header is refused.
@@ -186,6 +286,8 @@ extension CogHeader {
         noDataIsNaN = try c.decodeIfPresent(Bool.self, forKey: .noDataIsNaN) ?? false
         blockOffsets = try c.decode([UInt64].self, forKey: .blockOffsets)
         blockByteCounts = try c.decode([UInt64].self, forKey: .blockByteCounts)
+        // Absent in headers stored before overview levels were indexed (cube-scene-index/1).
+        overviews = try c.decodeIfPresent([Overview].self, forKey: .overviews) ?? []
         do {
             try validate()
         } catch {
@@ -223,5 +325,6 @@ extension CogHeader {
         try c.encode(noDataIsNaN, forKey: .noDataIsNaN)
         try c.encode(blockOffsets, forKey: .blockOffsets)
         try c.encode(blockByteCounts, forKey: .blockByteCounts)
+        try c.encode(overviews, forKey: .overviews)
     }
 }

@@ -45,8 +45,10 @@ enum Tag {
     static let geoAsciiParams: UInt16 = 34737
     static let gdalNoData: UInt16 = 42113
 
+    static let newSubfileType: UInt16 = 254
+
     /// Tags whose first value alone is used (the rest of a longer array is never read).
-    static let scalars: Set<UInt16> = [imageWidth, imageLength, bitsPerSample, compression, photometric, samplesPerPixel,
+    static let scalars: Set<UInt16> = [newSubfileType, imageWidth, imageLength, bitsPerSample, compression, photometric, samplesPerPixel,
                                        rowsPerStrip, planarConfiguration, predictor, tileWidth, tileLength,
                                        sampleFormat]
     /// Tags read whole.
@@ -147,6 +149,58 @@ struct TiffParser {
         let ifd = offset(bigTIFF ? 8 : 4)
         guard ifd >= headerSize else { throw Self.fail("the first IFD at \(ifd) overlaps the file header") }
 
+        let first: (entries: [UInt16: TiffEntry], next: UInt64)
+        switch try readIFD(at: ifd, headerSize: headerSize, strict: true) {
+        case .needMore(let n): return .needMore(n)
+        case .stop: throw Self.fail("the first IFD cannot be read")
+        case .entries(let entries, let next): first = (entries, next)
+        }
+        var header = try header(first.entries)
+        // Overview levels: the reduced-resolution IFDs that follow (a COG puts them all in its
+        // header). Anything odd about them drops the levels from there on, never the header.
+        var next = first.next
+        var visited: Set<UInt64> = [ifd]
+        var levels: [CogHeader.Overview] = []
+        while next != 0, next <= UInt64(CogHeader.maxOverviewHeaderBytes), levels.count < CogHeader.maxOverviews,
+              visited.count <= 2 * CogHeader.maxOverviews, visited.insert(next).inserted {
+            guard let read = try? readIFD(at: next, headerSize: headerSize, strict: false) else { break }
+            guard case .entries(let entries, let after) = read else {
+                if case .needMore(let n) = read { return .needMore(n) }
+                break
+            }
+            next = after
+            let subfile = (try? entries[Tag.newSubfileType].map { try unsigned($0, 0) }) ?? 0
+            // Bit 2: a transparency mask (GDAL's internal masks and their overviews): skipped.
+            if subfile & 4 != 0 { continue }
+            // Bit 0: a reduced-resolution image of the first; anything else ends the levels.
+            guard subfile & 1 == 1, let level = try? overview(entries, of: header),
+                  level.width < (levels.last?.width ?? header.width),
+                  level.height < (levels.last?.height ?? header.height) else { break }
+            levels.append(level)
+        }
+        header.overviews = levels
+        return .header(header)
+    }
+
+    enum IFDRead {
+        case needMore(Int)
+        /// An overview IFD that is not worth reading (past what a header holds).
+        case stop
+        case entries([UInt16: TiffEntry], next: UInt64)
+    }
+
+    /// Reads the IFD at `ifd`: its entries and the next IFD's offset. `strict` (the first IFD):
+    /// bytes beyond the prefix are asked for up to `maxHeaderBytes`; overview IFDs (not strict)
+    /// ask only up to `maxOverviewHeaderBytes`.
+    func readIFD(at ifd: UInt64, headerSize: UInt64, strict: Bool) throws -> IFDRead {
+        func need(_ end: UInt64, _ what: @autoclosure () -> String) throws -> IFDRead? {
+            if !strict, end > UInt64(CogHeader.maxOverviewHeaderBytes) { return .stop }
+            switch try self.need(end, what()) {
+            case nil: return nil
+            case .needMore(let n)?: return .needMore(n)
+            case .header?: return nil
+            }
+        }
         // The IFD: entry count, entries, next IFD offset.
         let countSize: UInt64 = bigTIFF ? 8 : 2
         let entrySize: UInt64 = bigTIFF ? 20 : 12
@@ -202,7 +256,7 @@ struct TiffParser {
             entries[tag] = TiffEntry(tag: tag, type: type, count: count, position: position, size: size)
         }
         if let more = try need(valuesEnd, "the IFD's values") { return more }
-        return .header(try header(entries))
+        return .entries(entries, next: next)
     }
 
     func isTIFFMagic() -> Bool {
@@ -365,6 +419,45 @@ struct TiffParser {
                                blockOffsets: offsets, blockByteCounts: byteCounts)
         try header.validate()
         return header
+    }
+
+    /// One overview IFD of `base`: tiled, with the base's sample layout (a level that is not
+    /// is not used). Its byte ranges are checked like the base's.
+    func overview(_ entries: [UInt16: TiffEntry], of base: CogHeader) throws -> CogHeader.Overview {
+        let side = 1...CogHeader.maxSide
+        let width = try scalar(entries, Tag.imageWidth, "ImageWidth", in: side)
+        let height = try scalar(entries, Tag.imageLength, "ImageLength", in: side)
+        let bits = try scalar(entries, Tag.bitsPerSample, "BitsPerSample", default: 1, in: 1...128)
+        let samples = try scalar(entries, Tag.samplesPerPixel, "SamplesPerPixel", default: 1, in: 1...65535)
+        let planar = try scalar(entries, Tag.planarConfiguration, "PlanarConfiguration", default: 1, in: 1...2)
+        let sampleFormat = try scalar(entries, Tag.sampleFormat, "SampleFormat", default: 1, in: 1...6)
+        guard bits == base.bitsPerSample, samples == base.samplesPerPixel, planar == base.planarConfiguration,
+              sampleFormat == base.sampleFormat else { throw Self.fail("an overview of another sample layout") }
+        let compression = try scalar(entries, Tag.compression, "Compression", default: 1, in: 1...65535)
+        let predictor = try scalar(entries, Tag.predictor, "Predictor", default: 1, in: 1...65535)
+        guard entries[Tag.tileWidth] != nil, entries[Tag.tileLength] != nil else {
+            throw Self.fail("an overview in strips")
+        }
+        let blockWidth = try scalar(entries, Tag.tileWidth, "TileWidth", in: side)
+        let blockHeight = try scalar(entries, Tag.tileLength, "TileLength", in: side)
+        let blocks = CogHeader.ceilDiv(width, blockWidth) * CogHeader.ceilDiv(height, blockHeight)
+        guard blocks <= CogHeader.maxBlocks else { throw Self.fail("\(blocks) blocks") }
+        let expected = UInt64(blocks) * UInt64(planar == 2 ? samples : 1)
+        guard let offsetsEntry = entries[Tag.tileOffsets], let countsEntry = entries[Tag.tileByteCounts],
+              offsetsEntry.count == expected, countsEntry.count == expected else {
+            throw Self.fail("an overview without one TileOffset and TileByteCount per block")
+        }
+        let offsets = try unsignedArray(CountedEntry(offsetsEntry, UInt64(blocks)).entry)
+        let counts = try unsignedArray(CountedEntry(countsEntry, UInt64(blocks)).entry)
+        for i in 0..<blocks {
+            let (end, o) = offsets[i].addingReportingOverflow(counts[i])
+            if o || (fileSize.map { end > $0 } ?? false) { throw Self.fail("overview block \(i) ends past the file") }
+        }
+        let level = CogHeader.Overview(width: width, height: height, blockWidth: blockWidth, blockHeight: blockHeight,
+                                       compression: compression, predictor: predictor,
+                                       blockOffsets: offsets, blockByteCounts: counts)
+        try level.validate()
+        return level
     }
 
     /// libtiff's ChopUpSingleUncompressedStrip (TIFF_STRIPCHOP, on in GDAL's libtiff): one

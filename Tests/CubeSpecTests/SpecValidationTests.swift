@@ -161,6 +161,9 @@ func timeSteps(text: String, step: TimeStep) throws {
     (validSpec + "\nindices: {count: \"green / red\"}", "composite", "reserves"),
     (validSpec + "\ncomposite: geomedian\nindices: {gr: \"green / red\"}", "indices.gr", "per-observation statistic"),
     (validSpec + "\nresampling: cubic", "resampling", "nearest"),
+    (validSpec + "\noverviews: coarse", "overviews", "auto, none or a level number"),
+    (validSpec + "\noverviews: -1", "overviews", "auto, none or a level number"),
+    (validSpec + "\noverviews: [1]", "overviews", "auto, none or a level number"),
     (validSpec + "\nfuse: last", "fuse", "first-data, first-valid"),
     (validSpec + "\ncompression: lz4", "compression", "unknown codec"),
     (validSpec + "\ncompression: {codec: blosc, level: 12}", "compression.level", "1...9"),
@@ -221,6 +224,17 @@ func badSpecsNameTheirField(yaml: String, field: String, fragment: String) {
 
     let custom = try CubeSpec.parse(yaml: mutated("  collection: sentinel-2-l2a", with: "  collection: my-s2\n  profile: sentinel-2-l2a"))
     #expect(custom.sensors[0].profileID == "sentinel-2-l2a" && custom.sensors[0].collection == "my-s2")
+}
+
+@Test func overviewsParse() throws {
+    #expect(try CubeSpec.parse(yaml: validSpec).overviews == .none)
+    #expect(try CubeSpec.parse(yaml: validSpec + "\noverviews: auto").overviews == .auto)
+    #expect(try CubeSpec.parse(yaml: validSpec + "\noverviews: none").overviews == .none)
+    #expect(try CubeSpec.parse(yaml: validSpec + "\noverviews: 2").overviews == .level(2))
+    #expect(try CubeSpec.parse(yaml: validSpec + "\noverviews: 0").overviews == .none)
+    // `none` keeps the fingerprint specs always had; a level is part of it.
+    #expect(try CubeSpec.parse(yaml: validSpec + "\noverviews: none").fingerprint == CubeSpec.parse(yaml: validSpec).fingerprint)
+    #expect(try CubeSpec.parse(yaml: validSpec + "\noverviews: auto").fingerprint.contains("overviews=auto"))
 }
 
 @Test func compositeTakesOneStatisticOrAList() throws {

@@ -81,16 +81,19 @@ let venvPython = repoRoot.appendingPathComponent(".venv/bin/python").path
 /// The independent nearest-neighbour reference: pyproj transforms every target pixel centre
 /// into the source CRS, and the containing source pixel is taken with numpy. Returns the
 /// reference plane as raw samples.
+/// `overviewLevel` > 0: the source is that overview of the file (rasterio's `overview_level`,
+/// which counts from 0 for the first overview), on its own lattice.
 func pyprojReference<T: RasterElement>(source: String, sourceEPSG: Int, target: GeoBox, in dir: TempDir,
-                                       as: T.Type) throws -> [T] {
+                                       as: T.Type, overviewLevel: Int = 0) throws -> [T] {
     let script = dir.path("reference.py"), output = dir.path("reference-\(UUID().uuidString).raw")
     try """
     import json, sys
     import numpy as np, rasterio
     from pyproj import Transformer
-    src, params, out = sys.argv[1:4]
+    src, params, out, level = sys.argv[1:5]
     p = json.loads(params)
-    with rasterio.open(src) as ds:
+    kw = {"overview_level": int(level) - 1} if int(level) > 0 else {}
+    with rasterio.open(src, **kw) as ds:
         data = ds.read(1)
         a, b, _, d, _, f = ds.transform.to_gdal()
     H, W = data.shape
@@ -111,7 +114,7 @@ func pyprojReference<T: RasterElement>(source: String, sourceEPSG: Int, target: 
     {"crs": "\(target.crs.definition)", "src_crs": "EPSG:\(sourceEPSG)", "rx": \(target.resolutionX), \
     "ry": \(target.resolutionY), "ix0": \(target.ix0), "iy0": \(target.iy0), "w": \(target.width), "h": \(target.height)}
     """
-    try run(venvPython, [script, source, params, output])
+    try run(venvPython, [script, source, params, output, "\(overviewLevel)"])
     let bytes = try Data(contentsOf: URL(fileURLWithPath: output))
     return bytes.withUnsafeBytes { Array($0.bindMemory(to: T.self)) }
 }

@@ -305,7 +305,19 @@ import Testing
         #expect(Set(object.keys) == ["width", "height", "block_width", "block_height", "tiled", "bits_per_sample",
                                      "sample_format", "samples_per_pixel", "planar_configuration", "compression",
                                      "predictor", "big_endian", "geo_transform", "epsg", "nodata", "nodata_is_nan",
-                                     "block_offsets", "block_byte_counts"])
+                                     "block_offsets", "block_byte_counts", "overviews"])
+    }
+
+    /// Headers stored before overview levels were indexed (cube-scene-index/1) have no
+    /// `overviews` key: they decode, with no levels.
+    @Test func storedHeaderWithoutOverviewsDecodes() throws {
+        guard case .header(let h) = try CogHeader.parse(try Self.smallCOG()) else { Issue.record("needMore"); return }
+        var object = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(h)) as! [String: Any]
+        object["overviews"] = nil
+        let old = try JSONDecoder().decode(CogHeader.self, from: try JSONSerialization.data(withJSONObject: object))
+        var base = h
+        base.overviews = []
+        #expect(old.overviews.isEmpty && old.level(1) == old && old == base)
     }
 
     @Test func inconsistentStoredHeadersAreRefused() throws {

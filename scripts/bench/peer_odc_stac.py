@@ -16,7 +16,11 @@ low-level zarr write), with the choices a fair comparison needs:
 - the median of an even count rounded half up, as cube documents.
 
     peer_odc_stac.py --stac URL --bbox W S E N --res 1/3600 --start 2024-03-01 --end 2024-03-31 \
-        --bands red,green,blue --out peer.zarr [--exact-transform]
+        --bands red,green,blue --out peer.zarr [--use-overviews] [--exact-transform]
+
+`--use-overviews` (issue 25, the like-for-like peer of `overviews: auto`): odc-stac's default
+overview reading (`use_overviews=True`: it reads the COG overview whose resolution suits the
+target, then warps it with nearest), everything else the same.
 
 `--exact-transform` (the benchmark's untimed agreement run, never timed): GDAL's warps without
 their default 0.125 px transformer approximation, which moves about 5 % of the nearest picks
@@ -64,7 +68,8 @@ def newest_processing(items) -> list:
     return sorted((v[1] for v in best.values()), key=lambda it: (it.datetime, it.id))
 
 
-def build_chunk(stac: str, bbox, res: float, start: str, end: str, bands: list[str], out: str) -> dict:
+def build_chunk(stac: str, bbox, res: float, start: str, end: str, bands: list[str], out: str,
+                use_overviews: bool = False) -> dict:
     t0 = time.perf_counter()
     odc.stac.configure_rio(cloud_defaults=True)
     geobox = GeoBox.from_bbox(tuple(bbox), crs="EPSG:4326", resolution=res)
@@ -76,7 +81,7 @@ def build_chunk(stac: str, bbox, res: float, start: str, end: str, bands: list[s
 
     ds = odc.stac.load(items, bands=[*bands, "scl"], geobox=geobox, chunks={"time": 1, "x": 600, "y": 600},
                        groupby="solar_day", resampling="nearest", dtype="uint16", nodata=0,
-                       use_overviews=False)
+                       use_overviews=use_overviews)
     # The shift of each solar day (all items of a pass share their baseline in the world).
     days = {}
     for it in items:
@@ -141,13 +146,16 @@ def main() -> int:
     ap.add_argument("--end", required=True)
     ap.add_argument("--bands", default="red,green,blue")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--use-overviews", action="store_true",
+                    help="odc-stac's default overview reading (use_overviews=True) instead of full resolution")
     ap.add_argument("--exact-transform", action="store_true",
                     help="GDAL's exact transformer for the warp (tolerance 0, like cube) instead of its default "
                          "approximation (0.125 px), to check that the two compute the same thing; not for timing")
     a = ap.parse_args()
     if a.exact_transform:
         use_exact_transformer()
-    result = build_chunk(a.stac, a.bbox, float(Fraction(a.res)), a.start, a.end, a.bands.split(","), a.out)
+    result = build_chunk(a.stac, a.bbox, float(Fraction(a.res)), a.start, a.end, a.bands.split(","), a.out,
+                         use_overviews=a.use_overviews)
     print(json.dumps(result))
     return 0
 

@@ -53,7 +53,7 @@ def _render_tile(args) -> list[tuple[str, dict]]:
         bblock = block_size(tile.size_px, params.block_max)
         for b, key in enumerate(BAND_KEYS):
             write_cog(folder / ASSETS[key][0], raster.bands[b], tile.epsg, tile.transform(10),
-                      block=bblock, resampling="average")
+                      block=bblock, resampling="nearest")
         write_cog(folder / ASSETS["scl"][0], raster.scl, tile.epsg, tile.transform(20),
                   block=block_size(tile.size_px // 2, params.block_max), resampling="nearest")
         results.append((scene.id, raster.percentages))

@@ -5,7 +5,8 @@
       --bbox 12.25 45.47 12.28 45.49 --start 2024-02-01 --end 2024-03-31 [--step month|Nd] \
       [--bands red,green,blue,nir] [--invalid 0,1,3,8,9,10] [--fuse first-data|first-valid] \
       [--composite median,p10,p90,geomedian] [--collections sentinel-2-l2a,landsat-c2-l2] \
-      [--landsat-invalid-bits 0,1,2,3,4] [--mask-filters opening:2,dilation:3] [--out ref.npz] [--compare cube.zarr]
+      [--landsat-invalid-bits 0,1,2,3,4] [--mask-filters opening:2,dilation:3] [--overviews none|auto|N --chunk C] \
+      [--out ref.npz] [--compare cube.zarr]
 
 Rules (docs/test-world.md): target pixel centres from integers; nearest = the source pixel that
 contains the centre (floor); time bin [start, next start); footprint filter; dedup; solar-day
@@ -44,6 +45,7 @@ if __package__ in (None, ""):
 from world.ref_items import LANDSAT, SENTINEL2, RefItem, dedup, load_items, select, solar_day_groups  # noqa: E402
 from world.refgrid import Grid, TimeBin, day_bins, month_bins  # noqa: E402
 from world.refmorph import apply_filters, parse_filters  # noqa: E402
+from world.refoverviews import level_map, parse_overviews  # noqa: E402
 from world.refstats import (composite_stack, index_array_names, output_dtype, output_fill, output_names,  # noqa: E402
                             parse_composite, parse_indices)
 
@@ -111,18 +113,40 @@ class World:
         return href if "://" not in href else "/vsicurl/" + href
 
 
-def _sample(path: str, item: RefItem, key: str, ex: np.ndarray, ny: np.ndarray) -> np.ndarray:
-    """Values of the source pixels containing each point (ex, ny in the item CRS); 0 outside."""
+def _sample(path: str, item: RefItem, key: str, ex: np.ndarray, ny: np.ndarray, levels=None) -> np.ndarray:
+    """Values of the source pixels containing each point (ex, ny in the item CRS); 0 outside.
+    `levels`: per point, the overview level to sample (world/refoverviews.py); None: level 0."""
+    if levels is not None and (levels != 0).any():
+        out = None
+        for level in np.unique(levels):
+            at = levels == level
+            v = _sample_level(path, item, key, ex, ny, int(level))
+            out = np.zeros_like(v) if out is None else out
+            out[at] = v[at]
+        return out
+    return _sample_level(path, item, key, ex, ny, 0)
+
+
+def _sample_level(path: str, item: RefItem, key: str, ex: np.ndarray, ny: np.ndarray, level: int) -> np.ndarray:
     asset = item.raw["assets"][key]
-    with rasterio.open(path) as src:
+    if level > 0:
+        with rasterio.open(path) as base:   # the STAC transform is the base image's
+            stac_t = asset.get("proj:transform") or item.raw["properties"].get("proj:transform")
+            if stac_t is not None and not np.allclose(stac_t[:6], tuple(base.transform)[:6]):
+                raise ValueError(f"{item.id}/{key}: file transform {base.transform} != proj:transform {stac_t}")
+    with rasterio.open(path, **({"overview_level": level - 1} if level > 0 else {})) as src:
         a, b, c, d, e, f = tuple(src.transform)[:6]
         # Earth Search's Landsat items give proj:transform once, in the properties.
         stac_t = asset.get("proj:transform") or item.raw["properties"].get("proj:transform")
-        if stac_t is not None and not np.allclose(stac_t[:6], [a, b, c, d, e, f]):
+        if level == 0 and stac_t is not None and not np.allclose(stac_t[:6], [a, b, c, d, e, f]):
             raise ValueError(f"{item.id}/{key}: file transform {src.transform} != proj:transform {stac_t}")
         if b != 0 or d != 0:
             raise ValueError(f"{item.id}/{key}: rotated geotransforms are not supported")
-        if src.crs is None or src.crs.to_epsg() != item.epsg():
+        crs = src.crs
+        if level > 0:
+            with rasterio.open(path) as base:
+                crs = base.crs
+        if crs is None or crs.to_epsg() != item.epsg():
             raise ValueError(f"{item.id}/{key}: file CRS {src.crs} != item EPSG {item.epsg()}")
         col = np.floor((ex - c) / a)
         row = np.floor((ny - f) / e)
@@ -199,16 +223,24 @@ def landsat_scene_values(world: World, item: RefItem, grid: Grid, bands, invalid
     return vals, valid, ~nodata & (invalid | bands_ok)
 
 
-def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scene_values(world: World, item: RefItem, grid: Grid, bands, invalid, coords,
+                 overviews="none", chunk=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(bands, H, W) harmonised uint16 values, the validity mask and the has-data mask of one
-    Sentinel-2 scene on the grid."""
+    Sentinel-2 scene on the grid; each asset sampled at its overview level (`overviews`, per
+    chunk of `chunk` pixels: world/refoverviews.py)."""
     ex, ny = _grid_coords(item, grid, coords)
-    scl = _sample(world.local(item.raw["assets"]["scl"]["href"]), item, "scl", ex, ny)
+
+    def levels(key):
+        path = world.local(item.raw["assets"][key]["href"])
+        return level_map(overviews, path, item.epsg(), grid, chunk) if overviews != "none" else None
+
+    scl_path = world.local(item.raw["assets"]["scl"]["href"])
+    scl = _sample(scl_path, item, "scl", ex, ny, levels("scl"))
     clear = ~np.isin(scl, np.asarray(sorted(invalid), dtype=np.uint8))
     bands_ok = np.ones(scl.shape, bool)
     vals = np.zeros((len(bands), grid.height, grid.width), dtype=np.uint16)
     for k, band in enumerate(bands):
-        v = _sample(world.local(item.raw["assets"][band]["href"]), item, band, ex, ny)
+        v = _sample(world.local(item.raw["assets"][band]["href"]), item, band, ex, ny, levels(band))
         bands_ok &= v != 0
         vals[k] = np.clip(v.astype(np.int32) + _shift(item, band), 1, 65535)
     valid = clear & bands_ok
@@ -237,7 +269,7 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
                    invalid=DEFAULT_INVALID, exclude=(), fuse: str = "first-data",
                    composite=("median",), collections=DEFAULT_COLLECTIONS,
                    landsat_invalid_bits=DEFAULT_LANDSAT_INVALID_BITS, indices=(),
-                   mask_filters=()) -> dict[str, np.ndarray]:
+                   mask_filters=(), overviews="none", chunk=None) -> dict[str, np.ndarray]:
     """Expected cube: {array: (time, y, x)} for every array `output_names(bands, composite)`
     gives (uint16; float32 with NaN = no data for smad/emad/bcmad), 'count' always.
     With the default composite ["median"] that is {band: uint16, 'count': uint16}.
@@ -252,7 +284,12 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
     `indices`: spectral indices (names of the catalogue or name -> expression, see
     world/refstats.py), float32 arrays after the composite's.
     `mask_filters`: [(operation, radius)] applied to every observation's masked pixels (see
-    world/refmorph.py), or {collection: [(operation, radius)]} per collection."""
+    world/refmorph.py), or {collection: [(operation, radius)]} per collection.
+    `overviews`: 'none', 'auto' or a level number; each Sentinel-2 asset is then sampled at the
+    level world/refoverviews.py chooses per chunk of `chunk` pixels (None: the grid is one chunk)."""
+    overviews = parse_overviews(overviews)
+    if overviews != "none" and LANDSAT in parse_collections(collections):
+        raise ValueError("overview levels are modelled for Sentinel-2 items only")
     if fuse not in ("first-data", "first-valid"):
         raise ValueError(f"fuse must be first-data or first-valid, got {fuse!r}")
     stats = parse_composite(composite)
@@ -285,7 +322,7 @@ def reference_cube(world_dir, grid: Grid | dict | tuple, bins: list[TimeBin], ba
                 if item.collection == LANDSAT:
                     vals, valid, has_data = landsat_scene_values(world, item, grid, bands, landsat_invalid_bits, coords)
                 else:
-                    vals, valid, has_data = scene_values(world, item, grid, bands, invalid, coords)
+                    vals, valid, has_data = scene_values(world, item, grid, bands, invalid, coords, overviews, chunk)
                 take = valid & ~settled
                 fused[:, take] = vals[:, take]
                 settled |= valid | (has_data if fuse == "first-data" else False)
@@ -349,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="Landsat qa_pixel bits that make a pixel invalid (0-15)")
     ap.add_argument("--mask-filters", default="",
                     help="mask filters, in order: operation:radius,... (erosion, dilation, opening, closing)")
+    ap.add_argument("--overviews", default="none", help="none, auto or a level number (docs/warp.md)")
+    ap.add_argument("--chunk", type=int, help="the grid's chunk edge (overview levels are chosen per chunk)")
     ap.add_argument("--out", type=Path, help="write the reference as .npz")
     ap.add_argument("--compare", type=Path, help="a Zarr cube to compare (its x/y define the grid)")
     a = ap.parse_args(argv)
@@ -377,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("give --crs, --res and --bbox, or --compare CUBE")
         ref = reference_cube(a.world, grid, bins, bands, invalid, fuse=a.fuse, composite=stats,
                              collections=collections, landsat_invalid_bits=landsat_bits, indices=indices,
-                             mask_filters=parse_filters(a.mask_filters))
+                             mask_filters=parse_filters(a.mask_filters), overviews=a.overviews, chunk=a.chunk)
     except (ValueError, OSError, KeyError, ImportError) as e:   # ImportError: hdstats for the geomedian
         print(f"reference: error: {e}", file=sys.stderr)
         return 2
