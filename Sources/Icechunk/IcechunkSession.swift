@@ -38,6 +38,17 @@ final class IcechunkSession: WriteSession {
     }
 }
 
+/// A commit that lost the race for `main` to another writer: nothing of ours moved the branch,
+/// the other writer's commit stands, and every staged write is kept for the next commit.
+public struct CommitConflict: Error, CustomStringConvertible, LocalizedError {
+    public let location: String
+    public let detail: String
+    public var description: String {
+        "cannot commit to \(location): another writer committed to main during this commit (\(detail)); nothing is lost: the staged writes are kept, and the next `cube run` commits them on top of the new tip"
+    }
+    public var errorDescription: String? { description }
+}
+
 extension IcechunkStore {
     /// Commits every staged write whose array and coordinates the new tree holds, on top of
     /// the current tip of `main` (which another writer, e.g. icechunk-python, may have moved):
@@ -146,7 +157,7 @@ extension IcechunkStore {
             try? base.delete(StagingArea.intentKey)
             if let heldName { try? base.delete(heldName) }
             if case .conflict = error as? IcechunkError {
-                throw StoreError.unsupported(location: location, reason: "\(error) (another writer committed to main during this commit; the staged writes are kept, and the next `cube run` commits them on top)")
+                throw CommitConflict(location: location, detail: "\(error)")
             }
             throw error
         }
