@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "SensorsTests", dependencies: ["Sensors", "Composite", "StacSearch", "JSON"]),
         .testTarget(name: "CubeRunTests", dependencies: ["CubeRun", "CubeJobs", "CubePlan", "CubeSpec"]),
-        .testTarget(name: "CubeJobsTests", dependencies: ["CubeJobs", "CubeStore"]),
+        .testTarget(name: "CubeJobsTests", dependencies: ["CubeJobs", "CubeStore", "CubePlan", "CubeSpec"]),
         .testTarget(name: "ChunkWorkerTests", dependencies: [
             "ChunkWorker", "CubeSpec", "CubeGrid", "CubePlan", "CubeSchema", "CubeJobs", "CubeStore", "GDALKit",
         ]),
