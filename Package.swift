@@ -95,6 +95,7 @@ let package = Package(
         .testTarget(name: "CubePlanTests", dependencies: ["CubePlan", "CubeGrid", "CubeSpec"]),
         .testTarget(name: "CubeSchemaTests", dependencies: ["CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),
         .testTarget(name: "CubePyramidTests", dependencies: ["CubePyramid", "CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),
+        .testTarget(name: "CubeServeTests", dependencies: ["CubeServe", "CubeSchema", "CubePlan", "CubeSpec", "CubeStore"]),
         .testTarget(name: "ZarrTests", dependencies: ["Zarr", "CubeStore", "JSON"], exclude: ["python"]),
         .testTarget(name: "CubeStoreTests", dependencies: ["CubeStore"]),
         .testTarget(name: "IcechunkTests", dependencies: ["Icechunk", "CubeStore"]),
