@@ -95,8 +95,11 @@ extension CubeSpec {
         }
         // Like every path in a spec, a relative store is relative to the spec's folder, so a
         // build does not depend on where it was started from (a --store option is not).
-        if !store.hasPrefix("/"), !store.contains("://"), !store.isEmpty {
-            store = CubeSpec.resolve(store, against: baseDirectory)
+        // `icechunk:` wraps a location of its own: a relative folder inside it is resolved too.
+        let wrapper = store.lowercased().hasPrefix("icechunk:") ? String(store.prefix("icechunk:".count)) : ""
+        let inner = String(store.dropFirst(wrapper.count))
+        if !inner.hasPrefix("/"), !inner.contains("://"), !inner.isEmpty {
+            store = wrapper + CubeSpec.resolve(inner, against: baseDirectory)
         }
         let zarrFormat = try top.int("zarr_format") ?? 3
         guard zarrFormat == 2 || zarrFormat == 3 else {

@@ -80,6 +80,17 @@ func specError(_ yaml: String) -> SpecError? {
 }
 
 @Test(arguments: [
+    ("icechunk:out/cube.icechunk", "icechunk:/data/specs/out/cube.icechunk"),
+    ("icechunk:/abs/cube.icechunk", "icechunk:/abs/cube.icechunk"),
+    ("icechunk:s3://bucket/cube", "icechunk:s3://bucket/cube"),
+    ("s3://bucket/cube.zarr", "s3://bucket/cube.zarr"),
+])
+func storeLocationsResolveAgainstTheSpecFolder(_ given: String, _ expected: String) throws {
+    let spec = try CubeSpec.parse(yaml: validSpec + "\nstore: \(given)\n", baseDirectory: URL(fileURLWithPath: "/data/specs"))
+    #expect(spec.store == expected)
+}
+
+@Test(arguments: [
     ("1 month", TimeStep.months(1)), ("3 months", .months(3)), ("P1M", .months(1)), ("10D", .days(10)),
     ("10 days", .days(10)), ("monthly", .months(1)), ("2", .months(2)),
 ])

@@ -383,3 +383,30 @@ def test_on_s3_a_build_and_an_append_commit_and_racing_coordinators_lose_nothing
     assert_same(got, steps["ref_mar"], "S3 append vs reference")
     old, _ = read_version("s3://cubes/living", tmp_path, first[0]["id"], env=env)
     assert_same(old, steps["ref_feb"], "S3 February snapshot after the append")
+
+
+def test_a_relative_store_and_force_replace_in_one_commit(tmp_path):
+    """`store: icechunk:repo` is relative to the spec's folder; `cube init --force` with another
+    spec replaces the cube in one commit (old arrays gone, new ones there), nothing left staged."""
+    spec = """name: f
+stac: {items: items.ndjson, collection: sentinel-2-l2a}
+grid: {crs: EPSG:4326, resolution: 1/3600, bbox: [12.0, 45.0, 12.02, 45.015], chunk: CHUNK}
+time: {start: 2024-01-01, end: 2024-02-29}
+bands: BANDS
+land_mask: none
+store: icechunk:repo
+"""
+    (tmp_path / "items.ndjson").write_text("")
+    (tmp_path / "a.yaml").write_text(spec.replace("CHUNK", "16").replace("BANDS", "[red, nir]"))
+    (tmp_path / "b.yaml").write_text(spec.replace("CHUNK", "32").replace("BANDS", "[green]"))
+    cube("init", tmp_path / "a.yaml", "--no-index")
+    assert (tmp_path / "repo" / "repo").is_file(), "the repository sits beside the spec"
+    refused = cube("init", tmp_path / "b.yaml", "--no-index", check=False)
+    assert refused.returncode != 0 and "changed: bands, grid.chunk" in refused.stderr
+    cube("init", tmp_path / "b.yaml", "--no-index", "--force")
+    commits = log(f"icechunk:{tmp_path / 'repo'}")
+    assert len(commits) == 3 and "12 jobs" in commits[0]["message"] and "40 jobs" in commits[1]["message"]
+    info = icechunk_python(tmp_path / "repo", "info")
+    paths = {n["path"] for n in info["snapshot"]["nodes"]}
+    assert "/green" in paths and "/red" not in paths and "/nir" not in paths
+    assert not list((tmp_path / "repo" / "_cube" / "icechunk" / "staged").glob("*.json"))
