@@ -1,6 +1,6 @@
 import Composite
+import CubeCore
 import Foundation
-import GDALKit
 import Sensors
 import Yams
 
@@ -66,7 +66,7 @@ extension CubeSpec {
         let time = try parseTime(Fields(top.required("time"), path: "time"))
         let bands = try parseBands(top.required("bands"))
         let sensors = try parseSensors(stac: stac, profile: profileName, maskNode: top.node("mask"), bands: bands)
-        let fuse = try enumValue(top, "fuse", SameDayFusion.self) ?? .firstData
+        let fuse = try enumValue(top, "fuse", FusionRule.self) ?? .firstData
         let indices = try top.node("indices").map { try parseIndices($0, bands: bands) } ?? []
         let composite = try parseComposite(top.node("composite"), bands: bands, indices: indices)
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest

@@ -1,3 +1,4 @@
+import CubeCore
 import CubeGrid
 import CubeJobs
 import CubePlan
@@ -6,6 +7,7 @@ import CubeStore
 import Foundation
 import HTTPClient
 import JSON
+import StacItems
 import StacSearch
 import TiffIndex
 
@@ -123,9 +125,9 @@ public struct SceneIndexBuilder {
     /// header reader.
     public final class Context {
         let builder: SceneIndexBuilder
-        let chunkFootprints: [((cy: Int, cx: Int), StacSearch.LonLatFootprint)]
-        let blocks: [BlockKey: StacSearch.LonLatFootprint]
-        let extent: StacSearch.LonLatFootprint
+        let chunkFootprints: [((cy: Int, cx: Int), LonLatFootprint)]
+        let blocks: [BlockKey: LonLatFootprint]
+        let extent: LonLatFootprint
         let searcher: StacSearcher
         let headers: HeaderIndexer
         /// Jobs with a done record when the build started.
@@ -140,7 +142,7 @@ public struct SceneIndexBuilder {
             chunkFootprints = try plan.landChunks.map { c in
                 (c, try SceneIndexBuilder.footprint(grid, grid.searchWindow(cy: c.cy, cx: c.cx, halo: halo)))
             }
-            var blocks: [BlockKey: StacSearch.LonLatFootprint] = [:]
+            var blocks: [BlockKey: LonLatFootprint] = [:]
             for (c, _) in chunkFootprints {
                 let b = IndexFormat.block(cy: c.cy, cx: c.cx)
                 let key = BlockKey(by: b.by, bx: b.bx)
@@ -367,7 +369,7 @@ public struct SceneIndexBuilder {
                 var seen = Set<String>()
                 for q in quarters {
                     var sub = query
-                    sub.footprint = StacSearch.LonLatFootprint(q)
+                    sub.footprint = LonLatFootprint(q)
                     let part = try search(searcher, sub, depth: depth + 1, searches: &searches, requests: &requests)
                     for (item, feature) in zip(part.items, part.features) where seen.insert(item.id).inserted {
                         // Only items that meet the whole query's footprint (the quarters are boxes).
@@ -404,14 +406,13 @@ public struct SceneIndexBuilder {
         return .object(object)
     }
 
-    static func meets(_ item: StacItem, _ outline: StacSearch.LonLatFootprint) -> Bool {
+    static func meets(_ item: StacItem, _ outline: LonLatFootprint) -> Bool {
         guard let box = outline.bbox, item.bbox.intersects(box) else { return false }
         return item.footprint.intersects(outline)
     }
 
-    static func footprint(_ grid: GeoBox, _ window: PixelWindow) throws -> StacSearch.LonLatFootprint {
-        let outline = try grid.lonLatFootprint(window)
-        return StacSearch.LonLatFootprint(LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
+    static func footprint(_ grid: GeoBox, _ window: PixelWindow) throws -> LonLatFootprint {
+        try grid.lonLatFootprint(window)
     }
 
     /// How index files' hrefs are read back: remote catalogs stay remote; a local catalog's
