@@ -1,8 +1,11 @@
 // swift-tools-version:6.0
-// The flow runs one way through these modules:
-//   (Composite: the statistics, Sensors: the sensor profiles a spec names) → CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs → CubeRun (coordinator) → ChunkWorker
-//   (StacSearch → SceneWarp → Composite → Zarr → CubeStore)
-// C libraries stay behind the thin wrappers in GDALKit, CubeStore and Zarr.
+// The flow runs one way through these modules (scripts/check/deps.py checks the layers):
+//   C libraries → JSON → CubeCore (shared value types) → wrappers and models (GDALKit, HTTPClient,
+//   TiffIndex, StacItems, Composite) → CubeStore, StacSearch, Sensors → Zarr, Icechunk →
+//   CubeSpec → CubeGrid → CubePlan → CubeSchema → CubeJobs (CubePyramid, CubePreview, CubeServe)
+//   → SceneWarp, SceneIndex → ChunkWorker, CubeUpdate → CubeRun (coordinator) → CubeCLI
+// A target depends only on its own layer or lower ones; CubeSpec links neither GDAL nor libcurl.
+// C libraries stay behind the thin wrappers in GDALKit, HTTPClient, CubeStore and Zarr.
 import PackageDescription
 
 let package = Package(
