@@ -45,15 +45,15 @@ let package = Package(
         .target(name: "CubeStore", dependencies: ["CubeCore", "HTTPClient"]),
         .target(name: "Zarr", dependencies: ["CubeStore", "JSON", "CBlosc", "CZstd"]),
         // Icechunk repositories (spec 2) in a Store: FlatBuffers objects, manifests, commits.
-        .target(name: "Icechunk", dependencies: ["CubeStore", "CZstd"]),
-        .target(name: "CubePlan", dependencies: ["CubeSpec", "CubeGrid", "GDALKit"],
+        .target(name: "Icechunk", dependencies: ["CubeCore", "CubeStore", "CZstd"]),
+        .target(name: "CubePlan", dependencies: ["CubeCore", "CubeSpec", "CubeGrid", "GDALKit"],
                 resources: [.copy("Resources")]),
         .target(name: "CubeSchema", dependencies: [
             "CubeCore", "CubeSpec", "CubeGrid", "CubePlan", "CubeStore", "Zarr", "JSON", "GDALKit", "Composite",
         ]),
-        .target(name: "CubeJobs", dependencies: ["CubePlan", "CubeStore"]),
+        .target(name: "CubeJobs", dependencies: ["CubeCore", "CubePlan", "CubeStore"]),
         // Coarser levels of a cube, built from the level below (reads and writes Zarr only).
-        .target(name: "CubePyramid", dependencies: ["Composite", "CubeSchema", "CubeStore"]),
+        .target(name: "CubePyramid", dependencies: ["CubeCore", "Composite", "CubeSchema", "CubeStore"]),
         .target(name: "StacSearch", dependencies: ["CubeCore", "StacItems", "HTTPClient", "JSON"]),
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
         // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.
@@ -96,7 +96,7 @@ let package = Package(
         ]),
 
         // Test-only: drives the Icechunk module for the end-to-end tests (Tests/python/icechunk).
-        .executableTarget(name: "IcechunkFixture", dependencies: ["Icechunk", "CubeStore", "Zarr", "JSON"]),
+        .executableTarget(name: "IcechunkFixture", dependencies: ["CubeCore", "Icechunk", "CubeStore", "Zarr", "JSON"]),
 
         .testTarget(name: "CubeSpecTests", dependencies: ["CubeSpec"]),
         .testTarget(name: "CubeGridTests", dependencies: ["CubeGrid", "CubeSpec", "GDALKit"]),

@@ -1,4 +1,5 @@
 import Composite
+import CubeCore
 import CubeSchema
 import CubeStore
 import Foundation
@@ -51,7 +52,7 @@ public struct PyramidBuilder: Sendable {
     }
 
     public static func doneKey(level: Int, bin: Int, cy: Int, cx: Int) -> String {
-        "_cube/pyramid/\(level)/\(bin)/\(cy).\(cx)"
+        StoreKeys.pyramidDone(level: level, bin: bin, cy: cy, cx: cx)
     }
 
     /// Builds every level above the base for `bins`, level by level (a level needs the one
@@ -61,7 +62,7 @@ public struct PyramidBuilder: Sendable {
         var report = Report()
         guard layout.hasPyramid else { return report }
         for level in layout.levels.dropFirst() {
-            let done = Set(try store.list(prefix: "_cube/pyramid/\(level.level)/"))
+            let done = Set(try store.list(prefix: StoreKeys.pyramidLevelPrefix(level.level)))
             var pending: [(bin: Int, cy: Int, cx: Int)] = []
             for bin in bins {
                 for cy in 0..<level.chunkRows {

@@ -12,8 +12,8 @@ import JSON
 /// one Item per time bin. Catalogs and pystac read them as they are; hrefs are relative, so the
 /// description stays right wherever the store is copied.
 public enum StacDescription {
-    public static let collectionKey = "_cube/stac/collection.json"
-    public static func itemKey(_ bin: TimeBin) -> String { "_cube/stac/items/\(bin.label).json" }
+    public static let collectionKey = StoreKeys.stacCollection
+    public static func itemKey(_ bin: TimeBin) -> String { StoreKeys.stacItem(bin.label) }
 
     static let stacVersion = "1.1.0"
     static let datacube = "https://stac-extensions.github.io/datacube/v2.2.0/schema.json"

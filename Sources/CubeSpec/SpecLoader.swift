@@ -9,7 +9,7 @@ extension CubeSpec {
                           "indices", "resampling", "overviews", "land_mask", "store", "zarr_format", "compression", "pyramid"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
     public static let reservedArrayNames: Set<String> = Set([
-        "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
+        "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", StoreKeys.folder,
     ] + SensorProfiles.all.map { "count_\($0.shortName)" })
     /// Largest chunk edge accepted: 8192² uint16 is 128 MiB per band chunk already.
     public static let maxChunk = 8192

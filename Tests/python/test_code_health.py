@@ -107,3 +107,19 @@ def test_every_unchecked_sendable_says_why():
             found.append(path.name)
             assert unchecked_reason(lines, i), f"{path}:{i + 1}: no reason (`@unchecked`: …) directly above @unchecked Sendable"
     assert 0 < len(found) <= 10, found
+
+
+def test_every_cube_key_is_spelled_once():
+    """Keys under the store's `_cube/` folder are named in CubeCore's StoreKeys only (issue 26):
+    any other string literal holding `_cube` in Sources is a second spelling."""
+    literal = re.compile(r'"(?:[^"\n]*/)?_cube(?:/[^"\n]*)?"')
+    found = []
+    for path in sorted((ROOT / "Sources").rglob("*.swift")):
+        if path.relative_to(ROOT).as_posix() == "Sources/CubeCore/StoreKeys.swift":
+            continue
+        for i, line in enumerate(path.read_text().splitlines()):
+            code = line.split("//")[0] if not line.lstrip().startswith("///") else ""
+            if literal.search(code):
+                found.append(f"{path.relative_to(ROOT)}:{i + 1}: {line.strip()}")
+    assert not found, "\n".join(found)
+    assert '"_cube"' in (ROOT / "Sources/CubeCore/StoreKeys.swift").read_text()
