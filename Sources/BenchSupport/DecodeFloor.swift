@@ -1,4 +1,5 @@
 import ChunkWorker
+import CubeCore
 import CubeGrid
 import CubeJobs
 import CubeSpec
@@ -26,8 +27,7 @@ public struct DecodeFloor {
         let bin = cube.plan.bins[job.bin]
         let window = grid.chunkWindow(cy: job.cy, cx: job.cx)
         let target = grid.subBox(window)
-        let outline = try grid.lonLatFootprint(window)
-        let footprint = StacSearch.LonLatFootprint(LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
+        let footprint = try grid.lonLatFootprint(window)
         let searcher = StacSearcher(source: try cube.stacSource)
         let result = try searcher.search(footprint: footprint, interval: DateInterval(start: bin.start, end: bin.end),
                                          maxCloudCover: cube.spec.stac.maxCloudCover)

@@ -6,6 +6,7 @@ import CubeSchema
 import CubeSpec
 import CubeStore
 import Foundation
+import StacItems
 import Synchronization
 import GDALKit
 import HTTPClient
@@ -54,9 +55,7 @@ public final class ChunkWorker {
         tilePrefetch = TilePrefetch(connections: options.connections)
         reader = SceneReader(grids: grids, help: help, prefetcher: prefetcher)
         reader.prefetch = tilePrefetch
-        // Both enums spell the same rules; CubeSpec does not depend on Composite.
-        let fusionRule = FusionRule(rawValue: cube.spec.fuse.rawValue) ?? .firstData
-        fusion = SceneFusion(reader: reader, sensors: sensors, fusionRule: fusionRule, resampling: cube.spec.resampling)
+        fusion = SceneFusion(reader: reader, sensors: sensors, fusionRule: cube.spec.fuse, resampling: cube.spec.resampling)
         fusion.overviews = cube.spec.overviews
     }
 
@@ -123,9 +122,7 @@ public final class ChunkWorker {
     /// Search: in the cube's scene index when it has one, else in the catalog.
     func search(_ job: JobID, window: PixelWindow) throws -> Found {
         let bin = cube.plan.bins[job.bin]
-        let outline = try cube.plan.grid.lonLatFootprint(window)
-        let footprint = StacSearch.LonLatFootprint(
-            LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
+        let footprint = try cube.plan.grid.lonLatFootprint(window)
         let query = SearchQuery(footprint: footprint, interval: DateInterval(start: bin.start, end: bin.end),
                                 maxCloudCover: cube.spec.stac.maxCloudCover)
         let result: SearchResult

@@ -1,4 +1,5 @@
 import Composite
+import CubeCore
 import CubeGrid
 import CubeSpec
 import Foundation
@@ -7,7 +8,7 @@ import HTTPClient
 import SceneIndex
 import SceneWarp
 import Sensors
-import StacSearch
+import StacItems
 
 /// What became of one scene in one target window.
 enum SceneOutcome {

@@ -1,3 +1,4 @@
+import CubeCore
 import Dispatch
 
 /// The per-pixel statistics (a `CompositeRecipe`: the median by default) and count of the

@@ -1,3 +1,4 @@
+import CubeCore
 /// Solar-day fusion: the scenes of one solar day (overlapping tiles of one pass) become ONE
 /// observation. Scenes must be added in (datetime, item id) order; per pixel one scene
 /// provides all band values, once, harmonised by its per-band DN shifts: the first scene with

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CubeCore
 import CubeJobs
 import CubePlan
 import CubeRun
@@ -63,7 +64,7 @@ struct StatusCommand: ParsableCommand {
             var pyramid: (levels: Int, chunks: Int, built: Int)?
             if layout.hasPyramid {
                 let chunks = layout.levels.dropFirst().reduce(0) { $0 + $1.chunkRows * $1.chunkCols } * plan.bins.count
-                pyramid = (layout.levels.count - 1, chunks, try s.list(prefix: "_cube/pyramid/").count)
+                pyramid = (layout.levels.count - 1, chunks, try s.list(prefix: StoreKeys.pyramidPrefix).count)
             }
             var running: [String: Any]?
             if let h = holder {

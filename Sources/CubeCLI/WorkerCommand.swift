@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchSupport
 import ChunkWorker
+import CubeCore
 import CubeJobs
 import CubeRun
 import CubeStore

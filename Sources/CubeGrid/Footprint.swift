@@ -1,24 +1,11 @@
+import CubeCore
 import Foundation
 import GDALKit
 
-/// A chunk's outline in lon/lat: what the STAC search and the land mask need.
-public struct LonLatFootprint: Equatable, Sendable {
-    /// Closed ring (first point repeated last), counter-clockwise, densified along edges.
-    public var ring: [(lon: Double, lat: Double)]
-    public var west: Double, south: Double, east: Double, north: Double
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.west == b.west && a.south == b.south && a.east == b.east && a.north == b.north
-            && a.ring.count == b.ring.count
-            && zip(a.ring, b.ring).allSatisfy { $0.lon == $1.lon && $0.lat == $1.lat }
-    }
-
-    public var bbox: [Double] { [west, south, east, north] }
-}
-
 extension GeoBox {
-    /// The lon/lat outline of `window` (whole grid by default), with `densify` points per edge so
-    /// a projected chunk's curved outline is followed closely. Throws when PROJ cannot map it.
+    /// The lon/lat outline of `window` (whole grid by default): one closed, counter-clockwise
+    /// ring with `densify` points per edge so a projected chunk's curved outline is followed
+    /// closely (what the STAC search and the land mask need). Throws when PROJ cannot map it.
     public func lonLatFootprint(_ window: PixelWindow? = nil, densify: Int = 16,
                                 transform: CoordinateTransform? = nil) throws -> LonLatFootprint {
         let w = window ?? PixelWindow(col: 0, row: 0, width: width, height: height)
@@ -38,8 +25,8 @@ extension GeoBox {
             }
             if failed > 0 { throw GDALError("chunk outline cannot be mapped to lon/lat") }
         }
-        var ring = zip(xs, ys).map { (lon: $0, lat: $1) }
+        var ring = zip(xs, ys).map { LonLat($0, $1) }
         ring.append(ring[0])
-        return LonLatFootprint(ring: ring, west: xs.min()!, south: ys.min()!, east: xs.max()!, north: ys.max()!)
+        return LonLatFootprint(LonLatPolygon(exterior: ring))
     }
 }

@@ -1,3 +1,4 @@
+import CubeCore
 import CubePlan
 import CubeStore
 import Foundation
@@ -86,9 +87,9 @@ public struct SkippedScene: Codable, Equatable, Sendable {
 /// index lists such jobs in its snapshot, `_cube/index/snapshot.json`, so a continental build
 /// does not write a record for each of them).
 public struct JobLedger: Sendable {
-    public static let donePrefix = "_cube/done"
-    public static let failedPrefix = "_cube/failed"
-    public static let indexSnapshotKey = "_cube/index/snapshot.json"
+    public static let donePrefix = StoreKeys.donePrefix
+    public static let failedPrefix = StoreKeys.failedPrefix
+    public static let indexSnapshotKey = StoreKeys.indexSnapshot
     public let store: any Store
     public let plan: Plan
     private let empty = EmptyJobs()

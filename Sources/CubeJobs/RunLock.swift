@@ -1,3 +1,4 @@
+import CubeCore
 import CubeStore
 import Foundation
 import Synchronization
@@ -8,7 +9,7 @@ import Synchronization
 /// dead, or no heartbeat for `staleAfter`) is taken over, so a SIGKILLed run does not block
 /// the next one.
 public final class RunLock: Sendable {
-    public static let key = "_cube/run.lock"
+    public static let key = StoreKeys.runLock
 
     public struct Holder: Codable, Equatable, Sendable {
         public var host: String

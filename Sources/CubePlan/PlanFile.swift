@@ -1,10 +1,11 @@
+import CubeCore
 import CubeGrid
 import Foundation
 
 /// The plan as stored at `_cube/plan.json`: the grid, the time bins, and the land chunks as a
 /// packed bitmap (row-major over chunk rows and columns, least significant bit first, base64).
 extension Plan {
-    public static let storeKey = "_cube/plan.json"
+    public static let storeKey = StoreKeys.plan
 
     struct File: Codable {
         var format_version: Int

@@ -1,4 +1,5 @@
 import Composite
+import CubeCore
 import CubeSchema
 import CubeStore
 import Foundation
@@ -51,7 +52,7 @@ public struct PyramidBuilder: Sendable {
     }
 
     public static func doneKey(level: Int, bin: Int, cy: Int, cx: Int) -> String {
-        "_cube/pyramid/\(level)/\(bin)/\(cy).\(cx)"
+        StoreKeys.pyramidDone(level: level, bin: bin, cy: cy, cx: cx)
     }
 
     /// Builds every level above the base for `bins`, level by level (a level needs the one
@@ -61,7 +62,7 @@ public struct PyramidBuilder: Sendable {
         var report = Report()
         guard layout.hasPyramid else { return report }
         for level in layout.levels.dropFirst() {
-            let done = Set(try store.list(prefix: "_cube/pyramid/\(level.level)/"))
+            let done = Set(try store.list(prefix: StoreKeys.pyramidLevelPrefix(level.level)))
             var pending: [(bin: Int, cy: Int, cx: Int)] = []
             for bin in bins {
                 for cy in 0..<level.chunkRows {
@@ -130,14 +131,14 @@ public struct PyramidBuilder: Sendable {
             let isInteger = layout.dataType(of: name) == .int32
             let isCount = name == CubeLayout.countArray || layout.sensorCounts.contains(name)
             // Gathers the up-to-four chunks below into one plane (no data where absent).
-            func gather<T: ZarrScalarLike>(_ fill: T) throws -> (plane: [T], found: Bool) {
+            func gather<T: ChunkScalar>(_ fill: T) throws -> (plane: [T], found: Bool) {
                 var plane = [T](repeating: fill, count: srcW * srcH)
                 var found = false
                 for dy in 0..<2 {
                     for dx in 0..<2 {
                         let ccy = 2 * cy + dy, ccx = 2 * cx + dx
                         guard ccy < below.chunkRows, ccx < below.chunkCols else { continue }
-                        guard let child = try T.read(writer, array: name, level: level - 1, bin: bin, cy: ccy, cx: ccx)
+                        guard let child = try writer.read(array: name, level: level - 1, bin: bin, cy: ccy, cx: ccx, as: T.self)
                         else { continue }
                         found = true
                         let w = below.chunkWindow(cy: ccy, cx: ccx)
@@ -228,28 +229,5 @@ public struct PyramidBuilder: Sendable {
     /// changed) goes, so a rebuilt pyramid equals a fresh one.
     private func removeChunk(_ name: String, _ level: Int, _ bin: Int, _ cy: Int, _ cx: Int) throws {
         try store.delete(layout.chunkKey(array: name, level: level, bin: bin, cy: cy, cx: cx))
-    }
-}
-
-/// The element types a level is made of, read through the chunk writer.
-protocol ZarrScalarLike {
-    static func read(_ writer: ChunkWriter, array: String, level: Int, bin: Int, cy: Int, cx: Int) throws -> [Self]?
-}
-
-extension UInt16: ZarrScalarLike {
-    static func read(_ writer: ChunkWriter, array: String, level: Int, bin: Int, cy: Int, cx: Int) throws -> [UInt16]? {
-        try writer.read(array: array, level: level, bin: bin, cy: cy, cx: cx, as: UInt16.self)
-    }
-}
-
-extension Int32: ZarrScalarLike {
-    static func read(_ writer: ChunkWriter, array: String, level: Int, bin: Int, cy: Int, cx: Int) throws -> [Int32]? {
-        try writer.read(array: array, level: level, bin: bin, cy: cy, cx: cx, as: Int32.self)
-    }
-}
-
-extension Float: ZarrScalarLike {
-    static func read(_ writer: ChunkWriter, array: String, level: Int, bin: Int, cy: Int, cx: Int) throws -> [Float]? {
-        try writer.read(array: array, level: level, bin: bin, cy: cy, cx: cx, as: Float.self)
     }
 }

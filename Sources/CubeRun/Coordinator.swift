@@ -1,3 +1,4 @@
+import CubeCore
 import CubeJobs
 import CubePlan
 import CubePreview
@@ -171,7 +172,7 @@ public final class Coordinator: Sendable {
     /// The id of the store's scene index snapshot (`_cube/index/snapshot.json`), if any.
     static func indexSnapshot(_ store: any Store) -> String? {
         struct Snapshot: Decodable { let snapshot: String }
-        guard let data = try? store.get("_cube/index/snapshot.json") else { return nil }
+        guard let data = try? store.get(StoreKeys.indexSnapshot) else { return nil }
         return (try? JSONDecoder().decode(Snapshot.self, from: data))?.snapshot
     }
 
@@ -317,7 +318,7 @@ public final class Coordinator: Sendable {
             let bins = Set(newlyDone.map(\.bin)).sorted()
             for bin in bins {
                 let label = plan.bins[bin].label
-                let key = "_cube/previews/\(label).png"
+                let key = StoreKeys.preview(label)
                 do {
                     let png = try Quicklook(layout: layout, store: store).png(bin: bin)
                     try store.put(key, png)

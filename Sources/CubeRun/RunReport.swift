@@ -1,10 +1,11 @@
+import CubeCore
 import CubeJobs
 import CubePlan
 import Foundation
 
 /// What a run did, kept with the store at `_cube/report.json` and printed as a summary.
 public struct RunReport: Codable, Sendable {
-    public static let key = "_cube/report.json"
+    public static let key = StoreKeys.report
 
     public struct Jobs: Codable, Sendable {
         /// Land chunks × time bins: every job of the cube.
@@ -129,7 +130,7 @@ public struct RunReport: Codable, Sendable {
             lines.append("time:    readers see \(published_bins) time step\(published_bins == 1 ? "" : "s"), \(complete_bins) complete")
         }
         if let commit { lines.append("commit:  \(commit) on main (`cube log \(store)`)") }
-        if let index_snapshot { lines.append("index:   snapshot \(index_snapshot) (_cube/index/snapshot.json)") }
+        if let index_snapshot { lines.append("index:   snapshot \(index_snapshot) (\(StoreKeys.indexSnapshot))") }
         lines.append(String(format: "time:    %.1f s with %d %@ worker%@", wall_seconds, workers, executor, workers == 1 ? "" : "s"))
         for u in scenes.unreadable.prefix(10) { lines.append("skipped: \(u.id): \(u.reason)") }
         if scenes.unreadable.count > 10 { lines.append("skipped: … and \(scenes.unreadable.count - 10) more unreadable scenes (see \(RunReport.key))") }

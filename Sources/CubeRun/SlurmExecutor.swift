@@ -1,3 +1,4 @@
+import CubeCore
 import CubeJobs
 import CubePlan
 import Foundation

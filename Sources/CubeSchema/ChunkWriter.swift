@@ -3,6 +3,10 @@ import CubeStore
 import Foundation
 import Zarr
 
+/// The element types `ChunkWriter.read(…as:)` takes (Zarr's scalar protocol), named here so a
+/// reader of chunks such as the pyramid needs no Zarr import, nor a protocol of its own.
+public typealias ChunkScalar = ZarrScalar
+
 /// Writes finished (time, y, x) chunks of a cube's data arrays. Each chunk is encoded with
 /// the array's codecs and stored with one atomic put, so no reader ever sees half a chunk.
 public struct ChunkWriter: Sendable {

@@ -1,4 +1,5 @@
 import Composite
+import CubeCore
 import CubeGrid
 import CubePlan
 import CubeSpec
@@ -15,9 +16,9 @@ public struct CubeLayout: Sendable {
     public static let gridMappingArray = "spatial_ref"
     /// Bookkeeping folder (spec, plan, build record, done records). It is also an empty Zarr
     /// group, so readers listing the root without consolidated metadata meet only Zarr nodes.
-    public static let bookkeepingGroup = "_cube"
-    public static let specKey = "_cube/spec.yaml"
-    public static let buildKey = "_cube/build.json"
+    public static let bookkeepingGroup = StoreKeys.folder
+    public static let specKey = StoreKeys.spec
+    public static let buildKey = StoreKeys.build
 
     public let format: ZarrFormat
     public let compression: Compression

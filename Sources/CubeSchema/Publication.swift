@@ -1,3 +1,4 @@
+import CubeCore
 import CubeGrid
 import CubeSpec
 import CubeStore
@@ -15,7 +16,7 @@ import Zarr
 /// half-built step: chunks first, then the array metadata, the time coordinate last, then the
 /// root attributes and the consolidated metadata in one put.
 public struct Publication: Codable, Equatable, Sendable {
-    public static let key = "_cube/publication.json"
+    public static let key = StoreKeys.publication
     public var bins: Int
     /// One flag per published bin: every land job of the bin is done (and its pyramid built).
     public var complete: [Bool]

@@ -1,4 +1,5 @@
 import Composite
+import CubeCore
 import CubeGrid
 import CubePlan
 import CubeSpec
@@ -11,8 +12,8 @@ import JSON
 /// one Item per time bin. Catalogs and pystac read them as they are; hrefs are relative, so the
 /// description stays right wherever the store is copied.
 public enum StacDescription {
-    public static let collectionKey = "_cube/stac/collection.json"
-    public static func itemKey(_ bin: TimeBin) -> String { "_cube/stac/items/\(bin.label).json" }
+    public static let collectionKey = StoreKeys.stacCollection
+    public static func itemKey(_ bin: TimeBin) -> String { StoreKeys.stacItem(bin.label) }
 
     static let stacVersion = "1.1.0"
     static let datacube = "https://stac-extensions.github.io/datacube/v2.2.0/schema.json"
@@ -156,7 +157,7 @@ public enum StacDescription {
             "description": .string("Analysis-ready \(spec.time.step) composites (\(spec.composite.joined(separator: ", "))) of \(spec.sensors.map(\.profile.title).joined(separator: " and ")) surface reflectance, cloud and invalid pixels masked, on one grid, as a Zarr datacube built by cube."),
             "license": "other",
             "extent": [
-                "spatial": ["bbox": [.array(fp.bbox.map { .double($0) })]],
+                "spatial": ["bbox": [.array((fp.bbox?.array ?? []).map { .double($0) })]],
                 "temporal": ["interval": [[.string(iso(bins.first!.start)), .string(iso(lastInstant(bins.last!)))]]],
             ],
             "cube:dimensions": dimensions(spec: spec, layout: layout, bins: bins),
@@ -180,7 +181,7 @@ public enum StacDescription {
             "id": .string("\(spec.name)-\(bin.label)"),
             "collection": .string(spec.name),
             "geometry": ["type": "Polygon", "coordinates": [ring]],
-            "bbox": .array(fp.bbox.map { .double($0) }),
+            "bbox": .array((fp.bbox?.array ?? []).map { .double($0) }),
             "properties": [
                 "datetime": .null,
                 "start_datetime": .string(iso(bin.start)),

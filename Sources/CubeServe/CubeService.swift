@@ -108,7 +108,7 @@ public final class CubeService: Sendable {
             "arrays": .strings(mapArrays),
             "default_bands": .strings(defaultBands),
             "levels": .int(Int64(layout.levels.count)),
-            "bounds": fp.map { .array($0.bbox.map { .double($0) }) } ?? .null,
+            "bounds": fp?.bbox.map { .array($0.array.map { .double($0) }) } ?? .null,
             "crs": .string(layout.grid.crs.description),
             // Reflectance is stored as value * 10000: 0–3000 shows land well.
             "stretch": [0, 3000],

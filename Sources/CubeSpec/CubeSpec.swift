@@ -1,6 +1,6 @@
 import Composite
+import CubeCore
 import Foundation
-import GDALKit
 import Sensors
 
 /// Everything a cube build needs, as validated from a `cubes/*.yaml` file.
@@ -13,7 +13,7 @@ public struct CubeSpec: Equatable, Sendable {
     /// One entry per collection read, each with its sensor profile and mask (one for most cubes).
     public var sensors: [SensorSpec]
     /// Which scene of a solar day gives a pixel its values.
-    public var fuse: SameDayFusion
+    public var fuse: FusionRule
     /// The statistics of the composite, canonical names in spec order ("median", "p10", ...).
     public var composite: [String]
     /// Spectral indices per observation, reduced by the composite's per-band statistics.
@@ -35,7 +35,7 @@ public struct CubeSpec: Equatable, Sendable {
     public var sourceText: String
 
     public init(name: String, stac: StacSpec, grid: GridSpec, time: TimeSpec, bands: [BandSpec],
-                mask: MaskSpec = MaskSpec(), sensors: [SensorSpec]? = nil, fuse: SameDayFusion = .firstData, composite: [String] = ["median"],
+                mask: MaskSpec = MaskSpec(), sensors: [SensorSpec]? = nil, fuse: FusionRule = .firstData, composite: [String] = ["median"],
                 indices: [IndexSpec] = [], resampling: Resampling = .nearest, overviews: Overviews = .none, landMask: LandMaskSource = .embedded,
                 store: String, zarrFormat: Int = 3, compression: CompressionSpec = .default, pyramid: Bool = false,
                 baseDirectory: URL = URL(fileURLWithPath: "."), sourceText: String = "") {
@@ -190,14 +190,6 @@ public struct MaskSpec: Equatable, Sendable {
         self.invalid = invalid
         self.filters = filters
     }
-}
-
-/// Solar-day fusion of overlapping tiles of one pass (see `Composite.FusionRule`).
-public enum SameDayFusion: String, Equatable, Sendable, CaseIterable {
-    /// The first scene with data at a pixel decides (odc-stac's `groupby="solar_day"`).
-    case firstData = "first-data"
-    /// The first scene valid at a pixel gives its values.
-    case firstValid = "first-valid"
 }
 
 public enum LandMaskSource: Equatable, Sendable {

@@ -1,6 +1,6 @@
 import Composite
+import CubeCore
 import Foundation
-import GDALKit
 import Sensors
 import Yams
 
@@ -9,7 +9,7 @@ extension CubeSpec {
                           "indices", "resampling", "overviews", "land_mask", "store", "zarr_format", "compression", "pyramid"]
     /// Names the cube itself uses for coordinates and bookkeeping; a band may not take them.
     public static let reservedArrayNames: Set<String> = Set([
-        "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", "_cube",
+        "count", "time", "time_bnds", "x", "y", "latitude", "longitude", "spatial_ref", StoreKeys.folder,
     ] + SensorProfiles.all.map { "count_\($0.shortName)" })
     /// Largest chunk edge accepted: 8192² uint16 is 128 MiB per band chunk already.
     public static let maxChunk = 8192
@@ -66,7 +66,7 @@ extension CubeSpec {
         let time = try parseTime(Fields(top.required("time"), path: "time"))
         let bands = try parseBands(top.required("bands"))
         let sensors = try parseSensors(stac: stac, profile: profileName, maskNode: top.node("mask"), bands: bands)
-        let fuse = try enumValue(top, "fuse", SameDayFusion.self) ?? .firstData
+        let fuse = try enumValue(top, "fuse", FusionRule.self) ?? .firstData
         let indices = try top.node("indices").map { try parseIndices($0, bands: bands) } ?? []
         let composite = try parseComposite(top.node("composite"), bands: bands, indices: indices)
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest

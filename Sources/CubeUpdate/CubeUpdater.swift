@@ -1,3 +1,4 @@
+import CubeCore
 import CubeGrid
 import CubeJobs
 import CubePlan
@@ -8,6 +9,7 @@ import CubeStore
 import Foundation
 import JSON
 import SceneIndex
+import StacItems
 import StacSearch
 
 /// `cube update`: searches the catalog again for some time bins, compares each job's scenes
@@ -201,7 +203,7 @@ public final class CubeUpdater {
     /// The scenes a worker would use for a chunk, from its block's parsed items.
     /// `boxes`: each item's footprint bbox, computed once per block (the footprint test
     /// computes it on every call, and a continental update makes tens of millions of them).
-    func scenes(_ block: SearchResult, boxes: [LonLatBBox?], outline: StacSearch.LonLatFootprint) -> [SceneProvenance] {
+    func scenes(_ block: SearchResult, boxes: [LonLatBBox?], outline: LonLatFootprint) -> [SceneProvenance] {
         var items: [StacItem] = [], features: [JSONValue] = []
         guard let box = outline.bbox else { return [] }
         for i in block.items.indices {
@@ -214,13 +216,12 @@ public final class CubeUpdater {
         return JobScenes.provenance(observations, result: result, assetKeys: spec.assetKeys)
     }
 
-    func chunkFootprint(_ cy: Int, _ cx: Int) throws -> StacSearch.LonLatFootprint {
+    func chunkFootprint(_ cy: Int, _ cx: Int) throws -> LonLatFootprint {
         try footprint(plan.grid.searchWindow(cy: cy, cx: cx, halo: spec.maskFilterHalo))
     }
 
-    func footprint(_ window: PixelWindow) throws -> StacSearch.LonLatFootprint {
-        let outline = try plan.grid.lonLatFootprint(window)
-        return StacSearch.LonLatFootprint(LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
+    func footprint(_ window: PixelWindow) throws -> LonLatFootprint {
+        try plan.grid.lonLatFootprint(window)
     }
 
     /// The features of bin `label` in the stored index (every block file).

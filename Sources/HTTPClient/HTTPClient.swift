@@ -1,3 +1,4 @@
+import CubeCore
 import Foundation
 
 /// A small synchronous HTTP client with retries.

@@ -1,3 +1,4 @@
+import CubeCore
 import CubeStore
 import Foundation
 import Synchronization
@@ -73,7 +74,7 @@ public final class IcechunkStore: SessionStore, Sendable {
     }
 
     static func kind(_ key: String) -> KeyKind {
-        if key == "_cube" || key.hasPrefix("_cube/") { return .bookkeeping }
+        if key == StoreKeys.folder || key.hasPrefix(StoreKeys.folderPrefix) { return .bookkeeping }
         let last = key.split(separator: "/").last.map(String.init) ?? key
         switch last {
         case "zarr.json":
@@ -281,10 +282,10 @@ public final class IcechunkStore: SessionStore, Sendable {
     public func list(prefix: String) throws -> [String] {
         let folder = try StoreKey.folderPrefix(prefix)
         var keys: [String] = []
-        if folder.isEmpty || folder.hasPrefix("_cube/") {
-            keys += try base.list(prefix: folder.isEmpty ? "_cube" : prefix).filter { !$0.hasPrefix("_cube/icechunk/") }
+        if folder.isEmpty || folder.hasPrefix(StoreKeys.folderPrefix) {
+            keys += try base.list(prefix: folder.isEmpty ? StoreKeys.folder : prefix).filter { !$0.hasPrefix(StoreKeys.icechunkPrefix) }
         }
-        if !folder.hasPrefix("_cube/") {
+        if !folder.hasPrefix(StoreKeys.folderPrefix) {
             keys += try zarrKeys(within: folder)
         }
         return keys.sorted()
@@ -324,9 +325,9 @@ public final class IcechunkStore: SessionStore, Sendable {
 
     public func listChildren(prefix: String) throws -> StoreChildren {
         let folder = try StoreKey.folderPrefix(prefix)
-        if folder.hasPrefix("_cube/") {
+        if folder.hasPrefix(StoreKeys.folderPrefix) {
             var children = try base.listChildren(prefix: prefix)
-            if folder == "_cube/" { children.folders.removeAll { $0 == "icechunk" } }
+            if folder == StoreKeys.folderPrefix { children.folders.removeAll { $0 == "icechunk" } }
             return children
         }
         // Inside an array (its chunk folders): from the full listing.
@@ -355,8 +356,8 @@ public final class IcechunkStore: SessionStore, Sendable {
             let rest = key.dropFirst(folder.count)
             if let slash = rest.firstIndex(of: "/") { folders.insert(String(rest[..<slash])) } else { objects.insert(String(rest)) }
         }
-        if folder.isEmpty, !(try base.list(prefix: "_cube").filter { !$0.hasPrefix("_cube/icechunk/") }.isEmpty) {
-            folders.insert("_cube")
+        if folder.isEmpty, !(try base.list(prefix: StoreKeys.folder).filter { !$0.hasPrefix(StoreKeys.icechunkPrefix) }.isEmpty) {
+            folders.insert(StoreKeys.folder)
         }
         return StoreChildren(objects: objects.sorted(), folders: folders.sorted())
     }

@@ -1,3 +1,4 @@
+import CubeCore
 import CubeStore
 import Foundation
 
@@ -30,11 +31,11 @@ enum StagedValue: Equatable, Sendable {
 ///                {"k", "d": true} | {"k", "m": ZARR.JSON BASE64} | {"k", "x": true}]}`
 /// (chunk, inline chunk, deleted chunk, node metadata, deleted node).
 enum StagingArea {
-    static let prefix = "_cube/icechunk/staged/"
+    static let prefix = StoreKeys.icechunkStaged
     /// Written before a commit moves the branch: the snapshot it will be and the staged files
     /// it consumes, so that a crash after the commit but before the clean-up does not commit
     /// those files again (see `IcechunkStore.recoverIntent`).
-    static let intentKey = "_cube/icechunk/commit.json"
+    static let intentKey = StoreKeys.icechunkCommitIntent
 
     struct Entry: Codable {
         var k: String

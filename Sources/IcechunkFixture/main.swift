@@ -17,6 +17,7 @@
 //   "dimension_names": [..]?, "base": 7, "write": [[chunk coords], ...] or "all",
 //   "inline_below": 0}]}. Element i (C order over the whole array) of an array is
 //   (base + i) mod 65536 as uint16; only the listed chunks are written.
+import CubeCore
 import CubeStore
 import Foundation
 import Icechunk
@@ -273,7 +274,7 @@ func bench(_ store: any ConditionalStore, location: String, arrays: Int, bins: I
     let jobSide = max(1, side / 2)
     for y in 0..<jobSide { for x in 0..<jobSide {
         for n in names { try staged.put("\(n)/c/\(bins + 1)/\(y)/\(x)", Data(repeating: UInt8(truncatingIfNeeded: x), count: 8)) }
-        try staged.put("_cube/done/\(y).\(x).json", Data("{}".utf8))   // the done record stages the job's chunks
+        try staged.put(StoreKeys.donePrefix + "/\(y).\(x).json", Data("{}".utf8))   // the done record stages the job's chunks
     } }
     let stagingSeconds = Date().timeIntervalSince(stagingStart)
     let coordinator = try IcechunkStore.open("icechunk:\(location)", access: .write)

@@ -1,3 +1,4 @@
+import CubeCore
 import Foundation
 
 /// Where the scene index lives in a cube's store, and its summary record.
@@ -10,8 +11,8 @@ import Foundation
 /// An index block is `blockChunks` x `blockChunks` chunks: a worker reads the one file of its
 /// chunk's block and nothing else. See docs/scene-index.md.
 public enum IndexFormat {
-    public static let prefix = "_cube/index"
-    public static let snapshotKey = "_cube/index/snapshot.json"
+    public static let prefix = StoreKeys.indexPrefix
+    public static let snapshotKey = StoreKeys.indexSnapshot
     /// Format 2 adds each COG header's overview levels (`overviews`: size, tiling and blocks of
     /// each reduced-resolution IFD). Format 1 indexes are still read (their headers have no
     /// levels, so they serve cubes with `overviews: none` only); a later build writes format 2.

@@ -2,6 +2,7 @@ import CubeStore
 import Foundation
 import JSON
 import SceneWarp
+import StacItems
 import StacSearch
 import TiffIndex
 

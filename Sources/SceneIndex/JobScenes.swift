@@ -1,6 +1,7 @@
 import CubeJobs
 import Foundation
 import JSON
+import StacItems
 import StacSearch
 
 /// The scenes of one job, computed from the features a worker reads (an index block or a live

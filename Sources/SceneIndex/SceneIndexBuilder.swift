@@ -1,3 +1,4 @@
+import CubeCore
 import CubeGrid
 import CubeJobs
 import CubePlan
@@ -6,6 +7,7 @@ import CubeStore
 import Foundation
 import HTTPClient
 import JSON
+import StacItems
 import StacSearch
 import TiffIndex
 
@@ -123,9 +125,9 @@ public struct SceneIndexBuilder {
     /// header reader.
     public final class Context {
         let builder: SceneIndexBuilder
-        let chunkFootprints: [((cy: Int, cx: Int), StacSearch.LonLatFootprint)]
-        let blocks: [BlockKey: StacSearch.LonLatFootprint]
-        let extent: StacSearch.LonLatFootprint
+        let chunkFootprints: [((cy: Int, cx: Int), LonLatFootprint)]
+        let blocks: [BlockKey: LonLatFootprint]
+        let extent: LonLatFootprint
         let searcher: StacSearcher
         let headers: HeaderIndexer
         /// Jobs with a done record when the build started.
@@ -140,7 +142,7 @@ public struct SceneIndexBuilder {
             chunkFootprints = try plan.landChunks.map { c in
                 (c, try SceneIndexBuilder.footprint(grid, grid.searchWindow(cy: c.cy, cx: c.cx, halo: halo)))
             }
-            var blocks: [BlockKey: StacSearch.LonLatFootprint] = [:]
+            var blocks: [BlockKey: LonLatFootprint] = [:]
             for (c, _) in chunkFootprints {
                 let b = IndexFormat.block(cy: c.cy, cx: c.cx)
                 let key = BlockKey(by: b.by, bx: b.bx)
@@ -164,7 +166,8 @@ public struct SceneIndexBuilder {
         public typealias Reuse = (_ href: String, _ feature: JSONValue, _ key: String) -> [String: JSONValue]?
 
         /// Searches the catalog for `bin` and reads the headers of its assets (all of them, or
-        /// only those `reuse` gives no fields for).
+        /// only those `reuse` gives no fields for). Phases: search, fields kept from an earlier
+        /// build, header reads, pruned features with the bin's fingerprint, block membership.
         public func gather(_ bin: TimeBin, headers stats: inout IndexSnapshot.Headers,
                            reuse: Reuse? = nil, readHeaders: Bool? = nil) throws -> BinContent {
             let spec = builder.spec
@@ -176,24 +179,41 @@ public struct SceneIndexBuilder {
             let assetKeys = spec.assetKeys
             let reads = readHeaders ?? builder.readsHeaders
             let hrefs = Array(Set(found.items.flatMap { item in assetKeys.compactMap { item.assets[$0]?.href } })).sorted()
+            let kept = reuse.map { keptFields(found, keys: assetKeys, reuse: $0) } ?? [:]
+            let toRead = hrefs.filter { kept[$0] == nil }
+            let records = readCOGHeaders(toRead, reads: reads, stats: &stats)
+            let (features, fingerprint) = prunedFeatures(found, keys: assetKeys, records: records, kept: kept)
+            let headerNote = reads
+                ? "\(toRead.count) COG headers read (\(toRead.filter { records[$0]?.error != nil }.count) unreadable)" + (kept.isEmpty ? "" : ", \(hrefs.count - toRead.count) kept")
+                : "\(hrefs.count) assets (headers not read)"
+            return BinContent(bin: bin, items: found.items, features: features, members: blockMembers(found.items),
+                              searches: searches, requests: requests, fingerprint: fingerprint, headerNote: headerNote)
+        }
+
+        /// Per asset href, the fields `reuse` keeps from an earlier build (the first asset key
+        /// that gives some wins).
+        private func keptFields(_ found: SearchResult, keys assetKeys: [String], reuse: Reuse) -> [String: [String: JSONValue]] {
             var kept: [String: [String: JSONValue]] = [:]
-            if let reuse {
-                for (item, feature) in zip(found.items, found.features) {
-                    for key in assetKeys {
-                        guard let href = item.assets[key]?.href, kept[href] == nil, let fields = reuse(href, feature, key) else { continue }
-                        kept[href] = fields
-                    }
+            for (item, feature) in zip(found.items, found.features) {
+                for key in assetKeys {
+                    guard let href = item.assets[key]?.href, kept[href] == nil, let fields = reuse(href, feature, key) else { continue }
+                    kept[href] = fields
                 }
             }
-            let toRead = hrefs.filter { kept[$0] == nil }
+            return kept
+        }
+
+        /// Reads the COG headers of `hrefs` (none unless `reads`), adding the assets, the reads
+        /// and their outcomes to `stats`.
+        private func readCOGHeaders(_ hrefs: [String], reads: Bool, stats: inout IndexSnapshot.Headers) -> [String: HeaderRecord] {
             let headerStart = Date()
             let requestsBefore = headers.requests, bytesBefore = headers.bytes
-            let records = reads ? headers.index(toRead) : [:]
-            stats.assets += toRead.count
+            let records = reads ? headers.index(hrefs) : [:]
+            stats.assets += hrefs.count
             stats.requests += headers.requests - requestsBefore
             stats.bytes += headers.bytes - bytesBefore
             stats.seconds += Date().timeIntervalSince(headerStart)
-            for href in toRead where reads {
+            for href in hrefs where reads {
                 if let error = records[href]?.error {
                     stats.failed += 1
                     if records[href]?.transient == true { stats.failed_transient = (stats.failed_transient ?? 0) + 1 }
@@ -202,6 +222,13 @@ public struct SceneIndexBuilder {
                     stats.indexed += 1
                 }
             }
+            return records
+        }
+
+        /// The features pruned to the cube's assets (with their headers, or the kept fields),
+        /// and the bin's fingerprint: item ids, each asset's href, size and ETag.
+        private func prunedFeatures(_ found: SearchResult, keys assetKeys: [String], records: [String: HeaderRecord],
+                                    kept: [String: [String: JSONValue]]) -> (features: [JSONValue], fingerprint: String) {
             var features: [JSONValue] = []
             var fingerprint = Fingerprint()
             for (item, feature) in zip(found.items, found.features) {
@@ -215,17 +242,17 @@ public struct SceneIndexBuilder {
                     fingerprint.add("\(href) \(fields?[IndexFormat.sizeField]?.intValue ?? 0) \(fields?[IndexFormat.etagField]?.stringValue ?? "")")
                 }
             }
-            // Per block: the items that meet it; per land chunk, only its block's items are
-            // candidates (a continental bin has thousands of items and tens of thousands of chunks).
+            return (features, fingerprint.hex)
+        }
+
+        /// Per block, the items that meet it: a land chunk's candidates are only its block's
+        /// items (a continental bin has thousands of items and tens of thousands of chunks).
+        private func blockMembers(_ items: [StacItem]) -> [BlockKey: [Int]] {
             var members: [BlockKey: [Int]] = [:]
             for (key, outline) in blocks {
-                members[key] = found.items.indices.filter { SceneIndexBuilder.meets(found.items[$0], outline) }
+                members[key] = items.indices.filter { SceneIndexBuilder.meets(items[$0], outline) }
             }
-            let headerNote = reads
-                ? "\(toRead.count) COG headers read (\(toRead.filter { records[$0]?.error != nil }.count) unreadable)" + (kept.isEmpty ? "" : ", \(hrefs.count - toRead.count) kept")
-                : "\(hrefs.count) assets (headers not read)"
-            return BinContent(bin: bin, items: found.items, features: features, members: members, searches: searches,
-                              requests: requests, fingerprint: fingerprint.hex, headerNote: headerNote)
+            return members
         }
 
         /// The land chunks of `content`'s bin that meet no item.
@@ -367,7 +394,7 @@ public struct SceneIndexBuilder {
                 var seen = Set<String>()
                 for q in quarters {
                     var sub = query
-                    sub.footprint = StacSearch.LonLatFootprint(q)
+                    sub.footprint = LonLatFootprint(q)
                     let part = try search(searcher, sub, depth: depth + 1, searches: &searches, requests: &requests)
                     for (item, feature) in zip(part.items, part.features) where seen.insert(item.id).inserted {
                         // Only items that meet the whole query's footprint (the quarters are boxes).
@@ -404,14 +431,13 @@ public struct SceneIndexBuilder {
         return .object(object)
     }
 
-    static func meets(_ item: StacItem, _ outline: StacSearch.LonLatFootprint) -> Bool {
+    static func meets(_ item: StacItem, _ outline: LonLatFootprint) -> Bool {
         guard let box = outline.bbox, item.bbox.intersects(box) else { return false }
         return item.footprint.intersects(outline)
     }
 
-    static func footprint(_ grid: GeoBox, _ window: PixelWindow) throws -> StacSearch.LonLatFootprint {
-        let outline = try grid.lonLatFootprint(window)
-        return StacSearch.LonLatFootprint(LonLatPolygon(exterior: outline.ring.map { LonLat($0.lon, $0.lat) }))
+    static func footprint(_ grid: GeoBox, _ window: PixelWindow) throws -> LonLatFootprint {
+        try grid.lonLatFootprint(window)
     }
 
     /// How index files' hrefs are read back: remote catalogs stay remote; a local catalog's

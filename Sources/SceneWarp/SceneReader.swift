@@ -1,3 +1,4 @@
+import CubeCore
 import CubeGrid
 import Foundation
 import GDALKit

@@ -1,5 +1,5 @@
 import Composite
-import StacSearch
+import StacItems
 
 /// Landsat Collection 2 Level-2 surface reflectance (Earth Search `landsat-c2-l2`; Landsat 4-5
 /// TM, 7 ETM+, 8-9 OLI): the mask is `qa_pixel` (16 bit fields, USGS LSDS-1619); DN become

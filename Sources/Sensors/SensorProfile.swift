@@ -1,5 +1,5 @@
 import Composite
-import StacSearch
+import StacItems
 
 /// Everything about one sensor's products that the cube depends on, chosen per STAC
 /// collection: which asset is the mask and what its values mean, which asset holds a band,

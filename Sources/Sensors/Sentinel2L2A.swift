@@ -1,5 +1,5 @@
 import Composite
-import StacSearch
+import StacItems
 
 /// Sentinel-2 Level-2A (Earth Search `sentinel-2-l2a`, also `sentinel-2-c1-l2a`): the mask is
 /// the scene classification (SCL, classes 0-255, 0 = no data); DN are reflectance × 10000,

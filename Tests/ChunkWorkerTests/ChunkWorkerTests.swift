@@ -1,4 +1,5 @@
 @testable import ChunkWorker
+import CubeCore
 import CubeJobs
 import CubePlan
 import CubeSchema
@@ -10,7 +11,7 @@ import Testing
 /// Initialises a cube over `world` in a fresh folder store and opens it for building.
 private func makeCube(_ world: WorkerWorld, store: (LocalStore) -> any Store = { $0 },
                       start: String = "2024-03-01", end: String = "2024-03-31",
-                      fuse: SameDayFusion = .firstData, edit: (String) -> String = { $0 }) throws -> (OpenCube, LocalStore) {
+                      fuse: FusionRule = .firstData, edit: (String) -> String = { $0 }) throws -> (OpenCube, LocalStore) {
     let root = world.path("cube-\(UUID().uuidString).zarr")
     let spec = try CubeSpec.parse(yaml: edit(world.spec(store: root, start: start, end: end, fuse: fuse.rawValue)),
                                   baseDirectory: world.dir)
@@ -35,7 +36,7 @@ private func buildAll(_ cube: OpenCube, options: WorkerOptions = WorkerOptions()
     return try JobID.all(in: cube.plan).map { try worker.run($0) }
 }
 
-@Test(arguments: SameDayFusion.allCases) func workerMatchesNaiveTruth(fuse: SameDayFusion) throws {
+@Test(arguments: FusionRule.allCases) func workerMatchesNaiveTruth(fuse: FusionRule) throws {
     let world = try WorkerWorld()
     let (cube, _) = try makeCube(world, fuse: fuse)
     let records = try buildAll(cube)
@@ -81,7 +82,7 @@ private func buildAll(_ cube: OpenCube, options: WorkerOptions = WorkerOptions()
 /// Mask filters: 2 x 2 chunks built whole, in row strips and by one read lane equal a
 /// one-chunk build of the grid (each observation is read over its window grown by the halo),
 /// and the filters drop pixels (never add any).
-@Test(arguments: SameDayFusion.allCases) func maskFiltersDoNotDependOnChunksStripsOrLanes(fuse: SameDayFusion) throws {
+@Test(arguments: FusionRule.allCases) func maskFiltersDoNotDependOnChunksStripsOrLanes(fuse: FusionRule) throws {
     let world = try WorkerWorld(seed: 5)
     let filters: (String) -> String = { $0 + "\nmask: {filters: [[closing, 1], [opening, 1], [dilation, 3]]}\n" }
     let (whole, _) = try makeCube(world, fuse: fuse, edit: filters)

@@ -1,3 +1,4 @@
+import CubeCore
 import CubeGrid
 import CubeSpec
 import CubeStore
@@ -131,7 +132,7 @@ final class WorkerWorld {
     /// and, for a clear class, every band nonzero; masked if its class is invalid) or the
     /// first valid one (`first-valid`); median of the valid values (even: mean of the middle
     /// two, rounded half up); harmonised values clamped to >= 1.
-    func truth(excluding excluded: Set<String> = [], fuse: SameDayFusion = .firstData) -> (medians: [[UInt16]], count: [UInt16]) {
+    func truth(excluding excluded: Set<String> = [], fuse: FusionRule = .firstData) -> (medians: [[UInt16]], count: [UInt16]) {
         let n = Self.size
         let march = scenes.filter { $0.datetime.hasPrefix("2024-03") && !excluded.contains($0.id) }
         let days = Dictionary(grouping: march) { String($0.datetime.prefix(10)) }

@@ -1,3 +1,4 @@
+import CubeCore
 import Testing
 @testable import Composite
 

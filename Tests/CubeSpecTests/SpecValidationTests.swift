@@ -1,6 +1,5 @@
 import CubeSpec
 import Foundation
-import GDALKit
 import Testing
 
 let validSpec = """

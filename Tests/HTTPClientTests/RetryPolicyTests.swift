@@ -1,3 +1,4 @@
+import CubeCore
 import Foundation
 import Testing
 @testable import HTTPClient

@@ -1,4 +1,5 @@
 @testable import SceneWarp
+import CubeCore
 import Testing
 
 @Suite struct CacheTests {

@@ -1,7 +1,9 @@
+import CubeCore
 import CubeJobs
 import Foundation
 import JSON
 import SceneIndex
+import StacItems
 import StacSearch
 import Testing
 

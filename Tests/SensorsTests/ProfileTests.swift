@@ -2,7 +2,7 @@ import Composite
 import Foundation
 import JSON
 import Sensors
-import StacSearch
+import StacItems
 import Testing
 
 @Suite struct ProfileTests {

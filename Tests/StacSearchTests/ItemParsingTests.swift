@@ -1,4 +1,6 @@
+import CubeCore
 import Foundation
+import StacItems
 import Testing
 @testable import StacSearch
 

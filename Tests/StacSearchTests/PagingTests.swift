@@ -1,5 +1,7 @@
+import CubeCore
 import Foundation
 import HTTPClient
+import StacItems
 import Testing
 @testable import StacSearch
 

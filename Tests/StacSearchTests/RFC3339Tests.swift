@@ -1,4 +1,5 @@
 import Foundation
+import StacItems
 import Testing
 @testable import StacSearch
 

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Package.swift's declared dependencies against what each target's sources import.
+"""Package.swift's declared dependencies against what each target's sources import, and the
+direction of every arrow.
 
 Prints every target whose declared dependencies differ from its imports (ignoring system
-modules such as Foundation, Glibc, Testing, Synchronization) and exits 1 if any do.
+modules such as Foundation, Glibc, Testing, Synchronization), every target that depends on a
+target in a higher layer of `LAYERS` (or sits in none), and any C library or wrapper of one
+that parsing a spec would link, and exits 1 if there is any.
 Usage: scripts/check/deps.py [repository root]
 """
 import pathlib
@@ -13,6 +16,29 @@ ROOT = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__)
 SYSTEM = {"Foundation", "FoundationEssentials", "Glibc", "Musl", "Darwin", "Dispatch", "Testing", "XCTest",
           "Synchronization", "os"}
 PRODUCTS = {"ArgumentParser": "ArgumentParser", "Yams": "Yams"}
+
+# The layers, bottom first: a target may depend on its own layer or lower ones, never higher,
+# so the flow runs one way (spec → grid → plan → schema → jobs → index/warp → worker → run → CLI).
+# Every non-test target must sit in one; test targets may depend on anything.
+LAYERS = [
+    ("C libraries", ["CGDAL", "CBlosc", "CZstd", "CDeflate", "CCurl"]),
+    ("JSON", ["JSON"]),
+    ("shared values", ["CubeCore"]),
+    ("wrappers and models", ["GDALKit", "HTTPClient", "TiffIndex", "StacItems", "Composite"]),
+    ("store, search, sensors", ["CubeStore", "StacSearch", "Sensors"]),
+    ("formats", ["Zarr", "Icechunk"]),
+    ("spec", ["CubeSpec"]),
+    ("grid", ["CubeGrid"]),
+    ("plan", ["CubePlan"]),
+    ("schema", ["CubeSchema"]),
+    ("jobs, and readers of a built cube", ["CubeJobs", "CubePyramid", "CubePreview", "CubeServe"]),
+    ("index and warp", ["SceneWarp", "SceneIndex"]),
+    ("worker", ["ChunkWorker", "CubeUpdate"]),
+    ("run", ["CubeRun", "BenchSupport"]),
+    ("CLI", ["CubeCLI", "IcechunkFixture"]),
+]
+# Parsing a spec (and its tests) links neither GDAL nor libcurl, directly or through a wrapper.
+FORBIDDEN_BELOW = {name: {"CGDAL", "GDALKit", "CCurl", "HTTPClient"} for name in ["CubeSpec", "CubeSpecTests"]}
 
 
 def balanced(text, start):
@@ -54,9 +80,38 @@ def imports(folder):
     return used - SYSTEM
 
 
+def arrows(found):
+    """Every arrow against the layers and the forbidden links, one line per problem."""
+    layer = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
+    problems = []
+    for name, (kind, deps) in sorted(found.items()):
+        if kind == "testTarget":
+            continue
+        if name not in layer:
+            problems.append(f"{name}: in no layer (add it to LAYERS in scripts/check/deps.py)")
+            continue
+        for dep in sorted(deps & set(found)):
+            if dep in layer and layer[dep] > layer[name]:
+                problems.append(f"{name} ({LAYERS[layer[name]][0]}) depends on {dep}, "
+                                f"a higher layer ({LAYERS[layer[dep]][0]})")
+    for name, forbidden in sorted(FORBIDDEN_BELOW.items()):
+        if name not in found:
+            continue
+        below, todo = set(), [name]
+        while todo:
+            for dep in found.get(todo.pop(), ("", set()))[1]:
+                if dep not in below:
+                    below.add(dep)
+                    todo.append(dep)
+        if below & forbidden:
+            problems.append(f"{name} links {sorted(below & forbidden)} (through its dependencies)")
+    return problems
+
+
 def main():
     bad = 0
-    for name, (kind, deps) in sorted(targets().items()):
+    found = targets()
+    for name, (kind, deps) in sorted(found.items()):
         if kind == "systemLibrary":
             continue
         folder = ROOT / ("Tests" if kind == "testTarget" else "Sources") / name
@@ -69,7 +124,11 @@ def main():
             bad += 1
             print(f"{name}: imports but does not declare {sorted(missing)}; declares but does not import {sorted(unused)}")
     print("dependencies equal imports" if not bad else f"{bad} target(s) differ")
-    return 1 if bad else 0
+    problems = arrows(found)
+    for line in problems:
+        print(line)
+    print("every arrow points down" if not problems else f"{len(problems)} arrow problem(s)")
+    return 1 if bad or problems else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
+import CubeCore
 import Foundation
+import StacItems
 
 /// The client-side filters every item goes through, whatever its source (API or file), so a
 /// server that ignores part of the query cannot widen the result.

@@ -1,4 +1,6 @@
+import CubeCore
 import Foundation
+import StacItems
 
 /// All scenes of one solar day over the query area, in (datetime, id) order. The composite
 /// stage fuses them into one observation, as odc-stac's `groupby="solar_day"` does.

@@ -1,4 +1,5 @@
 import Foundation
+import StacItems
 
 /// Keeps one copy of each reprocessed scene. Copies share the tile key and the acquisition
 /// time (within `timeTolerance`, to absorb rounding between processing runs); the winner has

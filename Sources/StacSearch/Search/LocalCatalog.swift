@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import StacItems
 
 /// Reads items from a local file: a STAC ItemCollection, a single Feature, or
 /// newline-delimited items (one JSON object a line).

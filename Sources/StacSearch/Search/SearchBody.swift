@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import StacItems
 
 /// The STAC item-search request, as a POST body or as GET query parameters. Only core
 /// parameters are used (no query/filter extensions): the rest is filtered on the client.

@@ -1,6 +1,8 @@
+import CubeCore
 import Foundation
 import HTTPClient
 import JSON
+import StacItems
 
 /// The search stage of a chunk job: finds the items of its collections over a footprint and a
 /// time interval, from a STAC API or a local catalog file, and turns them into observations.

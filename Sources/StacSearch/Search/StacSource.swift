@@ -1,5 +1,7 @@
+import CubeCore
 import Foundation
 import JSON
+import StacItems
 
 /// Where items come from.
 public enum StacSource: Sendable, Equatable {

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import StacItems
 @testable import StacSearch
 
 /// Earth Search v1 `sentinel-2-l2a`-shaped items (field layout copied from real responses),

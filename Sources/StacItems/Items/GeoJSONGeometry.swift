@@ -1,3 +1,4 @@
+import CubeCore
 import JSON
 /// Reads a GeoJSON Polygon or MultiPolygon in lon/lat.
 enum GeoJSONGeometry {

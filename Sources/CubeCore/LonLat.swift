@@ -63,6 +63,16 @@ public struct LonLatFootprint: Sendable, Equatable {
         return w <= e && s <= n ? LonLatBBox(west: w, south: s, east: e, north: n) : nil
     }
 
+    /// The first polygon's exterior ring: the whole outline of a chunk or grid footprint
+    /// (`GeoBox.lonLatFootprint`, one closed ring).
+    public var ring: [LonLat] { polygons.first?.exterior ?? [] }
+
+    // The bounding box's edges (NaN when empty), for the box tests of the plan and job selection.
+    public var west: Double { bbox?.west ?? .nan }
+    public var south: Double { bbox?.south ?? .nan }
+    public var east: Double { bbox?.east ?? .nan }
+    public var north: Double { bbox?.north ?? .nan }
+
     /// GeoJSON geometry for an `intersects` query.
     public var geoJSON: JSONValue {
         func ring(_ r: [LonLat]) -> JSONValue {

@@ -1,3 +1,4 @@
+import CubeCore
 import Foundation
 
 /// One Sentinel-2-like STAC item, reduced to what the cube needs.
