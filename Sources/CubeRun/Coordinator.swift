@@ -9,23 +9,13 @@ import Foundation
 import JSON
 import Synchronization
 
-/// Where the work runs.
-public enum ExecutorKind: Sendable {
-    /// N worker processes on this machine.
-    case local(workers: Int)
-    /// A Slurm job array whose tasks run `cube worker --shard`.
-    case slurm(SlurmOptions)
-
-    var name: String {
-        switch self {
-        case .local: return "local"
-        case .slurm: return "slurm"
-        }
-    }
+extension Executor where Self == LocalExecutor {
+    /// N worker processes on this machine (`RunOptions(executor: .local(workers: 4))`).
+    public static func local(workers: Int) -> LocalExecutor { LocalExecutor(workers: workers) }
 }
 
 public struct RunOptions: Sendable {
-    public var executor: ExecutorKind
+    public var executor: any Executor
     public var attempts: Int
     public var time: [String]
     public var bbox: [Double]?
@@ -39,7 +29,7 @@ public struct RunOptions: Sendable {
     /// the run's last one (readers then follow a long build bin by bin).
     public var commitEachBin: Bool
 
-    public init(executor: ExecutorKind, attempts: Int = 3, time: [String] = [], bbox: [Double]? = nil,
+    public init(executor: some Executor, attempts: Int = 3, time: [String] = [], bbox: [Double]? = nil,
                 display: DisplayMode = .lines, previews: Bool = true, workerArguments: [String] = [],
                 executable: String = Coordinator.currentExecutable(), commitEachBin: Bool = false) {
         self.executor = executor
@@ -102,10 +92,7 @@ public final class Coordinator: Sendable {
 
     /// --time/--bbox as worker arguments.
     var selectionArguments: [String] {
-        var args: [String] = []
-        for t in options.time { args += ["--time", t] }
-        if let b = options.bbox { args += ["--bbox", b.map { "\($0)" }.joined(separator: ",")] }
-        return args
+        WorkerProtocol.selectionArguments(time: options.time, bbox: options.bbox)
     }
 
     /// Builds the pyramid levels of every bin whose base jobs are all done (chunks built by an
@@ -221,31 +208,27 @@ public final class Coordinator: Sendable {
         let publisher = BinPublisher(coordinator: self, allJobs: JobID.all(in: plan), done: doneBefore,
                                      lockLost: { lost.withLock { $0 != nil } })
         let display = ProgressDisplay(mode: options.display, snapshot: { queue.snapshot() })
-        let workers: Int
-        switch options.executor {
-        case .local(let n): workers = min(n, max(1, pending.count))
-        case .slurm(let s): workers = s.tasks
-        }
-        display.note("\(cubeName): \(selected.count) jobs selected, \(selected.count - pending.count) already done, \(pending.count) to build with \(workers) \(options.executor.name) worker\(workers == 1 ? "" : "s")")
+        let executor = options.executor
+        let workers = executor.workers(pending: pending.count)
+        display.note("\(cubeName): \(selected.count) jobs selected, \(selected.count - pending.count) already done, \(pending.count) to build with \(workers) \(executor.name) worker\(workers == 1 ? "" : "s")")
 
         let signals = SignalTrap()
         var interrupted = false
         if !pending.isEmpty {
             display.start()
-            switch options.executor {
-            case .local:
-                let executor = LocalExecutor(executable: options.executable, storeLocation: storeLocation,
-                                             workers: workers, workerArguments: options.workerArguments)
-                signals.install(
-                    first: {
-                        queue.stop()
-                        display.note("stopping: no new jobs; running jobs finish (Ctrl-C again to abort them)")
-                    },
-                    second: {
-                        executor.processes.killAll()
-                        display.note("aborted; the next `cube run` continues where this one stopped")
-                    })
-                executor.run(queue: queue, plan: plan) { event in
+            signals.install(
+                first: {
+                    queue.stop()
+                    display.note(executor.stoppingNote)
+                },
+                second: {
+                    if let note = executor.abort() { display.note(note) }
+                })
+            let context = ExecutionContext(
+                queue: queue, selected: selected, pending: pending, ledger: ledger, plan: plan, storeLocation: storeLocation,
+                executable: options.executable, attempts: options.attempts, selectionArguments: selectionArguments,
+                workerArguments: options.workerArguments, display: display,
+                onEvent: { event in
                     display.event(event)
                     if case .done(let job, _) = event, let id = try? JobID.parse(job, plan: self.plan) {
                         publisher.jobDone(id, display: display)
@@ -254,14 +237,8 @@ public final class Coordinator: Sendable {
                         try? self.ledger.markFailed(id, FailureRecord(job: job, error: error, attempts: attempts,
                                                                       failed: ISO8601DateFormatter().string(from: Date())))
                     }
-                }
-            case .slurm(let slurm):
-                signals.install(first: { queue.stop(); display.note("stopping: cancelling the Slurm array") }, second: {})
-                try SlurmExecutor(options: slurm, executable: options.executable, storeLocation: storeLocation,
-                                  attempts: options.attempts, workerArguments: options.workerArguments,
-                                  selectionArguments: selectionArguments)
-                    .run(queue: queue, pending: pending, ledger: ledger, plan: plan, display: display)
-            }
+                })
+            try executor.run(context)
             display.stop()
             interrupted = queue.isStopped
         }
