@@ -96,7 +96,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Kubernetes: pods running at once (default: all indexes).")
     var parallelism: Int?
 
-    @Option(help: "Dask: the scheduler, tcp://HOST:PORT or a scheduler file (.json).")
+    @Option(help: "Dask: the scheduler: tcp://HOST:PORT, a scheduler file (.json), dask-gateway:CLUSTER or coiled:CLUSTER.")
     var scheduler: String?
 
     @Option(name: .customLong("dask-python"), help: "Dask: the Python that runs cube's Dask client; it must import `distributed` (default: python3 on PATH).")

@@ -253,9 +253,24 @@ public struct DaskExecutor: Executor, RegisteredExecutor {
         raise RuntimeError(f"cube worker --shard {index} exited {proc.returncode} on {worker}: {tail}")
 
 
+    def connect(Client, scheduler, timeout):
+        """A client for an address, a scheduler file, or a managed cluster by name (whose
+        library brings the cluster's TLS credentials)."""
+        if scheduler.startswith("dask-gateway:"):
+            from dask_gateway import Gateway
+            return Gateway().connect(scheduler[len("dask-gateway:"):]).get_client()
+        if scheduler.startswith("coiled:"):
+            import coiled
+            return coiled.Cluster(name=scheduler[len("coiled:"):]).get_client()
+        if scheduler.endswith(".json"):
+            return Client(scheduler_file=scheduler, timeout=timeout)
+        return Client(scheduler, timeout=timeout)
+
+
     def main():
         ap = argparse.ArgumentParser(description=__doc__)
-        ap.add_argument("--scheduler", required=True, help="tcp://HOST:PORT, or a scheduler file (.json)")
+        ap.add_argument("--scheduler", required=True,
+                        help="tcp://HOST:PORT, a scheduler file (.json), dask-gateway:NAME or coiled:NAME")
         ap.add_argument("--executable", required=True, help="the cube the workers run (else `cube` on their PATH)")
         ap.add_argument("--tasks-json", required=True, help="one argument list per task (after the executable)")
         ap.add_argument("--retries", type=int, default=1)
@@ -269,10 +284,7 @@ public struct DaskExecutor: Executor, RegisteredExecutor {
             return 3
         tasks = json.loads(a.tasks_json)
         try:
-            if a.scheduler.endswith(".json"):
-                client = Client(scheduler_file=a.scheduler, timeout=a.timeout)
-            else:
-                client = Client(a.scheduler, timeout=a.timeout)
+            client = connect(Client, a.scheduler, a.timeout)
         except Exception as e:  # noqa: BLE001 - any failure to connect is reported the same way
             emit(event="error", error=f"cannot connect to the Dask scheduler {a.scheduler}: {e}")
             return 4

@@ -47,8 +47,9 @@ class DaskCluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.tmp = tmp
         self.logs: list[Path] = []
+        self.scheduler_file = tmp / "scheduler.json"
         self.scheduler = self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", str(self.port),
-                                                   "--no-dashboard"])
+                                                   "--no-dashboard", "--scheduler-file", str(self.scheduler_file)])
         self.workers: dict[str, subprocess.Popen] = {}
         for i in range(workers):
             port = _free_port()
@@ -220,7 +221,8 @@ def test_a_killed_dask_worker_has_its_shard_rescheduled(cluster, initialised, lo
     shutil.copytree(initialised, store)
     # Two shards on two one-thread workers: each worker runs one, so the killed one's shard
     # can only finish on the other worker.
-    run = subprocess.Popen([cube_bin(), "run", str(store), "--executor", "dask", "--scheduler", cluster.address,
+    # The scheduler named by its file this time (as `dask scheduler --scheduler-file` writes it).
+    run = subprocess.Popen([cube_bin(), "run", str(store), "--executor", "dask", "--scheduler", str(cluster.scheduler_file),
                             "--workers", "2", "--json", "--no-previews", "--dask-python", sys.executable],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     by_pid = {proc.pid: address for address, proc in cluster.workers.items()}
