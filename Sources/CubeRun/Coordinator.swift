@@ -253,32 +253,18 @@ public final class Coordinator: Sendable {
                           pyramidSoFar: publisher.pyramidReport)
     }
 
+    /// The run's end: the pyramid of every complete bin, the final publication, the previews,
+    /// then the report (counted by `RunReport(_:)`), stored at `_cube/report.json`.
     private func finish(started: Date, selected: [JobID], doneBefore: Set<JobID>, queue: JobQueue,
                         workers: Int, interrupted: Bool, display: ProgressDisplay,
                         pyramidSoFar: PyramidBuilder.Report) throws -> RunReport {
         let doneNow = try ledger.doneJobs()
-        let failures = try ledger.failures()
-        let selectedSet = Set(selected)
-        let newlyDone = doneNow.subtracting(doneBefore).intersection(selectedSet)
+        let newlyDone = doneNow.subtracting(doneBefore).intersection(Set(selected))
         // Records of this run: from the workers' replies (local) or the store (cluster).
         var records = queue.records
         for job in newlyDone where records[job] == nil {
             if let r = try ledger.record(job) { records[job] = r }
         }
-        var reasons: [String: Int] = [:]
-        var skipped = 0
-        var unreadable: [String: SkippedScene] = [:]
-        for job in records.keys.sorted() {
-            let r = records[job]!
-            skipped += r.scenes_skipped.count
-            for s in r.scenes_skipped {
-                let kind = RunReport.reasonKind(s.reason)
-                reasons[kind, default: 0] += 1
-                if kind == "unreadable", unreadable[s.id] == nil, unreadable.count < 1000 { unreadable[s.id] = s }
-            }
-        }
-        let allJobs = JobID.all(in: plan)
-        let complete = allJobs.allSatisfy(doneNow.contains)
         // Chunks the bin-by-bin publications built count as this run's, not as already built.
         let pyramid = try buildPyramid(done: doneNow, display: display).map { last -> PyramidBuilder.Report in
             var r = last
@@ -304,39 +290,15 @@ public final class Coordinator: Sendable {
                 }
             }
         }
-        // Failures of this run come from the queue too: a failure record may not have reached
-        // the store (full disk, lost bucket), and the report must still say so.
-        var failedSelected = failures.filter { selectedSet.contains($0.key) && !doneNow.contains($0.key) }
-        for (job, f) in queue.failures where !doneNow.contains(job) {
-            failedSelected[job] = FailureRecord(job: job.name(in: plan), error: f.error, attempts: f.attempts,
-                                                failed: ISO8601DateFormatter().string(from: Date()))
-        }
-        let report = RunReport(
+        let report = RunReport(RunReport.Facts(
             cube: cubeName, store: storeLocation, executor: options.executor.name, workers: workers,
-            started: ISO8601DateFormatter().string(from: started),
-            finished: ISO8601DateFormatter().string(from: Date()),
-            wall_seconds: Date().timeIntervalSince(started), interrupted: interrupted,
-            jobs: .init(total: allJobs.count, selected: selected.count,
-                        already_done: doneBefore.intersection(selectedSet).count,
-                        done_this_run: newlyDone.count,
-                        empty_this_run: newlyDone.filter { records[$0]?.wrote_chunks == false }.count,
-                        failed: failedSelected.count,
-                        pending: selected.filter { !doneNow.contains($0) && failedSelected[$0] == nil }.count,
-                        skipped_ocean: plan.oceanChunkCount * plan.bins.count,
-                        done_in_store: doneNow.count),
-            scenes: .init(used: records.values.reduce(0) { $0 + $1.scenes_used }, skipped: skipped, skip_reasons: reasons,
-                          unreadable: unreadable.values.sorted { $0.id < $1.id }),
-            bytes_read: records.values.reduce(0) { $0 + $1.bytes_read },
-            bytes_written: records.values.reduce(0) { $0 + $1.bytes_written },
-            failures: failedSelected.sorted { $0.key < $1.key }.map {
-                .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
-            },
-            complete: complete, previews: previews, index_snapshot: Self.indexSnapshot(store),
-            requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) },
+            started: started, interrupted: interrupted, plan: plan, selected: selected,
+            doneBefore: doneBefore, doneNow: doneNow, records: records,
+            storedFailures: try ledger.failures(), queueFailures: queue.failures,
+            previews: previews, indexSnapshot: Self.indexSnapshot(store),
             pyramid: pyramid.map { .init(levels: layout.levels.count - 1, built: $0.built, empty: $0.empty,
                                          already_built: $0.alreadyDone, failed: $0.failed) },
-            published_bins: published.after, complete_bins: published.completeAfter, update: updateSummary,
-            commit: lastCommit.withLock { $0 })
+            publishedBins: published.after, completeBins: published.completeAfter, update: updateSummary, commit: lastCommit.withLock { $0 }))
         do {
             try store.put(RunReport.key, report.encoded())
         } catch {
