@@ -42,7 +42,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Store location; overrides the spec's `store` (only with a spec).")
     var store: String?
 
-    @Option(help: "Where workers run: local, slurm, kubernetes or dask.")
+    @Option(help: ArgumentHelp("Where workers run: \(ExecutorRegistry.names.joined(separator: ", ")) (see docs/running.md)."))
     var executor: String = "local"
 
     @Option(help: "Worker processes (local; default: the number of cores) or shards: array tasks (slurm, kubernetes), Dask tasks (dask); default 16.")
