@@ -1,4 +1,5 @@
 import ArgumentParser
+import CubeJobs
 import CubePlan
 import CubeRun
 import CubeSchema
@@ -18,8 +19,9 @@ struct RunCommand: ParsableCommand {
 
         Executors: `local` (default) runs --workers processes here; `slurm` submits a job array \
         (`sbatch --array`) whose tasks run `cube worker --shard` and follows them through the \
-        store and the Slurm queue; `kubernetes` only writes an Indexed Job manifest (--emit) for \
-        `kubectl apply`. A failed job is retried (--attempts, with backoff); a job that keeps \
+        store and the Slurm queue; `dask` submits one task per shard to a Dask scheduler \
+        (--scheduler; cube must be installed on the Dask workers) and follows them the same way; \
+        `kubernetes` only writes an Indexed Job manifest (--emit) for `kubectl apply`. A failed job is retried (--attempts, with backoff); a job that keeps \
         failing is recorded with its error and the run goes on; the exit code is 1 when any job \
         failed for good, 130 when the run was interrupted.
 
@@ -40,10 +42,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Store location; overrides the spec's `store` (only with a spec).")
     var store: String?
 
-    @Option(help: "Where workers run: local, slurm or kubernetes.")
+    @Option(help: ArgumentHelp("Where workers run: \(ExecutorRegistry.names.joined(separator: ", ")) (see docs/running.md)."))
     var executor: String = "local"
 
-    @Option(help: "Worker processes (local; default: the number of cores) or array tasks (slurm, kubernetes; default 16).")
+    @Option(help: "Worker processes (local; default: the number of cores) or shards: array tasks (slurm, kubernetes), Dask tasks (dask); default 16.")
     var workers: Int?
 
     @Option(help: "Attempts per job before it counts as failed.")
@@ -83,28 +85,49 @@ struct RunCommand: ParsableCommand {
     var slurmArgs: [String] = []
 
     @Option(name: .customLong("log-dir"), help: "Slurm: folder for the batch script and task logs (default: cube-slurm-logs).")
-    var logDir = "cube-slurm-logs"
+    var logDir: String?
 
     @Option(help: "Kubernetes: write the Indexed Job manifest to this file ('-' for standard output).")
     var emit: String?
 
-    @Option(help: "Kubernetes: the container image that has `cube` on its PATH.")
-    var image = "ghcr.io/example/cube:latest"
+    @Option(help: "Kubernetes: the container image that has `cube` on its PATH (default: ghcr.io/example/cube:latest).")
+    var image: String?
 
     @Option(help: "Kubernetes: pods running at once (default: all indexes).")
     var parallelism: Int?
 
+    @Option(help: "Dask: the scheduler: tcp://HOST:PORT, a scheduler file (.json), dask-gateway:CLUSTER or coiled:CLUSTER.")
+    var scheduler: String?
+
+    @Option(name: .customLong("dask-python"), help: "Dask: the Python that runs cube's Dask client; it must import `distributed` (default: python3 on PATH).")
+    var daskPython: String?
+
+    @Option(name: .customLong("dask-retries"), help: "Dask: retries of a shard that exits with failed jobs (default 1; a lost worker's task is rescheduled regardless).")
+    var daskRetries: Int?
+
+    /// The executor options given on the command line, by name (see `ExecutorRegistry`).
+    private var executorOptions: ExecutorOptions {
+        var values: [String: [String]] = [:]
+        if !slurmArgs.isEmpty { values["slurm-arg"] = slurmArgs }
+        if let logDir { values["log-dir"] = [logDir] }
+        if let emit { values["emit"] = [emit] }
+        if let image { values["image"] = [image] }
+        if let parallelism { values["parallelism"] = ["\(parallelism)"] }
+        if let scheduler { values["scheduler"] = [scheduler] }
+        if let daskPython { values["dask-python"] = [daskPython] }
+        if let daskRetries { values["dask-retries"] = ["\(daskRetries)"] }
+        return ExecutorOptions(workers: workers, values: values)
+    }
+
     func validate() throws {
-        guard ["local", "slurm", "kubernetes"].contains(executor) else {
-            throw ValidationError("--executor must be local, slurm or kubernetes, not '\(executor)'")
-        }
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         guard attempts >= 1 else { throw ValidationError("--attempts must be at least 1") }
         if let lanes, lanes < 1 { throw ValidationError("--lanes must be at least 1") }
         if connections < 1 { throw ValidationError("--connections must be at least 1") }
         if quiet && json { throw ValidationError("--quiet and --json cannot be combined") }
-        if executor == "kubernetes" && emit == nil { throw ValidationError("--executor kubernetes needs --emit FILE (the manifest to apply)") }
-        if emit != nil && executor != "kubernetes" { throw ValidationError("--emit is only for --executor kubernetes") }
+        do { _ = try ExecutorRegistry.resolve(executor, executorOptions) } catch let e as JobError {
+            throw ValidationError(e.description)
+        }
     }
 
     func run() throws {
@@ -119,24 +142,18 @@ struct RunCommand: ParsableCommand {
             if let lanes { workerArgs += ["--lanes", "\(lanes)"] }
             if connections != 32 { workerArgs += ["--connections", "\(connections)"] }
 
-            if executor == "kubernetes" {
-                let manifest = KubernetesManifest(
-                    storeLocation: location, image: image, shards: workers ?? 16,
-                    parallelism: parallelism, attempts: attempts, time: time, bbox: bboxValues,
-                    workerArguments: workerArgs)
-                let yaml = manifest.yaml()
-                if emit == "-" { print(yaml, terminator: "") } else {
-                    try yaml.write(toFile: emit!, atomically: true, encoding: .utf8)
-                    FileHandle.standardError.write(Data("wrote \(emit!): an Indexed Job of \(manifest.shards) shards; run it with `kubectl apply -f \(emit!)` and follow it with `cube status \(location)`\n".utf8))
-                }
+            let chosen: any Executor
+            switch try ExecutorRegistry.resolve(executor, executorOptions) {
+            case .manifest(let writer):
+                let message = try writer.emit(ManifestRequest(storeLocation: location, attempts: attempts, time: time,
+                                                              bbox: bboxValues, workerArguments: workerArgs))
+                if !message.isEmpty { FileHandle.standardError.write(Data((message + "\n").utf8)) }
                 return
+            case .coordinated(let e):
+                chosen = e
             }
-
-            let kind: ExecutorKind = executor == "slurm"
-                ? .slurm(SlurmOptions(tasks: workers ?? 16, sbatchArguments: slurmArgs, logDirectory: logDir))
-                : .local(workers: workers ?? ProcessInfo.processInfo.activeProcessorCount)
             let display: DisplayMode = quiet ? .quiet : json ? .json : ProgressDisplay.automaticMode()
-            let options = RunOptions(executor: kind, attempts: attempts, time: time, bbox: bboxValues,
+            let options = RunOptions(executor: chosen, attempts: attempts, time: time, bbox: bboxValues,
                                      display: display, previews: !noPreviews, workerArguments: workerArgs,
                                      commitEachBin: commitEachBin)
             let report = try Coordinator(store: cubeStore, storeLocation: location, options: options).run()

@@ -131,9 +131,7 @@ struct WorkerCommand: ParsableCommand {
         let pending = all.filter { !done.contains($0) }
         guard let shard else { return pending }
         let (index, count) = try Shard.parse(shard, env: shardEnv)
-        // Shares are taken from the selected job list, not the pending one, so every worker of
-        // an array agrees on them however far the others have got.
-        let mine = Set(all.enumerated().filter { $0.offset % count == index }.map(\.element))
+        let mine = WorkerProtocol.shard(of: all, index: index, count: count)
         return pending.filter(mine.contains)
     }
 
@@ -174,8 +172,7 @@ extension WorkerCommand {
                 memoryBudgetBytes: memoryMiB << 20, reduceThreads: threads, readThreads: threads,
                 connections: connections, readLanes: lanes))
             while let line = readLine(strippingNewline: true) {
-                let name = line.trimmingCharacters(in: .whitespaces)
-                if name.isEmpty { continue }
+                guard let name = WorkerProtocol.parseRequest(line) else { continue }
                 do {
                     let job = try JobID.parse(name, plan: cube.plan)
                     JobLog.emit(try worker.run(job))
@@ -197,51 +194,27 @@ func parseBBox(_ text: String) throws -> [Double] {
 }
 
 enum Shard {
-    /// "I/N", or with `env` just "N" (or "I/N", whose I the variable overrides).
+    /// `WorkerProtocol.parseShard`, its complaint as a usage error (exit 2).
     static func parse(_ text: String, env: String?) throws -> (index: Int, count: Int) {
-        let parts = text.split(separator: "/").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        var index: Int?
-        let count: Int?
-        switch parts.count {
-        case 1 where env != nil: count = parts[0]
-        case 2: index = parts[0]; count = parts[1]
-        default: throw UsageError("--shard '\(text)' is not I/N (e.g. 0/4)\(env != nil ? " or N" : "")")
+        do { return try WorkerProtocol.parseShard(text, variable: env) } catch let e as WorkerProtocol.BadShard {
+            throw UsageError(e.description)
         }
-        guard let n = count, n >= 1 else { throw UsageError("--shard '\(text)': N must be a positive integer") }
-        if let env {
-            guard let raw = ProcessInfo.processInfo.environment[env] else {
-                throw UsageError("--shard-env \(env): the variable is not set")
-            }
-            guard let i = Int(raw.trimmingCharacters(in: .whitespaces)) else {
-                throw UsageError("--shard-env \(env): '\(raw)' is not an integer")
-            }
-            index = i
-        }
-        guard let i = index, (0..<n).contains(i) else {
-            throw UsageError("--shard '\(text)': the index must be in 0..<\(n)")
-        }
-        return (i, n)
     }
 }
 
-/// One JSON line per job on standard output, for people (jq) and for the coordinator.
+/// One JSON line per job on standard output (`WorkerProtocol.replyLine`), for people (jq) and
+/// for the coordinator.
 enum JobLog {
     static func emit(_ record: DoneRecord) {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? enc.encode(record),
-              var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return }
-        object["status"] = "done"
-        write(object)
+        write(.done(record))
     }
 
     static func emitFailure(job: String, attempt: Int, final: Bool, error: String) {
-        write(["job": job, "status": final ? "failed" : "retrying", "attempt": attempt, "error": error])
+        write(.failed(job: job, attempt: attempt, final: final, error: error))
     }
 
-    private static func write(_ object: [String: Any]) {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        else { return }
-        FileHandle.standardOutput.write(data + Data("\n".utf8))
+    private static func write(_ reply: WorkerProtocol.Reply) {
+        guard let line = WorkerProtocol.replyLine(reply) else { return }
+        FileHandle.standardOutput.write(line)
     }
 }

@@ -10,23 +10,13 @@ import Foundation
 import JSON
 import Synchronization
 
-/// Where the work runs.
-public enum ExecutorKind: Sendable {
-    /// N worker processes on this machine.
-    case local(workers: Int)
-    /// A Slurm job array whose tasks run `cube worker --shard`.
-    case slurm(SlurmOptions)
-
-    var name: String {
-        switch self {
-        case .local: return "local"
-        case .slurm: return "slurm"
-        }
-    }
+extension Executor where Self == LocalExecutor {
+    /// N worker processes on this machine (`RunOptions(executor: .local(workers: 4))`).
+    public static func local(workers: Int) -> LocalExecutor { LocalExecutor(workers: workers) }
 }
 
 public struct RunOptions: Sendable {
-    public var executor: ExecutorKind
+    public var executor: any Executor
     public var attempts: Int
     public var time: [String]
     public var bbox: [Double]?
@@ -40,7 +30,7 @@ public struct RunOptions: Sendable {
     /// the run's last one (readers then follow a long build bin by bin).
     public var commitEachBin: Bool
 
-    public init(executor: ExecutorKind, attempts: Int = 3, time: [String] = [], bbox: [Double]? = nil,
+    public init(executor: some Executor, attempts: Int = 3, time: [String] = [], bbox: [Double]? = nil,
                 display: DisplayMode = .lines, previews: Bool = true, workerArguments: [String] = [],
                 executable: String = Coordinator.currentExecutable(), commitEachBin: Bool = false) {
         self.executor = executor
@@ -103,10 +93,7 @@ public final class Coordinator: Sendable {
 
     /// --time/--bbox as worker arguments.
     var selectionArguments: [String] {
-        var args: [String] = []
-        for t in options.time { args += ["--time", t] }
-        if let b = options.bbox { args += ["--bbox", b.map { "\($0)" }.joined(separator: ",")] }
-        return args
+        WorkerProtocol.selectionArguments(time: options.time, bbox: options.bbox)
     }
 
     /// Builds the pyramid levels of every bin whose base jobs are all done (chunks built by an
@@ -222,31 +209,27 @@ public final class Coordinator: Sendable {
         let publisher = BinPublisher(coordinator: self, allJobs: JobID.all(in: plan), done: doneBefore,
                                      lockLost: { lost.withLock { $0 != nil } })
         let display = ProgressDisplay(mode: options.display, snapshot: { queue.snapshot() })
-        let workers: Int
-        switch options.executor {
-        case .local(let n): workers = min(n, max(1, pending.count))
-        case .slurm(let s): workers = s.tasks
-        }
-        display.note("\(cubeName): \(selected.count) jobs selected, \(selected.count - pending.count) already done, \(pending.count) to build with \(workers) \(options.executor.name) worker\(workers == 1 ? "" : "s")")
+        let executor = options.executor
+        let workers = executor.workers(pending: pending.count)
+        display.note("\(cubeName): \(selected.count) jobs selected, \(selected.count - pending.count) already done, \(pending.count) to build with \(workers) \(executor.name) worker\(workers == 1 ? "" : "s")")
 
         let signals = SignalTrap()
         var interrupted = false
         if !pending.isEmpty {
             display.start()
-            switch options.executor {
-            case .local:
-                let executor = LocalExecutor(executable: options.executable, storeLocation: storeLocation,
-                                             workers: workers, workerArguments: options.workerArguments)
-                signals.install(
-                    first: {
-                        queue.stop()
-                        display.note("stopping: no new jobs; running jobs finish (Ctrl-C again to abort them)")
-                    },
-                    second: {
-                        executor.processes.killAll()
-                        display.note("aborted; the next `cube run` continues where this one stopped")
-                    })
-                executor.run(queue: queue, plan: plan) { event in
+            signals.install(
+                first: {
+                    queue.stop()
+                    display.note(executor.stoppingNote)
+                },
+                second: {
+                    if let note = executor.abort() { display.note(note) }
+                })
+            let context = ExecutionContext(
+                queue: queue, selected: selected, pending: pending, ledger: ledger, plan: plan, storeLocation: storeLocation,
+                executable: options.executable, attempts: options.attempts, selectionArguments: selectionArguments,
+                workerArguments: options.workerArguments, display: display,
+                onEvent: { event in
                     display.event(event)
                     if case .done(let job, _) = event, let id = try? JobID.parse(job, plan: self.plan) {
                         publisher.jobDone(id, display: display)
@@ -255,14 +238,8 @@ public final class Coordinator: Sendable {
                         try? self.ledger.markFailed(id, FailureRecord(job: job, error: error, attempts: attempts,
                                                                       failed: ISO8601DateFormatter().string(from: Date())))
                     }
-                }
-            case .slurm(let slurm):
-                signals.install(first: { queue.stop(); display.note("stopping: cancelling the Slurm array") }, second: {})
-                try SlurmExecutor(options: slurm, executable: options.executable, storeLocation: storeLocation,
-                                  attempts: options.attempts, workerArguments: options.workerArguments,
-                                  selectionArguments: selectionArguments)
-                    .run(queue: queue, pending: pending, ledger: ledger, plan: plan, display: display)
-            }
+                })
+            try executor.run(context)
             display.stop()
             interrupted = queue.isStopped
         }
@@ -277,32 +254,18 @@ public final class Coordinator: Sendable {
                           pyramidSoFar: publisher.pyramidReport)
     }
 
+    /// The run's end: the pyramid of every complete bin, the final publication, the previews,
+    /// then the report (counted by `RunReport(_:)`), stored at `_cube/report.json`.
     private func finish(started: Date, selected: [JobID], doneBefore: Set<JobID>, queue: JobQueue,
                         workers: Int, interrupted: Bool, display: ProgressDisplay,
                         pyramidSoFar: PyramidBuilder.Report) throws -> RunReport {
         let doneNow = try ledger.doneJobs()
-        let failures = try ledger.failures()
-        let selectedSet = Set(selected)
-        let newlyDone = doneNow.subtracting(doneBefore).intersection(selectedSet)
+        let newlyDone = doneNow.subtracting(doneBefore).intersection(Set(selected))
         // Records of this run: from the workers' replies (local) or the store (cluster).
         var records = queue.records
         for job in newlyDone where records[job] == nil {
             if let r = try ledger.record(job) { records[job] = r }
         }
-        var reasons: [String: Int] = [:]
-        var skipped = 0
-        var unreadable: [String: SkippedScene] = [:]
-        for job in records.keys.sorted() {
-            let r = records[job]!
-            skipped += r.scenes_skipped.count
-            for s in r.scenes_skipped {
-                let kind = RunReport.reasonKind(s.reason)
-                reasons[kind, default: 0] += 1
-                if kind == "unreadable", unreadable[s.id] == nil, unreadable.count < 1000 { unreadable[s.id] = s }
-            }
-        }
-        let allJobs = JobID.all(in: plan)
-        let complete = allJobs.allSatisfy(doneNow.contains)
         // Chunks the bin-by-bin publications built count as this run's, not as already built.
         let pyramid = try buildPyramid(done: doneNow, display: display).map { last -> PyramidBuilder.Report in
             var r = last
@@ -328,39 +291,15 @@ public final class Coordinator: Sendable {
                 }
             }
         }
-        // Failures of this run come from the queue too: a failure record may not have reached
-        // the store (full disk, lost bucket), and the report must still say so.
-        var failedSelected = failures.filter { selectedSet.contains($0.key) && !doneNow.contains($0.key) }
-        for (job, f) in queue.failures where !doneNow.contains(job) {
-            failedSelected[job] = FailureRecord(job: job.name(in: plan), error: f.error, attempts: f.attempts,
-                                                failed: ISO8601DateFormatter().string(from: Date()))
-        }
-        let report = RunReport(
+        let report = RunReport(RunReport.Facts(
             cube: cubeName, store: storeLocation, executor: options.executor.name, workers: workers,
-            started: ISO8601DateFormatter().string(from: started),
-            finished: ISO8601DateFormatter().string(from: Date()),
-            wall_seconds: Date().timeIntervalSince(started), interrupted: interrupted,
-            jobs: .init(total: allJobs.count, selected: selected.count,
-                        already_done: doneBefore.intersection(selectedSet).count,
-                        done_this_run: newlyDone.count,
-                        empty_this_run: newlyDone.filter { records[$0]?.wrote_chunks == false }.count,
-                        failed: failedSelected.count,
-                        pending: selected.filter { !doneNow.contains($0) && failedSelected[$0] == nil }.count,
-                        skipped_ocean: plan.oceanChunkCount * plan.bins.count,
-                        done_in_store: doneNow.count),
-            scenes: .init(used: records.values.reduce(0) { $0 + $1.scenes_used }, skipped: skipped, skip_reasons: reasons,
-                          unreadable: unreadable.values.sorted { $0.id < $1.id }),
-            bytes_read: records.values.reduce(0) { $0 + $1.bytes_read },
-            bytes_written: records.values.reduce(0) { $0 + $1.bytes_written },
-            failures: failedSelected.sorted { $0.key < $1.key }.map {
-                .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
-            },
-            complete: complete, previews: previews, index_snapshot: Self.indexSnapshot(store),
-            requests: newlyDone.reduce(0) { $0 + (records[$1]?.requests ?? 0) },
+            started: started, interrupted: interrupted, plan: plan, selected: selected,
+            doneBefore: doneBefore, doneNow: doneNow, records: records,
+            storedFailures: try ledger.failures(), queueFailures: queue.failures,
+            previews: previews, indexSnapshot: Self.indexSnapshot(store),
             pyramid: pyramid.map { .init(levels: layout.levels.count - 1, built: $0.built, empty: $0.empty,
                                          already_built: $0.alreadyDone, failed: $0.failed) },
-            published_bins: published.after, complete_bins: published.completeAfter, update: updateSummary,
-            commit: lastCommit.withLock { $0 })
+            publishedBins: published.after, completeBins: published.completeAfter, update: updateSummary, commit: lastCommit.withLock { $0 }))
         do {
             try store.put(RunReport.key, report.encoded())
         } catch {

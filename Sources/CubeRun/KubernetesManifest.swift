@@ -1,4 +1,41 @@
+import CubeJobs
 import Foundation
+
+/// `--executor kubernetes`: writes an Indexed Job manifest (`--emit FILE`, '-' for standard
+/// output) for `kubectl apply`, and returns. It is a `ManifestExecutor`, not an `Executor`:
+/// cube holds no cluster credentials and does not follow the pods; they share only the store,
+/// and `cube status` (or a later `cube run`, which publishes their work) follows them.
+public struct KubernetesExecutor: ManifestExecutor, RegisteredExecutor {
+    public static let name = "kubernetes"
+    public static let exclusiveOptions = ["emit"]
+    public let emitPath: String
+    public let image: String
+    public let shards: Int
+    public let parallelism: Int?
+
+    /// `--emit FILE` (required), `--image`, `--workers` shards (default 16), `--parallelism`.
+    public static func make(_ options: ExecutorOptions) throws -> ResolvedExecutor {
+        guard let emit = options.value("emit") else {
+            throw JobError("--executor kubernetes needs --emit FILE (the manifest to apply)")
+        }
+        return .manifest(KubernetesExecutor(
+            emitPath: emit, image: options.value("image") ?? "ghcr.io/example/cube:latest", shards: options.workers ?? 16,
+            parallelism: options.value("parallelism").flatMap { Int($0) }))
+    }
+
+    public func emit(_ request: ManifestRequest) throws -> String {
+        let manifest = KubernetesManifest(
+            storeLocation: request.storeLocation, image: image, shards: shards, parallelism: parallelism,
+            attempts: request.attempts, time: request.time, bbox: request.bbox, workerArguments: request.workerArguments)
+        let yaml = manifest.yaml()
+        if emitPath == "-" {
+            FileHandle.standardOutput.write(Data(yaml.utf8))
+            return ""
+        }
+        try yaml.write(toFile: emitPath, atomically: true, encoding: .utf8)
+        return "wrote \(emitPath): an Indexed Job of \(manifest.shards) shards; run it with `kubectl apply -f \(emitPath)` and follow it with `cube status \(request.storeLocation)`"
+    }
+}
 
 /// A Kubernetes Indexed Job whose pods each run `cube worker --shard $JOB_COMPLETION_INDEX/N`:
 /// completionMode Indexed, `completions` = shards, `backoffLimitPerIndex` so one failing shard
@@ -30,11 +67,9 @@ public struct KubernetesManifest {
     }
 
     public var command: [String] {
-        var args = ["cube", "worker", storeLocation, "--shard", "\(shards)", "--shard-env", "JOB_COMPLETION_INDEX",
-                    "--attempts", "\(attempts)"]
-        for t in time { args += ["--time", t] }
-        if let bbox { args += ["--bbox", bbox.map { "\($0)" }.joined(separator: ",")] }
-        return args + workerArguments
+        ["cube"] + WorkerProtocol.shardArguments(
+            store: storeLocation, index: .environment("JOB_COMPLETION_INDEX"), count: shards, attempts: attempts,
+            selection: WorkerProtocol.selectionArguments(time: time, bbox: bbox), workerArguments: workerArguments)
     }
 
     public func yaml() -> String {

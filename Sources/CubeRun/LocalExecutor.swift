@@ -13,30 +13,39 @@ public enum RunEvent: Sendable {
 /// Runs the queue's jobs on N worker processes on this machine (`cube worker --serve`).
 /// One feeder thread per process hands it jobs one at a time; a process that dies is
 /// replaced and its job goes back in the queue as a failed attempt.
-public struct LocalExecutor: Sendable {
-    public let executable: String
-    public let storeLocation: String
-    public let workers: Int
-    /// Extra arguments for each worker (threads, memory budget).
-    public let workerArguments: [String]
+public struct LocalExecutor: Executor, RegisteredExecutor {
+    public static let name = "local"
+    public var name: String { Self.name }
+    public let maxWorkers: Int
     /// Every worker process started, so a second Ctrl-C can kill them.
     public let processes = ProcessRegistry()
 
-    public init(executable: String, storeLocation: String, workers: Int, workerArguments: [String] = []) {
-        self.executable = executable
-        self.storeLocation = storeLocation
-        self.workers = max(1, workers)
-        self.workerArguments = workerArguments
+    public init(workers: Int) {
+        maxWorkers = max(1, workers)
+    }
+
+    /// `--workers` processes (default: the number of cores).
+    public static func make(_ options: ExecutorOptions) throws -> ResolvedExecutor {
+        .coordinated(LocalExecutor(workers: options.workers ?? ProcessInfo.processInfo.activeProcessorCount))
+    }
+
+    public func workers(pending: Int) -> Int { min(maxWorkers, max(1, pending)) }
+
+    public var stoppingNote: String { "stopping: no new jobs; running jobs finish (Ctrl-C again to abort them)" }
+
+    public func abort() -> String? {
+        processes.killAll()
+        return "aborted; the next `cube run` continues where this one stopped"
     }
 
     /// Runs until the queue is empty or stopped. `onEvent` is called from feeder threads.
-    public func run(queue: JobQueue, plan: Plan, onEvent: @escaping @Sendable (RunEvent) -> Void) {
+    public func run(_ context: ExecutionContext) {
         signal(SIGPIPE, SIG_IGN)  // a dead worker's stdin must give an error, not kill us
         let group = DispatchGroup()
-        for slot in 0..<workers {
+        for _ in 0..<workers(pending: context.pending.count) {
             group.enter()
             let thread = Thread { [self] in
-                feed(slot: slot, queue: queue, plan: plan, processes: processes, onEvent: onEvent)
+                feed(context)
                 group.leave()
             }
             thread.stackSize = 1 << 20
@@ -45,39 +54,40 @@ public struct LocalExecutor: Sendable {
         group.wait()
     }
 
-    private func feed(slot: Int, queue: JobQueue, plan: Plan, processes: ProcessRegistry,
-                      onEvent: @escaping @Sendable (RunEvent) -> Void) {
+    private func feed(_ context: ExecutionContext) {
+        let queue = context.queue
         var worker: WorkerProcess?
         defer { worker?.finish() }
         while let job = queue.next() {
-            let name = job.name(in: plan)
+            let name = job.name(in: context.plan)
             do {
                 if worker == nil || worker?.isRunning == false {
-                    worker = try WorkerProcess(executable: executable,
-                                               arguments: ["worker", storeLocation, "--serve"] + workerArguments)
+                    worker = try WorkerProcess(executable: context.executable,
+                                               arguments: WorkerProtocol.serveArguments(store: context.storeLocation,
+                                                                                        workerArguments: context.workerArguments))
                     processes.add(worker!)
                 }
                 let reply = try worker!.run(job: name)
-                try handle(reply: reply, job: job, name: name, queue: queue, onEvent: onEvent)
+                try handle(reply: reply, job: job, name: name, queue: queue, onEvent: context.onEvent)
             } catch {
                 if error is WorkerProcess.Died { worker = nil }
-                report(failure: "\(error)", job: job, name: name, queue: queue, onEvent: onEvent)
+                report(failure: "\(error)", job: job, name: name, queue: queue, onEvent: context.onEvent)
             }
         }
     }
 
     private func handle(reply: String, job: JobID, name: String, queue: JobQueue,
                         onEvent: @Sendable (RunEvent) -> Void) throws {
-        let data = Data(reply.utf8)
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-              let status = object["status"] as? String else {
-            throw WorkerProcess.Died(description: "worker replied with something that is not a job record: \(reply.prefix(200))")
+        let parsed: WorkerProtocol.Reply
+        do { parsed = try WorkerProtocol.parseReply(reply) } catch {
+            throw WorkerProcess.Died(description: "\(error)")
         }
-        if status == "done", let record = try? JSONDecoder().decode(DoneRecord.self, from: data) {
+        switch parsed {
+        case .done(let record):
             queue.finished(job, record)
             onEvent(.done(job: name, record: record))
-        } else {
-            report(failure: (object["error"] as? String) ?? "job failed", job: job, name: name, queue: queue, onEvent: onEvent)
+        case .failed(_, _, _, let error):
+            report(failure: error, job: job, name: name, queue: queue, onEvent: onEvent)
         }
     }
 

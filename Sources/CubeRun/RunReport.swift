@@ -161,3 +161,82 @@ public struct RunReport: Codable, Sendable {
         return String(reason.prefix(40))
     }
 }
+
+extension RunReport {
+    /// What the coordinator knows at a run's end; the report is counted from it.
+    struct Facts {
+        var cube: String
+        var store: String
+        var executor: String
+        var workers: Int
+        var started: Date
+        var interrupted: Bool
+        var plan: Plan
+        var selected: [JobID]
+        var doneBefore: Set<JobID>
+        var doneNow: Set<JobID>
+        /// Done records of the jobs this run built.
+        var records: [JobID: DoneRecord]
+        /// Failure records in the store now.
+        var storedFailures: [JobID: FailureRecord]
+        /// Jobs the run's queue saw fail for good.
+        var queueFailures: [JobID: (error: String, attempts: Int)]
+        var previews: [String: String]
+        var indexSnapshot: String?
+        var pyramid: PyramidSummary?
+        /// Bins readers see after the run's publication, and the complete ones among them.
+        var publishedBins: Int
+        var completeBins: Int
+        var update: UpdateSummary?
+        var commit: String?
+    }
+
+    init(_ f: Facts, finished: Date = Date()) {
+        let selectedSet = Set(f.selected)
+        let newlyDone = f.doneNow.subtracting(f.doneBefore).intersection(selectedSet)
+        var reasons: [String: Int] = [:]
+        var skipped = 0
+        var unreadable: [String: SkippedScene] = [:]
+        for job in f.records.keys.sorted() {
+            let r = f.records[job]!
+            skipped += r.scenes_skipped.count
+            for s in r.scenes_skipped {
+                let kind = RunReport.reasonKind(s.reason)
+                reasons[kind, default: 0] += 1
+                if kind == "unreadable", unreadable[s.id] == nil, unreadable.count < 1000 { unreadable[s.id] = s }
+            }
+        }
+        let allJobs = JobID.all(in: f.plan)
+        // Failures of this run come from the queue too: a failure record may not have reached
+        // the store (full disk, lost bucket), and the report must still say so.
+        var failedSelected = f.storedFailures.filter { selectedSet.contains($0.key) && !f.doneNow.contains($0.key) }
+        for (job, failure) in f.queueFailures where !f.doneNow.contains(job) {
+            failedSelected[job] = FailureRecord(job: job.name(in: f.plan), error: failure.error, attempts: failure.attempts,
+                                                failed: ISO8601DateFormatter().string(from: finished))
+        }
+        self.init(
+            cube: f.cube, store: f.store, executor: f.executor, workers: f.workers,
+            started: ISO8601DateFormatter().string(from: f.started),
+            finished: ISO8601DateFormatter().string(from: finished),
+            wall_seconds: finished.timeIntervalSince(f.started), interrupted: f.interrupted,
+            jobs: .init(total: allJobs.count, selected: f.selected.count,
+                        already_done: f.doneBefore.intersection(selectedSet).count,
+                        done_this_run: newlyDone.count,
+                        empty_this_run: newlyDone.filter { f.records[$0]?.wrote_chunks == false }.count,
+                        failed: failedSelected.count,
+                        pending: f.selected.filter { !f.doneNow.contains($0) && failedSelected[$0] == nil }.count,
+                        skipped_ocean: f.plan.oceanChunkCount * f.plan.bins.count,
+                        done_in_store: f.doneNow.count),
+            scenes: .init(used: f.records.values.reduce(0) { $0 + $1.scenes_used }, skipped: skipped, skip_reasons: reasons,
+                          unreadable: unreadable.values.sorted { $0.id < $1.id }),
+            bytes_read: f.records.values.reduce(0) { $0 + $1.bytes_read },
+            bytes_written: f.records.values.reduce(0) { $0 + $1.bytes_written },
+            failures: failedSelected.sorted { $0.key < $1.key }.map {
+                .init(job: $0.value.job, error: $0.value.error, attempts: $0.value.attempts)
+            },
+            complete: allJobs.allSatisfy(f.doneNow.contains), previews: f.previews, index_snapshot: f.indexSnapshot,
+            requests: newlyDone.reduce(0) { $0 + (f.records[$1]?.requests ?? 0) },
+            pyramid: f.pyramid, published_bins: f.publishedBins, complete_bins: f.completeBins,
+            update: f.update, commit: f.commit)
+    }
+}

@@ -27,16 +27,28 @@ public struct SlurmOptions: Sendable {
 /// Runs the jobs as a Slurm job array (`sbatch --array`). The tasks share nothing but the
 /// store: each takes its shard of the selected jobs, skips what is done, records failures;
 /// the coordinator follows the done records and the Slurm queue.
-struct SlurmExecutor {
+public struct SlurmExecutor: Executor, RegisteredExecutor {
+    public static let name = "slurm"
+    public var name: String { Self.name }
     let options: SlurmOptions
-    let executable: String
-    let storeLocation: String
-    let attempts: Int
-    let workerArguments: [String]
-    /// --time/--bbox of the run, so tasks shard exactly the selected jobs.
-    var selectionArguments: [String] = []
 
-    func run(queue: JobQueue, pending: [JobID], ledger: JobLedger, plan: Plan, display: ProgressDisplay) throws {
+    public init(options: SlurmOptions) {
+        self.options = options
+    }
+
+    /// `--workers` array tasks (default 16), `--slurm-arg` (repeatable), `--log-dir`.
+    public static func make(_ options: ExecutorOptions) throws -> ResolvedExecutor {
+        .coordinated(SlurmExecutor(options: SlurmOptions(
+            tasks: options.workers ?? 16, sbatchArguments: options.list("slurm-arg"),
+            logDirectory: options.value("log-dir") ?? "cube-slurm-logs")))
+    }
+
+    public func workers(pending: Int) -> Int { options.tasks }
+
+    public var stoppingNote: String { "stopping: cancelling the Slurm array" }
+
+    public func run(_ context: ExecutionContext) throws {
+        let queue = context.queue, ledger = context.ledger, pending = context.pending
         let pendingSet = Set(pending)
         try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
         var round = 0
@@ -44,9 +56,9 @@ struct SlurmExecutor {
         while !remaining.isEmpty && round < options.rounds && !queue.isStopped {
             round += 1
             let tasks = min(options.tasks, remaining.count)
-            let script = try writeScript(round: round, tasks: tasks)
+            let script = try writeScript(round: round, tasks: tasks, context)
             let arrayID = try submit(script: script, tasks: tasks)
-            display.note("submitted Slurm array \(arrayID) (\(tasks) task\(tasks == 1 ? "" : "s"), round \(round)); logs in \(options.logDirectory)")
+            context.display.note("submitted Slurm array \(arrayID) (\(tasks) task\(tasks == 1 ? "" : "s"), round \(round)); logs in \(options.logDirectory)")
             while true {
                 Thread.sleep(forTimeInterval: options.pollSeconds)
                 let done = try ledger.doneJobs().intersection(pendingSet)
@@ -66,14 +78,15 @@ struct SlurmExecutor {
         queue.observe(done: done.count, failed: failed.count)
     }
 
-    private func writeScript(round: Int, tasks: Int) throws -> String {
+    private func writeScript(round: Int, tasks: Int, _ context: ExecutionContext) throws -> String {
         let path = (options.logDirectory as NSString).appendingPathComponent("cube-worker-round\(round).sh")
-        let args = ["worker", storeLocation, "--shard", "\(tasks)", "--shard-env", "SLURM_ARRAY_TASK_ID",
-                    "--attempts", "\(attempts)"] + selectionArguments + workerArguments
+        let args = WorkerProtocol.shardArguments(
+            store: context.storeLocation, index: .environment("SLURM_ARRAY_TASK_ID"), count: tasks,
+            attempts: context.attempts, selection: context.selectionArguments, workerArguments: context.workerArguments)
         let text = """
         #!/bin/sh
         # Written by `cube run --executor slurm`: one task of the array builds its shard of the jobs.
-        exec \(Shell.quote(executable)) \(args.map(Shell.quote).joined(separator: " "))
+        exec \(Shell.quote(context.executable)) \(args.map(Shell.quote).joined(separator: " "))
 
         """
         try text.write(toFile: path, atomically: true, encoding: .utf8)

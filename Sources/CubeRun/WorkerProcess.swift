@@ -43,7 +43,7 @@ final class WorkerProcess {
 
     /// Sends one job and waits for its result line.
     func run(job: String) throws -> String {
-        let line = Data((job + "\n").utf8)
+        let line = WorkerProtocol.requestLine(job: job)
         do {
             try input.write(contentsOf: line)
         } catch {
