@@ -158,7 +158,7 @@ public final class CubeService: Sendable {
     // MARK: a pixel's time series
 
     /// `/api/point?lon=..&lat=..`: every bin's values of the map arrays and the count at the
-    /// base-level pixel under the point (stored integers; reflectance = value * 0.0001).
+    /// base-level pixel under the point (stored integers; value = stored * scale_factor + add_offset).
     func point(_ query: [String: String]) throws -> Response {
         guard let lon = Double(query["lon"] ?? ""), let lat = Double(query["lat"] ?? "") else {
             throw RequestError(message: "give lon and lat")
