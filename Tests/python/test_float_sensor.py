@@ -94,6 +94,12 @@ store: dem.zarr
                          env={k: v for k, v in os.environ.items() if k != "CUBE_TEST_SENSORS"})
     assert out.returncode == 2 and "stac.collection" in out.stderr
 
+    # A mixed cube pools observations: a DEM and reflectance cannot share one composite.
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(spec.read_text().replace("collection: test-float32-dem", "collections: [sentinel-2-l2a, test-float32-dem]"))
+    out = subprocess.run([cube_bin(), "plan", str(mixed)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "stac.collections" in out.stderr and "cannot pool" in out.stderr, out.stderr
+
     # The reference: per pixel the stored values of the observations with data.
     stack = np.stack([quantise(s) for s in scenes]).astype(np.int64)     # (obs, y, x)
     valid = stack > 0
