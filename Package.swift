@@ -58,7 +58,7 @@ let package = Package(
         .systemLibrary(name: "CDeflate", path: "Sources/CDeflate"),
         // COG headers parsed from untrusted bytes, no C library: what a reader needs to fetch tiles.
         .target(name: "TiffIndex", dependencies: []),
-        .target(name: "SceneWarp", dependencies: ["CubeCore", "CubeGrid", "GDALKit", "HTTPClient", "CDeflate", "TiffIndex"]),
+        .target(name: "SceneWarp", dependencies: ["CubeCore", "Composite", "CubeGrid", "GDALKit", "HTTPClient", "CDeflate", "TiffIndex"]),
         // The scene and COG header index: built once by the coordinator, read by workers.
         .target(name: "SceneIndex", dependencies: [
             "CubeCore", "StacItems", "CubeSpec", "CubeGrid", "CubePlan", "CubeJobs", "CubeStore", "StacSearch", "SceneWarp", "TiffIndex",

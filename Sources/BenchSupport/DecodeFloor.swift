@@ -39,7 +39,7 @@ public struct DecodeFloor {
         var scenes = 0
         for observation in observations {
             for scene in observation.scenes {
-                let keys = cube.spec.sensor(for: scene.collection).map { [$0.mask.asset] + cube.spec.bandAssets($0) } ?? []
+                let keys = cube.spec.sensor(for: scene.collection).map { [$0.mask.asset].compactMap { $0 } + cube.spec.bandAssets($0) } ?? []
                 var any = false
                 for key in keys {
                     guard let asset = scene.assets[key],

@@ -11,6 +11,7 @@ import GDALKit
 import HTTPClient
 import SceneIndex
 import SceneWarp
+import StacItems
 import StacSearch
 
 /// What happened to one scene while composing an observation.

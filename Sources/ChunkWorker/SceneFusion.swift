@@ -32,8 +32,11 @@ struct SensorReading: Sendable {
     /// The collection it reads ("" for every item of a local file).
     let collection: String
     let profile: any SensorProfile
-    let maskAsset: String
+    /// nil: the sensor has no mask; its first band stands in (valid wherever it has data).
+    let maskAsset: String?
     let maskRule: MaskRule
+    /// The sensor's domain when its samples are quantised as read (float32 sources), else nil.
+    let quantising: ValueDomain?
     /// Asset key per cube band, in band order.
     let bandAssets: [String]
     /// The invalid classes or bits of the mask rule.
@@ -51,6 +54,7 @@ struct SensorReading: Sendable {
                 throw SpecError(spec.sensors.count > 1 ? "mask.\(sensor.collection)" : "mask.invalid", "\(error)")
             }
             return SensorReading(index: i, collection: sensor.collection, profile: sensor.profile, maskAsset: sensor.mask.asset, maskRule: rule,
+                                 quantising: sensor.profile.valueDomain.conversion == .quantise ? sensor.profile.valueDomain : nil,
                                  bandAssets: spec.bandAssets(sensor), invalid: sensor.mask.invalid,
                                  filters: sensor.mask.filters)
         }
@@ -149,8 +153,10 @@ final class SceneFusion {
             neededPlane = [UInt8](repeating: 0, count: pixels)
             bandPlanes = [UInt16](repeating: 0, count: bandCount * pixels)
         }
-        guard let mask = scene.assets[sensor.maskAsset] else {
-            throw BrokenScene(description: "no '\(sensor.maskAsset)' (mask) asset")
+        // Without a mask asset the first band is read as the mask: its no data is the mask's.
+        let maskKey = sensor.maskAsset ?? sensor.bandAssets[0]
+        guard let mask = scene.assets[maskKey] else {
+            throw BrokenScene(description: "no '\(maskKey)' (\(sensor.maskAsset == nil ? "band" : "mask")) asset")
         }
         let bandAssets = try sensor.bandAssets.map { key -> StacAsset in
             guard let asset = scene.assets[key] else { throw BrokenScene(description: "no '\(key)' asset") }
@@ -158,7 +164,7 @@ final class SceneFusion {
         }
         let maps: [ValueMap]
         do {
-            try sensor.profile.checkMask(mask, invalid: sensor.invalid)
+            if sensor.maskAsset != nil { try sensor.profile.checkMask(mask, invalid: sensor.invalid) }
             maps = try bandAssets.map { try sensor.profile.valueMap(item: scene, asset: $0) }
         } catch {
             throw BrokenScene(description: "\(error)")
@@ -176,22 +182,22 @@ final class SceneFusion {
         // The mask in its own sample type: 8-bit classes (SCL) or 16-bit bit fields (QA).
         if maskPlan.bytesPerSample == 1 {
             return try fuse(mask: &maskPlane8, maskPlan, bandAssets, maps, unsettled: unsettled, target: target,
-                            into: builder)
+                            quantising: sensor.quantising, into: builder)
         }
         return try fuse(mask: &maskPlane16, maskPlan, bandAssets, maps, unsettled: unsettled, target: target,
-                        into: builder)
+                        quantising: sensor.quantising, into: builder)
     }
 
     private func fuse<M: MaskSample & WarpSample>(
         mask maskPlane: inout [M], _ maskPlan: ReadPlan, _ bandAssets: [StacAsset], _ maps: [ValueMap], unsettled: Int,
-        target: GeoBox, into builder: ObservationBuilder
+        target: GeoBox, quantising: ValueDomain?, into builder: ObservationBuilder
     ) throws -> SceneOutcome {
         let pixels = target.width * target.height
         if maskPlane.count != pixels { maskPlane = [M](repeating: 0, count: pixels) }
         try guarded {
             try maskPlane.withUnsafeMutableBufferPointer { mask in
                 try neededPlane.withUnsafeBufferPointer { flags in
-                    try reader.read(maskPlan, into: mask, needed: unsettled < pixels ? flags : nil)
+                    try reader.read(maskPlan, into: mask, needed: unsettled < pixels ? flags : nil, domain: quantising)
                 }
             }
         }
@@ -219,7 +225,7 @@ final class SceneFusion {
                 try bandPlanes.withUnsafeMutableBufferPointer { all in
                     try neededPlane.withUnsafeBufferPointer { needed in
                         try reader.read(plan, into: UnsafeMutableBufferPointer(rebasing: all[(b * pixels)..<((b + 1) * pixels)]),
-                                        needed: resampling == .nearest ? needed : nil)
+                                        needed: resampling == .nearest ? needed : nil, domain: quantising)
                     }
                 }
             }

@@ -205,7 +205,7 @@ public enum CubeSchema {
             "cube:sensors": .array(spec.sensors.map { sensor in
                 var entry: [String: JSONValue] = [
                     "collection": .string(sensor.collection), "profile": .string(sensor.profileID),
-                    "mask_asset": .string(sensor.mask.asset), "mask_invalid": .ints(sensor.mask.invalid),
+                    "mask_asset": sensor.mask.asset.map { .string($0) } ?? .null, "mask_invalid": .ints(sensor.mask.invalid),
                     "band_assets": .strings(spec.bandAssets(sensor))]
                 if !sensor.mask.filters.steps.isEmpty {
                     entry["mask_filters"] = .array(sensor.mask.filters.steps.map {
@@ -367,11 +367,16 @@ public enum CubeSchema {
             // CF scale and fill value, so xarray decodes them to reflectance with NaN for no
             // data in both Zarr formats (v3 fill values are not CF _FillValue by themselves).
             if output.type == .uint16 {
-                attrs["scale_factor"] = .double(0.0001)
-                attrs["add_offset"] = .double(0)
+                // The meaning of the stored integers is the sensors' value domain's.
+                let domain = spec.valueDomain
+                attrs["scale_factor"] = .double(domain.scaleFactor)
+                attrs["add_offset"] = .double(domain.addOffset)
+                if output.band != nil { attrs["units"] = .string(domain.units) }
                 // v2 readers take `fill_value` as CF _FillValue already; repeating it would clash.
                 if layout.format == .v3 { attrs["_FillValue"] = 0 }
-                attrs["scale_factor_note"] = "reflectance = value * 0.0001 (scale_factor, no offset for every sensor); 0 = no data"
+                attrs["scale_factor_note"] = .string(domain.addOffset == 0
+                    ? "\(domain.quantity == "surface reflectance" ? "reflectance" : domain.quantity) = value * \(domain.scaleFactor) (scale_factor, no offset for every sensor); 0 = no data"
+                    : "\(domain.quantity) = value * \(domain.scaleFactor) + \(domain.addOffset) \(domain.units) (scale_factor, add_offset); 0 = no data")
                 attrs["nodata"] = 0
             }
             // Dates: CF units ("days since 1970-01-01") make xarray decode them to datetime64,

@@ -28,6 +28,8 @@ public final class CubeService: Sendable {
     let layout: CubeLayout
     let plan: Plan
     let name: String
+    let scaleFactor: Double
+    let addOffset: Double
     let renderer: TileRenderer
     let resources: URL?
 
@@ -37,6 +39,9 @@ public final class CubeService: Sendable {
         self.layout = layout
         self.plan = plan
         name = spec.name
+        // What the stored integers mean comes from the cube's sensors (`ValueDomain`).
+        scaleFactor = spec.valueDomain.scaleFactor
+        addOffset = spec.valueDomain.addOffset
         renderer = TileRenderer(layout: layout, store: store)
         resources = Bundle.module.url(forResource: "Resources", withExtension: nil)
     }
@@ -112,7 +117,7 @@ public final class CubeService: Sendable {
             "crs": .string(layout.grid.crs.description),
             // Reflectance is stored as value * 10000: 0–3000 shows land well.
             "stretch": [0, 3000],
-            "scale_factor": 0.0001,
+            "scale_factor": .double(scaleFactor), "add_offset": .double(addOffset),
         ]
     }
 
@@ -153,7 +158,7 @@ public final class CubeService: Sendable {
     // MARK: a pixel's time series
 
     /// `/api/point?lon=..&lat=..`: every bin's values of the map arrays and the count at the
-    /// base-level pixel under the point (stored integers; reflectance = value * 0.0001).
+    /// base-level pixel under the point (stored integers; value = stored * scale_factor + add_offset).
     func point(_ query: [String: String]) throws -> Response {
         guard let lon = Double(query["lon"] ?? ""), let lat = Double(query["lat"] ?? "") else {
             throw RequestError(message: "give lon and lat")
@@ -182,7 +187,8 @@ public final class CubeService: Sendable {
         }
         return .json([
             "inside": true, "lon": .double(lon), "lat": .double(lat), "row": .int(Int64(row)), "col": .int(Int64(col)),
-            "bins": .array(published.map { .string($0.label) }), "series": .object(series), "scale_factor": 0.0001,
+            "bins": .array(published.map { .string($0.label) }), "series": .object(series), "scale_factor": .double(scaleFactor),
+            "add_offset": .double(addOffset),
         ])
     }
 }

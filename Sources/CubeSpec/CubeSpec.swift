@@ -179,13 +179,14 @@ public struct BandSpec: Equatable, Sendable {
 
 public struct MaskSpec: Equatable, Sendable {
     public static let defaultInvalid: [Int] = [0, 1, 3, 8, 9, 10]
-    public var asset: String
+    /// nil: the sensor has no mask asset (`ValueDomain.maskAsset`).
+    public var asset: String?
     /// Invalid classes (Sentinel-2 SCL) or bits (Landsat QA), per the sensor's profile.
     public var invalid: [Int]
     /// Morphological filters of each observation's mask, in order (`filters: [[opening, 2]]`).
     public var filters: MaskFilters
 
-    public init(asset: String = "scl", invalid: [Int] = MaskSpec.defaultInvalid, filters: MaskFilters = .none) {
+    public init(asset: String? = "scl", invalid: [Int] = MaskSpec.defaultInvalid, filters: MaskFilters = .none) {
         self.asset = asset
         self.invalid = invalid
         self.filters = filters
@@ -232,6 +233,10 @@ extension CubeSpec {
             ?? (sensors.count == 1 && collection == nil ? sensors[0] : nil)
     }
 
+    /// What the cube's values are: the sensors' common `ValueDomain` (the loader refuses a
+    /// mixed cube whose sensors' cube values differ).
+    public var valueDomain: ValueDomain { sensors[0].profile.valueDomain }
+
     /// The asset keys band by band for one sensor (the spec validated that each exists).
     public func bandAssets(_ sensor: SensorSpec) -> [String] {
         bands.map { sensor.profile.asset(forBand: $0.asset) ?? $0.asset }
@@ -241,7 +246,7 @@ extension CubeSpec {
     public var assetKeys: [String] {
         var keys: [String] = []
         for sensor in sensors {
-            for key in [sensor.mask.asset] + bandAssets(sensor) where !keys.contains(key) { keys.append(key) }
+            for key in [sensor.mask.asset].compactMap({ $0 }) + bandAssets(sensor) where !keys.contains(key) { keys.append(key) }
         }
         return keys
     }
@@ -295,7 +300,7 @@ extension CubeSpec {
             // Filters only when given, so older specs keep their fingerprint.
             let filters = sensor.mask.filters.steps.isEmpty ? ""
                 : " filters=" + sensor.mask.filters.steps.map { "\($0.operation.rawValue):\($0.radius)" }.joined(separator: ",")
-            lines.append("mask\(prefix)=\(sensor.mask.asset):\(sensor.mask.invalid.map(String.init).joined(separator: ","))\(filters)")
+            lines.append("mask\(prefix)=\(sensor.mask.asset ?? "none"):\(sensor.mask.invalid.map(String.init).joined(separator: ","))\(filters)")
         }
         lines.append("fuse=\(fuse.rawValue) composite=\(composite.joined(separator: ",")) resampling=\(resampling.rawValue)")
         // Only cubes reading overview levels get the line, so older specs keep their fingerprint.

@@ -519,10 +519,15 @@ extension CubeSpec {
                 }
                 if asset == mask.asset {
                     throw SpecError(perCollection[collection] == nil && stac.collections.count <= 1 ? "mask.asset" : "mask",
-                                    "'\(mask.asset)' is also listed as a band")
+                                    "'\(mask.asset ?? "")' is also listed as a band")
                 }
             }
             sensors.append(SensorSpec(collection: collection, profileID: profile.id, mask: mask))
+        }
+        // One composite pools every sensor's observations: their cube values must mean the same.
+        if let first = sensors.first?.profile.valueDomain,
+           let other = sensors.first(where: { !$0.profile.valueDomain.sameCubeValues(first) }) {
+            throw SpecError("stac.collections", "\(other.profileID) stores \(other.profile.valueDomain.quantity) (scale \(other.profile.valueDomain.scaleFactor), offset \(other.profile.valueDomain.addOffset), \(other.profile.valueDomain.units)), \(sensors[0].profileID) \(first.quantity) (scale \(first.scaleFactor), offset \(first.addOffset), \(first.units)): one cube cannot pool them")
         }
         if Set(sensors.map(\.profileID)).count < sensors.count {
             throw SpecError("stac.collections", "two collections of one sensor (\(sensors.map(\.profileID).joined(separator: ", "))) would mix their counts; list one")
@@ -533,6 +538,7 @@ extension CubeSpec {
     static func parseMask(_ f: Fields?, profile: any SensorProfile) throws -> MaskSpec {
         var mask = MaskSpec(asset: profile.maskAsset, invalid: profile.defaultInvalid)
         guard let f else { return mask }
+        guard profile.maskAsset != nil else { throw SpecError("mask", "\(profile.id) has no mask asset; leave mask out") }
         try f.requireOnly(["asset", "invalid", "filters"])
         if let asset = try f.string("asset") {
             try checkName(asset, field: f.field("asset"))

@@ -1,3 +1,4 @@
+import Composite
 import CubeCore
 import CubeGrid
 import Foundation
@@ -170,8 +171,11 @@ public final class SceneReader {
     /// needed pixel are decoded; the other target pixels get 0. The worker passes the pixels
     /// whose mask is valid and not yet filled, so cloudy or already-covered parts of a scene
     /// cost no decoding.
+    ///
+    /// `domain` (a `.quantise` domain, UInt16 planes): the source's samples (float32, signed
+    /// integers) are read as float32 and quantised by `ValueDomain.quantise`.
     public func read<T: WarpSample>(_ plan: ReadPlan, band: Int = 1, into out: UnsafeMutableBufferPointer<T>,
-                                    needed: UnsafeBufferPointer<UInt8>? = nil) throws {
+                                    needed: UnsafeBufferPointer<UInt8>? = nil, domain: ValueDomain? = nil) throws {
         precondition(out.count == plan.targetPixels, "output holds \(out.count) samples, target has \(plan.targetPixels)")
         guard let window = plan.window, !plan.isEmpty else {
             out.update(repeating: 0)
@@ -179,8 +183,19 @@ public final class SceneReader {
         }
         var pixels = window.pixelCount
         switch plan.resampling {
-        case .nearest: pixels = try readNearest(plan, window: window, band: band, into: out, needed: needed)
-        case .bilinear, .average: try readWarped(plan, band: band, into: out)
+        case .nearest:
+            if let domain, domain.conversion == .quantise, T.self == UInt16.self {
+                let out16 = UnsafeMutableBufferPointer(start: UnsafeMutableRawPointer(out.baseAddress!).assumingMemoryBound(to: UInt16.self),
+                                                       count: out.count)
+                try readQuantised(plan, window: window, band: band, domain: domain, into: out16)
+            } else {
+                pixels = try readNearest(plan, window: window, band: band, into: out, needed: needed)
+            }
+        case .bilinear, .average:
+            if let domain, domain.conversion == .quantise {
+                throw SceneWarpError(.read, href: plan.href, "a quantised (\(domain.sourceType.rawValue)) source is read with nearest resampling only")
+            }
+            try readWarped(plan, band: band, into: out)
         }
         stats.planesRead += 1
         stats.pixelsRead += pixels
@@ -199,6 +214,26 @@ public final class SceneReader {
     public func read<T: WarpSample>(href: String, target: GeoBox, resampling: Resampling = .nearest,
                                     band: Int = 1, as type: T.Type = T.self) throws -> [T] {
         try read(plan(href: href, target: target, resampling: resampling), band: band, as: type)
+    }
+
+    /// A non-uint16 source (`ValueDomain.conversion == .quantise`): the window through GDAL as
+    /// float32, quantised in one contiguous pass, then gathered like any plane.
+    private func readQuantised(_ plan: ReadPlan, window: PixelWindow, band: Int, domain: ValueDomain,
+                               into out: UnsafeMutableBufferPointer<UInt16>) throws {
+        let source = try rasterBand(plan.scene, band)
+        var floats = [Float](repeating: 0, count: window.pixelCount)
+        do {
+            try floats.withUnsafeMutableBufferPointer {
+                try source.read(x: window.col, y: window.row, width: window.width, height: window.height, into: $0)
+            }
+        } catch {
+            throw SceneWarpError(.read, href: plan.href, "cannot read band \(band): \(error)", cause: error)
+        }
+        let samples = scratchBuffer(window.pixelCount, of: UInt16.self)
+        floats.withUnsafeBufferPointer { domain.quantise($0, into: samples, noData: source.noDataValue) }
+        plan.map.indices.withUnsafeBufferPointer { indices in
+            UInt16.gather(window: UnsafeBufferPointer(samples), indices: indices, into: out)
+        }
     }
 
     /// Returns the number of source pixels decoded.

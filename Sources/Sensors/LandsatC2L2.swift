@@ -14,7 +14,8 @@ public struct LandsatC2L2: SensorProfile {
 
     public func reads(collection: String) -> Bool { collection.hasPrefix("landsat-c2") && collection.contains("l2") }
 
-    public var maskAsset: String { "qa_pixel" }
+    /// uint16 DN (to reflectance × 10000 by `valueMap`), the qa_pixel mask.
+    public var valueDomain: ValueDomain { .reflectance(source: .uint16, maskAsset: "qa_pixel") }
 
     /// qa_pixel bits by name (the `classification:bitfields` names Earth Search uses).
     public static let bits: [(name: String, bit: Int)] = [

@@ -1,4 +1,5 @@
 import Composite
+import Foundation
 import StacItems
 
 /// Everything about one sensor's products that the cube depends on, chosen per STAC
@@ -16,8 +17,12 @@ public protocol SensorProfile: Sendable {
     /// True when this profile reads items of `collection`.
     func reads(collection: String) -> Bool
 
-    /// The mask asset by default ("scl", "qa_pixel").
-    var maskAsset: String { get }
+    /// What its values are: source sample type, conversion, the cube's scale, offset, units
+    /// and whether there is a mask asset (`ValueDomain`).
+    var valueDomain: ValueDomain { get }
+    /// The mask asset by default ("scl", "qa_pixel"); nil: none (every pixel with data is
+    /// valid). `valueDomain.maskAsset` unless a profile says otherwise.
+    var maskAsset: String? { get }
     /// What `mask.invalid` lists: "SCL classes 0-255", "QA bits 0-15 or names".
     var maskVocabulary: String { get }
     /// The default `mask.invalid` (class or bit numbers).
@@ -38,6 +43,7 @@ public protocol SensorProfile: Sendable {
 
 extension SensorProfile {
     public func checkMask(_ asset: StacAsset, invalid: [Int]) throws {}
+    public var maskAsset: String? { valueDomain.maskAsset }
 }
 
 /// Why a scene's mask cannot be read with its profile's rule.
@@ -47,7 +53,12 @@ public struct MaskLayoutError: Error, CustomStringConvertible {
 
 /// The built-in profiles.
 public enum SensorProfiles {
-    public static let all: [any SensorProfile] = [Sentinel2L2A(), LandsatC2L2()]
+    public static let all: [any SensorProfile] = [Sentinel2L2A(), LandsatC2L2()] + testProfiles
+
+    /// Profiles for the end-to-end tests only, registered when `CUBE_TEST_SENSORS=1`.
+    static var testProfiles: [any SensorProfile] {
+        ProcessInfo.processInfo.environment["CUBE_TEST_SENSORS"] == "1" ? [TestFloat32DEM()] : []
+    }
 
     /// The profile of `id` ("sentinel-2-l2a").
     public static func named(_ id: String) -> (any SensorProfile)? { all.first { $0.id == id } }

@@ -15,7 +15,8 @@ public struct Sentinel2L2A: SensorProfile {
         collection.hasPrefix("sentinel-2") && collection.hasSuffix("l2a")
     }
 
-    public var maskAsset: String { "scl" }
+    /// uint16 DN (reflectance × 10000, shifted by `valueMap`), the SCL mask.
+    public var valueDomain: ValueDomain { .reflectance(source: .uint16, maskAsset: "scl") }
     public var maskVocabulary: String { "SCL classes 0-255" }
     public var defaultInvalid: [Int] { MaskRule.defaultInvalidClasses.map(Int.init) }
 

@@ -1,0 +1,135 @@
+"""A float32 sensor without a mask, end to end (the test-only `test-float32-dem` profile,
+registered with CUBE_TEST_SENSORS=1): float32 COGs made with GDAL (NaN and -9999 no data),
+STAC items, `cube init` + `cube worker`, and the cube compared with an independent numpy
+reference. The profile's `ValueDomain` quantises samples into the uint16 store at 0.1 m from
+-1000 m (stored = round((x + 1000) / 0.1), 0 = no data), so the cube's arrays carry CF
+scale_factor 0.1, add_offset -1000 and units m: the stored integers must equal the
+reference's exactly, and xarray's decoded values must lie within half a quantum of the source.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from rasterio.transform import from_origin
+
+from world_testkit import cube_bin
+
+EPSG = 32633
+X0, Y0, RES, SIZE = 300000.0, 5000000.0, 10.0, 96      # each scene: 96 x 96 pixels of 10 m
+CHUNK = 64
+DAYS = ["2024-03-03", "2024-03-11", "2024-03-19"]       # three observations in one monthly bin
+SCALE, OFFSET = 0.1, -1000.0
+
+
+def make_scene(path: Path, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(50.0, 950.0, (SIZE, SIZE)).astype(np.float32)
+    data[rng.random((SIZE, SIZE)) < 0.15] = np.nan         # holes: no data
+    data[:, : 8 * seed] = -9999.0                           # a declared-nodata strip of varying width
+    with rasterio.open(path, "w", driver="COG", width=SIZE, height=SIZE, count=1, dtype="float32",
+                       crs=f"EPSG:{EPSG}", transform=from_origin(X0, Y0, RES, RES), nodata=-9999.0,
+                       blocksize=32, compress="DEFLATE") as dst:
+        dst.write(data, 1)
+    return data
+
+
+def item(day: str, href: Path) -> dict:
+    x1, y1 = X0 + SIZE * RES, Y0 - SIZE * RES
+    from pyproj import Transformer
+    t = Transformer.from_crs(EPSG, 4326, always_xy=True)
+    corners = [t.transform(x, y) for x, y in [(X0, y1), (x1, y1), (x1, Y0), (X0, Y0), (X0, y1)]]
+    lons, lats = [c[0] for c in corners], [c[1] for c in corners]
+    return {
+        "type": "Feature", "stac_version": "1.0.0", "id": f"dem-{day}", "collection": "test-float32-dem",
+        "bbox": [min(lons), min(lats), max(lons), max(lats)],
+        "geometry": {"type": "Polygon", "coordinates": [[list(c) for c in corners]]},
+        "properties": {"datetime": f"{day}T10:00:00Z", "proj:epsg": EPSG},
+        "assets": {"elevation": {"href": str(href), "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                                 "proj:epsg": EPSG}},
+        "links": [],
+    }
+
+
+def quantise(x: np.ndarray) -> np.ndarray:
+    """The reference's conversion, written from the docs (docs/sensors.md), not from the Swift."""
+    q = np.rint((x.astype(np.float64) - OFFSET) / SCALE)
+    ok = np.isfinite(x) & (x != -9999.0)
+    return np.where(ok, np.clip(q, 1, 65535), 0).astype(np.uint16)
+
+
+def test_float32_dem_without_mask(tmp_path):
+    scenes = [make_scene(tmp_path / f"dem-{i}.tif", i + 1) for i in range(len(DAYS))]
+    (tmp_path / "items.ndjson").write_text(
+        "\n".join(json.dumps(item(d, tmp_path / f"dem-{i}.tif")) for i, d in enumerate(DAYS)) + "\n")
+    spec = tmp_path / "dem.yaml"
+    spec.write_text(f"""name: dem
+stac: {{items: items.ndjson, collection: test-float32-dem}}
+grid:
+  crs: EPSG:{EPSG}
+  resolution: {RES}
+  bbox: [{X0}, {Y0 - SIZE * RES}, {X0 + SIZE * RES}, {Y0}]
+  bbox_crs: grid
+  chunk: {CHUNK}
+time: {{start: 2024-03-01, end: 2024-03-31, step: 1 month}}
+bands: [elevation]
+composite: [median, min, max]
+land_mask: none
+store: dem.zarr
+""")
+    env = dict(os.environ, CUBE_TEST_SENSORS="1")
+    for args in (["init", spec], ["worker", tmp_path / "dem.zarr"]):
+        out = subprocess.run([cube_bin(), *map(str, args)], capture_output=True, text=True, timeout=600, env=env,
+                             cwd=tmp_path)
+        assert out.returncode == 0, f"cube {args[0]}: {out.stderr}"
+
+    # Without the test registration the collection is refused, naming the field.
+    out = subprocess.run([cube_bin(), "plan", str(spec)], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "CUBE_TEST_SENSORS"})
+    assert out.returncode == 2 and "stac.collection" in out.stderr
+
+    # A mixed cube pools observations: a DEM and reflectance cannot share one composite.
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text(spec.read_text().replace("collection: test-float32-dem", "collections: [sentinel-2-l2a, test-float32-dem]"))
+    out = subprocess.run([cube_bin(), "plan", str(mixed)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "stac.collections" in out.stderr and "cannot pool" in out.stderr, out.stderr
+
+    # The reference: per pixel the stored values of the observations with data.
+    stack = np.stack([quantise(s) for s in scenes]).astype(np.int64)     # (obs, y, x)
+    valid = stack > 0
+    count = valid.sum(0)
+    ma = np.ma.masked_array(stack, ~valid)
+    ref_min = np.where(count > 0, ma.min(0).filled(0), 0)
+    ref_max = np.where(count > 0, ma.max(0).filled(0), 0)
+    srt = np.sort(np.where(valid, stack, np.iinfo(np.int64).max), axis=0)
+    ref_median = np.zeros_like(ref_min)
+    for n in range(1, len(scenes) + 1):
+        sel = count == n
+        lo, hi = srt[(n - 1) // 2], srt[n // 2]
+        ref_median[sel] = ((lo + hi + 1) // 2)[sel]
+    assert (count == 0).any() and (count == 2).any() and (count == 3).any()
+
+    raw = xr.open_zarr(tmp_path / "dem.zarr", mask_and_scale=False)
+    for name, ref in [("elevation_median", ref_median), ("elevation_min", ref_min), ("elevation_max", ref_max)]:
+        a = raw[name]
+        assert a.dtype == np.uint16
+        assert a.attrs["scale_factor"] == SCALE and a.attrs["add_offset"] == OFFSET and a.attrs["units"] == "m"
+        got = a.isel(time=0).values
+        assert got.shape == ref.shape
+        np.testing.assert_array_equal(got, ref.astype(np.uint16), err_msg=name)
+    np.testing.assert_array_equal(raw["count"].isel(time=0).values, count)
+
+    # Decoded by xarray: float elevation within half a quantum of the source, NaN for no data.
+    decoded = xr.open_zarr(tmp_path / "dem.zarr")["elevation_min"].isel(time=0).values
+    with np.errstate(all="ignore"):
+        src = np.where(valid, np.stack(scenes).astype(np.float64), np.inf).min(0)
+    src_min = np.where(count > 0, src, np.nan)
+    assert decoded.dtype.kind == "f"
+    np.testing.assert_array_equal(np.isnan(decoded), count == 0)
+    assert np.nanmax(np.abs(decoded - src_min)) <= SCALE / 2 + 1e-4
