@@ -141,7 +141,8 @@ public final class ChunkWorker {
 
     /// Opens the job's assets ahead of the lanes (in the order they will be read: mask first,
     /// then the bands; those in the header index need no opening) and sends the first wave:
-    /// every mask tile the job may read, all requests in flight together.
+    /// every mask tile the job may read, all requests in flight together, then (`bandWaveAtStart`)
+    /// the band tiles of each observation's first scene.
     func prefetch(_ found: Found, target: GeoBox) {
         for f in [fusion] + fusions { f.begin(indexed: found.indexed, chunk: target) }
         let assetKeys = cube.spec.assetKeys
@@ -152,6 +153,13 @@ public final class ChunkWorker {
             }
         })
         requestMaskWave(order.flatMap { found.observations[$0].scenes }, target: target, indexed: found.indexed)
+        // The first scene of an observation needs every clear block under the chunk, and at these
+        // block sizes nearly every block has a clear pixel: its bands go out now instead of one
+        // round trip after its mask is decoded (and after a lane is free), for ~1.4 % more bytes.
+        if options.bandWaveAtStart {
+            requestBandWave(order.compactMap { found.observations[$0].scenes.first }, target: target,
+                            indexed: found.indexed)
+        }
     }
 
     /// Read, mask, fuse and reduce, strip by strip (a strip's reducer fits the memory budget).

@@ -148,6 +148,23 @@ extension ChunkWorker {
         }
     }
 
+    /// Queues the band tiles of `scenes` that cover `target` at the level each will be read at,
+    /// right behind the mask wave (`TileCover`). Only for nearest resampling, whose reads take
+    /// exactly these tiles; a tile no lane asks for is dropped at the job's end.
+    func requestBandWave(_ scenes: [StacItem], target: GeoBox, indexed: [String: IndexedAsset]) {
+        guard fusion.resampling == .nearest else { return }
+        for scene in scenes {
+            guard let sensor = fusion.sensor(for: scene.collection) else { continue }
+            for key in sensor.bandAssets {
+                guard let href = scene.assets[key]?.href, let base = indexed[href] else { continue }
+                let asset = base.atLevel(fusion.level(href))
+                guard let remote = asset.remote else { continue }
+                let ranges = tileCover.ranges(of: asset, covering: target)
+                if !ranges.isEmpty { tilePrefetch.request(remote, ranges) }
+            }
+        }
+    }
+
     /// The level each asset of the job was read at, by scene and asset key (nil for
     /// `overviews: none`).
     func overviewLevels(_ found: Found) -> [String: [String: Int]]? {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Knobs of a worker; the defaults suit one worker process per core.
 public struct WorkerOptions: Sendable {
     /// Memory for the observation store of one job; a chunk that needs more is reduced in row
@@ -17,13 +19,21 @@ public struct WorkerOptions: Sendable {
     /// (2.9 s at 0 ms, unchanged); each lane costs one observation's planes of memory (about
     /// 60 MiB there).
     public var readLanes: Int
+    /// Request the band tiles of each observation's first scene with the mask wave (speculative:
+    /// a tile is fetched even when its mask later shows every pixel under it cloudy), so a job
+    /// far from its data waits for one wave instead of a chain of them. Off with
+    /// `CUBE_BAND_WAVE=lanes` (A/B benchmarks): each scene's bands are requested when its lane
+    /// has decoded its mask.
+    public var bandWaveAtStart: Bool
 
     public init(memoryBudgetBytes: Int = 512 << 20, reduceThreads: Int = 1, readThreads: Int = 1,
-                connections: Int = 32, readLanes: Int? = nil) {
+                connections: Int = 32, readLanes: Int? = nil,
+                bandWaveAtStart: Bool = ProcessInfo.processInfo.environment["CUBE_BAND_WAVE"] != "lanes") {
         self.memoryBudgetBytes = memoryBudgetBytes
         self.reduceThreads = max(1, reduceThreads)
         self.readThreads = max(1, readThreads)
         self.connections = max(1, connections)
         self.readLanes = max(1, readLanes ?? 2 * self.readThreads)
+        self.bandWaveAtStart = bandWaveAtStart
     }
 }

@@ -6,6 +6,7 @@ exactly what it reads without overviews."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 import rasterio
 
 from test_worker_e2e import BANDS, BBOX, END, START, agreement, build, cube, read_cube, write_spec
-from world_testkit import REPO, world_with
+from world_testkit import REPO, cube_bin, world_with
 
 from world.reference import reference_cube
 from world.refgrid import Grid, month_bins
@@ -128,3 +129,35 @@ def test_an_index_without_levels_is_read_for_none_and_refused_for_auto(served, t
             assert "does not record COG overview levels" in out.stderr and "cube index STORE --refresh" in out.stderr
         else:
             assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("overviews", ["none", "auto"])
+def test_band_wave_at_start_reads_the_same_pixels_for_a_few_bytes_more(served, tmp_path, overviews):
+    """The band tiles of each observation's first scene go out with the mask wave (speculative:
+    before its mask is decoded). The chunks are the same byte for byte as with each scene's bands
+    requested by its lane after its mask (CUBE_BAND_WAVE=lanes); the speculation costs the tiles
+    under which the mask turns out to have no usable pixel, a bounded share."""
+    _, env = served
+    extra = f"overviews: {overviews}\n"
+    logs, stores = {}, {}
+    for mode in ("lanes", "start"):
+        spec = write_spec(tmp_path / f"wave-{mode}.yaml", f"api: {env['WORLD_STAC_URL']}", extra=extra)
+        store = spec.with_suffix(".zarr")
+        cube("init", spec)
+        run_env = dict(os.environ)
+        run_env.pop("CUBE_BAND_WAVE", None)
+        if mode == "lanes":
+            run_env["CUBE_BAND_WAVE"] = "lanes"
+        out = subprocess.run([cube_bin(), "worker", str(store), "--threads", "2"], capture_output=True, text=True,
+                             timeout=600, env=run_env)
+        assert out.returncode == 0, out.stderr
+        logs[mode] = {r["job"]: r for r in map(json.loads, out.stdout.splitlines())}
+        stores[mode] = store
+    assert chunk_files(stores["lanes"]) == chunk_files(stores["start"]) and chunk_files(stores["start"])
+    assert logs["lanes"].keys() == logs["start"].keys()
+    lanes = sum(r["bytes_read"] for r in logs["lanes"].values())
+    start = sum(r["bytes_read"] for r in logs["start"].values())
+    print(f"{overviews}: bands by lane {lanes} B, with the mask wave {start} B")
+    # Never less (the same tiles are read), and the speculation is bounded: a tile of a first
+    # scene is wasted only where its mask has no usable pixel under it.
+    assert lanes <= start <= 1.5 * lanes
