@@ -169,3 +169,13 @@ store: dem.zarr
     geo.write_text(spec.read_text().replace("composite: [median, min, max]", "composite: [median, geomedian]"))
     out = subprocess.run([cube_bin(), "plan", str(geo)], capture_output=True, text=True, timeout=120, env=env)
     assert out.returncode == 2 and "composite" in out.stderr and "geomedian" in out.stderr, out.stderr
+
+    # The quicklook follows the arrays' type: the float32 elevation in grey, no data transparent.
+    png = tmp_path / "dem.png"
+    out = subprocess.run([cube_bin(), "preview", str(tmp_path / "dem.zarr"), "--time", "2024-03", "--bands",
+                          "elevation_median", "-o", str(png)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    with rasterio.open(png) as img:
+        grey, alpha = img.read(1), img.read(4)
+    np.testing.assert_array_equal(alpha == 255, count > 0)
+    assert grey[count > 0].min() == 0 and grey[count > 0].max() == 255
