@@ -59,7 +59,8 @@ public final class CompositeReducer {
 
     /// Bytes a reducer for this window holds while working: the observation store
     /// (N·B·P·2), the count plane (P·2) and the network scratch per thread. The outputs of
-    /// `finish()` (B·P·2 + P·2) come on top unless written into caller buffers.
+    /// `finish()` (B·P·2 + P·2) come on top unless written into caller buffers; a float32 cube
+    /// (`CompositeRecipe.decoded`) also takes P·2 per decoded plane while `finish` runs.
     public static func bytesRequired(pixelCount: Int, bandCount: Int, observations: Int, threads: Int = 1) -> Int {
         let store = observations.multipliedReportingOverflow(by: bandCount).partialValue
             .multipliedReportingOverflow(by: pixelCount).partialValue
@@ -339,7 +340,18 @@ public final class CompositeReducer {
         // The closure below runs on several threads; each writes only its own pixel range of these
         // buffers, which outlive the call (concurrentPerform returns when every part is done).
         nonisolated(unsafe) let base = UnsafePointer(storage.base)
-        nonisolated(unsafe) let outs = outs
+        // A float32 cube (`recipe.decoded`): those statistics write uint16 stored values into
+        // scratch planes (one allocation per call), then each part decodes its pixel range in
+        // one contiguous pass per plane.
+        let decodedPlanes = recipe.decoded.indices.filter { recipe.decoded[$0] }
+        let scratchPlanes = UnsafeMutablePointer<UInt16>.allocate(capacity: max(decodedPlanes.count * pixelCount, 1))
+        defer { scratchPlanes.deallocate() }
+        var statisticOuts = outs
+        for (k, i) in decodedPlanes.enumerated() { statisticOuts[i] = UnsafeMutableRawPointer(scratchPlanes + k * pixelCount) }
+        nonisolated(unsafe) let finalOuts = outs
+        nonisolated(unsafe) let storedPlanes = UnsafePointer(scratchPlanes)
+        nonisolated(unsafe) let outs = statisticOuts
+        let domain = recipe.domain
         nonisolated(unsafe) let counts = counts
         let pixels = pixelCount
         let bands = bandCount
@@ -370,6 +382,14 @@ public final class CompositeReducer {
             }
             for s in pixelStats {
                 s.statistic.reduce(stack, range: parts[part], into: Array(outs[s.outputs]))
+            }
+            if !decodedPlanes.isEmpty, let domain {
+                let range = parts[part]
+                for (k, i) in decodedPlanes.enumerated() {
+                    let stored = UnsafeBufferPointer(start: storedPlanes + k * pixels + range.lowerBound, count: range.count)
+                    let out = finalOuts[i].assumingMemoryBound(to: Float.self) + range.lowerBound
+                    domain.decode(stored, into: UnsafeMutableBufferPointer(start: out, count: range.count))
+                }
             }
         }
         if parts.count == 1 {

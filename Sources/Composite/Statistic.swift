@@ -161,21 +161,30 @@ public struct CompositeRecipe: Sendable {
     public let several: Bool
     /// Every output, statistic by statistic, in the order `CompositeReducer.finish` fills them.
     public let outputs: [OutputDeclaration]
+    /// The cube's value domain; nil: the stored integers as they are (uint16 band arrays).
+    public let domain: ValueDomain?
+    /// Per output: true when its statistic writes uint16 stored values and the reducer decodes
+    /// them into this float32 plane (`ValueDomain.decode`), for a domain whose `cubeType` is float32.
+    public let decoded: [Bool]
 
     /// Statistics by name (see `Statistics.parse`); throws on an unknown or repeated name.
     /// `indices`: (array name, expression over the band names), reduced by the per-band statistics.
-    public init(statistics names: [String], bands: [String], indices: [(name: String, expression: String)] = []) throws {
+    public init(statistics names: [String], bands: [String], indices: [(name: String, expression: String)] = [],
+                domain: ValueDomain? = nil) throws {
         var parsed: [any CompositeStatistic] = []
         for name in names {
             let s = try Statistics.parse(name)
             guard !parsed.contains(where: { $0.name == s.name }) else { throw StatisticError.repeated(s.name) }
             parsed.append(s)
         }
-        try self.init(statistics: parsed, bands: bands, indices: indices)
+        try self.init(statistics: parsed, bands: bands, indices: indices, domain: domain)
     }
 
+    /// `domain`: with `cubeType == .float32` every per-band uint16 output (order statistics, the
+    /// medoid's bands) is declared float32 in the domain's units and holds decoded values. The
+    /// geomedian is refused there: its band arrays and MADs are defined over reflectance.
     public init(statistics: [any CompositeStatistic], bands: [String],
-                indices: [(name: String, expression: String)] = []) throws {
+                indices: [(name: String, expression: String)] = [], domain: ValueDomain? = nil) throws {
         guard !statistics.isEmpty else { throw StatisticError.none }
         self.bands = bands
         let several = statistics.count > 1
@@ -188,13 +197,33 @@ public struct CompositeRecipe: Sendable {
             return s
         }
         self.statistics = statistics + spectral
-        outputs = self.statistics.flatMap { $0.outputs(bands: bands, several: several) }
+        self.domain = domain
+        let declared = self.statistics.flatMap { $0.outputs(bands: bands, several: several) }
+        guard let domain, domain.cubeType == .float32 else {
+            outputs = declared
+            decoded = declared.map { _ in false }
+            return
+        }
+        if let g = statistics.first(where: { $0 is Geomedian }) {
+            throw StatisticError.needsReflectance(g.name, domain.quantity)
+        }
+        decoded = declared.map { $0.type == .uint16 && $0.band != nil }
+        outputs = zip(declared, decoded).map { d, decodes in
+            guard decodes else { return d }
+            var o = d
+            o.type = .float32
+            o.units = domain.units
+            o.longName = o.longName.replacingOccurrences(of: "surface reflectance", with: domain.quantity)
+            o.rule += "; then decoded to float32: Float(Double(stored) * \(domain.scaleFactor) + \(domain.addOffset)) "
+                + "\(domain.units), NaN where stored is 0 (none)"
+            return o
+        }
     }
 
     /// Today's composite: the median of every band.
     public static func median(bands: [String]) -> CompositeRecipe {
         // Cannot fail: one known statistic.
-        try! CompositeRecipe(statistics: [Median()], bands: bands)
+        try! CompositeRecipe(statistics: [Median()], bands: bands, domain: nil)
     }
 
     /// Bytes of every output plane for `pixelCount` pixels.
@@ -209,6 +238,8 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
     case repeated(String)
     case none
     case noPerBandStatistic(String)
+    /// A statistic defined over reflectance, asked of a float32 cube of another quantity.
+    case needsReflectance(String, String)
 
     public var description: String {
         switch self {
@@ -220,6 +251,8 @@ public enum StatisticError: Error, Equatable, CustomStringConvertible {
             return "needs at least one statistic"
         case .noPerBandStatistic(let index):
             return "index '\(index)' needs a per-observation statistic in composite (median, mean, min, max or pNN)"
+        case .needsReflectance(let statistic, let quantity):
+            return "\(statistic) is defined over surface reflectance (its MADs too); a float32 cube of \(quantity) cannot have it (median, mean, min, max, pNN, medoid can)"
         }
     }
 }

@@ -7,6 +7,11 @@
 /// Integer sources go through an exact `ValueMap` per asset (`conversion == .valueMap`); other
 /// sources (float32, signed integers) are quantised when read: stored = round((x − addOffset) /
 /// scaleFactor), clamped to 1...65535, nodata and NaN → 0 (`conversion == .quantise`).
+///
+/// The cube's band arrays are either those stored integers with CF scale/offset
+/// (`cubeType == .uint16`, reflectance) or decoded float32 values (`cubeType == .float32`):
+/// the statistics still reduce uint16, then one contiguous pass per plane writes
+/// `decode(stored)` = Float(Double(stored) × scaleFactor + addOffset), NaN where stored is 0.
 public struct ValueDomain: Sendable, Equatable, CustomStringConvertible {
     public enum SampleType: String, Sendable, Equatable {
         case uint8, uint16, int16, uint32, int32, float32
@@ -16,6 +21,15 @@ public struct ValueDomain: Sendable, Equatable, CustomStringConvertible {
         case valueMap
         /// x → round((x − addOffset) / scaleFactor), at read time (`quantise(_:)`).
         case quantise
+    }
+    /// The element type of the cube's per-band statistic arrays.
+    public enum CubeType: String, Sendable, Equatable {
+        /// The stored integers, with CF `scale_factor`/`add_offset`, 0 = no data (reflectance).
+        case uint16
+        /// Decoded values, `decode(_:)`, NaN = no data; no scale or offset attributes.
+        case float32
+
+        public var outputType: OutputType { self == .uint16 ? .uint16 : .float32 }
     }
 
     public var sourceType: SampleType
@@ -33,9 +47,12 @@ public struct ValueDomain: Sendable, Equatable, CustomStringConvertible {
     public var quantity: String
     /// The mask asset; nil: the sensor has none and every pixel with data is valid.
     public var maskAsset: String?
+    /// What the cube's per-band statistic arrays hold: the stored integers or decoded float32.
+    public var cubeType: CubeType
 
     public init(sourceType: SampleType, sourceNoData: Double? = nil, conversion: Conversion, scaleFactor: Double,
-                addOffset: Double = 0, units: String, quantity: String, maskAsset: String?) {
+                addOffset: Double = 0, units: String, quantity: String, maskAsset: String?,
+                cubeType: CubeType = .uint16) {
         self.sourceType = sourceType
         self.sourceNoData = sourceNoData
         self.conversion = conversion
@@ -44,6 +61,7 @@ public struct ValueDomain: Sendable, Equatable, CustomStringConvertible {
         self.units = units
         self.quantity = quantity
         self.maskAsset = maskAsset
+        self.cubeType = cubeType
     }
 
     /// Surface reflectance × 10000 in uint16 from unsigned integer DN (Sentinel-2, Landsat).
@@ -56,6 +74,27 @@ public struct ValueDomain: Sendable, Equatable, CustomStringConvertible {
     /// agree); the source side and the mask may differ.
     public func sameCubeValues(_ other: ValueDomain) -> Bool {
         scaleFactor == other.scaleFactor && addOffset == other.addOffset && units == other.units
+            && cubeType == other.cubeType
+    }
+
+    /// One stored value → the cube's float32 value: NaN for 0 (no observation), else
+    /// Float(Double(stored) × scaleFactor + addOffset) (one float64 multiply-then-add, one
+    /// rounding to float32).
+    @inlinable
+    public func decode(_ stored: UInt16) -> Float {
+        stored == 0 ? .nan : Float(Double(stored) * scaleFactor + addOffset)
+    }
+
+    /// `out[i] = decode(stored[i])`: the contiguous pass after a statistic's uint16 plane.
+    public func decode(_ stored: UnsafeBufferPointer<UInt16>, into out: UnsafeMutableBufferPointer<Float>) {
+        precondition(out.count >= stored.count)
+        guard let src = stored.baseAddress, let dst = out.baseAddress else { return }
+        let (scale, offset) = (scaleFactor, addOffset)
+        for i in 0..<stored.count {
+            let v = src[i]
+            // The same expression as `decode(_:)`: bit-identical values.
+            dst[i] = v == 0 ? .nan : Float(Double(v) * scale + offset)
+        }
     }
 
     /// One source sample → stored value (`.quantise`): 0 for nodata, NaN or ±∞.
@@ -82,6 +121,6 @@ public struct ValueDomain: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        "\(sourceType.rawValue) → uint16 (\(conversion.rawValue)), \(quantity) = stored × \(scaleFactor) + \(addOffset) \(units), mask \(maskAsset ?? "none")"
+        "\(sourceType.rawValue) → uint16 (\(conversion.rawValue)), \(quantity) = stored × \(scaleFactor) + \(addOffset) \(units), cube \(cubeType.rawValue), mask \(maskAsset ?? "none")"
     }
 }

@@ -49,6 +49,12 @@ public final class CubeService: Sendable {
     /// The uint16 arrays a map can show (the float deviations are not reflectance).
     var mapArrays: [String] { layout.outputs.filter { $0.type == .uint16 }.map(\.name) }
 
+    /// Band arrays of a float32 cube (`ValueDomain.cubeType`): decoded values the map does not
+    /// draw yet (tiles and the point series stretch stored integers).
+    var floatBandArrays: [(name: String, units: String)] {
+        layout.outputs.filter { $0.type == .float32 && $0.band != nil }.map { ($0.name, $0.units) }
+    }
+
     var defaultBands: [String] {
         let uint16 = layout.outputs.filter { $0.type == .uint16 }
         let rgb = ["red", "green", "blue"].compactMap { band in uint16.first { $0.band == band }?.name }
@@ -107,7 +113,7 @@ public final class CubeService: Sendable {
 
     func info() -> JSONValue {
         let fp = try? layout.grid.lonLatFootprint(densify: 8)
-        return [
+        var info: JSONValue = [
             "name": .string(name),
             "bins": .array(publishedBins.map { .string($0.label) }),
             "arrays": .strings(mapArrays),
@@ -119,6 +125,13 @@ public final class CubeService: Sendable {
             "stretch": [0, 3000],
             "scale_factor": .double(scaleFactor), "add_offset": .double(addOffset),
         ]
+        let floats = floatBandArrays
+        if !floats.isEmpty, case .object(var o) = info {
+            o["float_arrays"] = .strings(floats.map { $0.name })
+            o["note"] = .string("float32 band arrays (decoded \(floats[0].units), no scale_factor) are not drawn by the map; it shows count")
+            info = .object(o)
+        }
+        return info
     }
 
     func progress() throws -> JSONValue {
@@ -146,6 +159,9 @@ public final class CubeService: Sendable {
         let bands = query["bands"].map { $0.split(separator: ",").map(String.init) } ?? defaultBands
         guard bands.count == 1 || bands.count == 3 else { throw RequestError(message: "bands: give 1 or 3 arrays") }
         for b in bands where !(mapArrays + [CubeLayout.countArray]).contains(b) {
+            if let f = floatBandArrays.first(where: { $0.name == b }) {
+                throw RequestError(message: "array \(b) holds float32 values (\(f.units)); the map draws uint16 arrays and count only")
+            }
             throw RequestError(message: "no array \(b) (arrays: \(mapArrays.joined(separator: ", ")))")
         }
         let lo = Double(query["min"] ?? "") ?? 0, hi = Double(query["max"] ?? "") ?? 3000

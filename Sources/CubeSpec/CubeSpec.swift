@@ -256,11 +256,13 @@ extension CubeSpec {
         sensors.count > 1 ? sensors.map { "count_\($0.profile.shortName)" } : []
     }
 
-    /// The composite's statistics and the arrays they write, for these bands.
+    /// The composite's statistics and the arrays they write, for these bands, typed by the
+    /// cube's value domain (a float32 domain declares its band arrays float32, decoded).
     public var recipe: CompositeRecipe {
-        // The names were validated when the spec was parsed.
+        // The names (and the statistics a float32 domain allows) were validated when the spec was parsed.
         (try? CompositeRecipe(statistics: composite, bands: bands.map(\.name),
-                              indices: indices.map { ($0.name, $0.expression) })) ?? .median(bands: bands.map(\.name))
+                              indices: indices.map { ($0.name, $0.expression) }, domain: valueDomain))
+            ?? .median(bands: bands.map(\.name))
     }
 
     /// `path` as an absolute, normalised path: relative paths in a spec are relative to the

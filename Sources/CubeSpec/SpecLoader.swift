@@ -68,7 +68,8 @@ extension CubeSpec {
         let sensors = try parseSensors(stac: stac, profile: profileName, maskNode: top.node("mask"), bands: bands)
         let fuse = try enumValue(top, "fuse", FusionRule.self) ?? .firstData
         let indices = try top.node("indices").map { try parseIndices($0, bands: bands) } ?? []
-        let composite = try parseComposite(top.node("composite"), bands: bands, indices: indices)
+        let composite = try parseComposite(top.node("composite"), bands: bands, indices: indices,
+                                           domain: sensors.first?.profile.valueDomain)
         let resampling = try enumValue(top, "resampling", Resampling.self) ?? .nearest
         var overviews = Overviews.none
         if let node = top.node("overviews") {
@@ -360,9 +361,11 @@ extension CubeSpec {
 
     /// `composite: median` or `composite: [median, p10, p90]`: canonical statistic names, and
     /// no array they write may clash with another or with the cube's own arrays.
-    static func parseComposite(_ node: Node?, bands: [BandSpec], indices: [IndexSpec] = []) throws -> [String] {
+    /// `domain`: the cube's value domain (a float32 cube refuses the geomedian).
+    static func parseComposite(_ node: Node?, bands: [BandSpec], indices: [IndexSpec] = [],
+                               domain: ValueDomain? = nil) throws -> [String] {
         var items: [(node: Node, field: String)] = []
-        guard let n = node else { return try checkOutputs(["median"], bands: bands, indices: indices) }
+        guard let n = node else { return try checkOutputs(["median"], bands: bands, indices: indices, domain: domain) }
         if case .sequence = n {
             items = try Fields.list(n, "composite").enumerated().map { ($1, "composite[\($0)]") }
             guard !items.isEmpty else { throw SpecError("composite", "needs at least one statistic") }
@@ -384,17 +387,20 @@ extension CubeSpec {
             }
             names.append(statistic.name)
         }
-        return try checkOutputs(names, bands: bands, indices: indices)
+        return try checkOutputs(names, bands: bands, indices: indices, domain: domain)
     }
 
     /// No array of the composite and its indices may clash with another or the cube's own.
-    static func checkOutputs(_ names: [String], bands: [BandSpec], indices: [IndexSpec]) throws -> [String] {
+    static func checkOutputs(_ names: [String], bands: [BandSpec], indices: [IndexSpec],
+                             domain: ValueDomain? = nil) throws -> [String] {
         let recipe: CompositeRecipe
         do {
             recipe = try CompositeRecipe(statistics: names, bands: bands.map(\.name),
-                                         indices: indices.map { ($0.name, $0.expression) })
+                                         indices: indices.map { ($0.name, $0.expression) }, domain: domain)
         } catch StatisticError.noPerBandStatistic(let index) {
             throw SpecError("indices.\(index)", "needs a per-observation statistic in composite (median, mean, min, max or pNN); composite has \(names.joined(separator: ", "))")
+        } catch let error as StatisticError {
+            throw SpecError("composite", "\(error)")
         }
         var seen: [String: String] = [:]
         for output in recipe.outputs {

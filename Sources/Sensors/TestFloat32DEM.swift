@@ -3,8 +3,10 @@ import StacItems
 
 /// A test-only sensor (`CUBE_TEST_SENSORS=1`): a float32 elevation model in metres with no
 /// mask asset, to show a sensor outside Sentinel-2's value domain is one file. Its samples are
-/// quantised into the uint16 store at 0.1 m from −1000 m: stored = round((x + 1000) / 0.1),
-/// so xarray decodes stored × 0.1 − 1000 (0 = no data; NaN and −9999 in the source are no data).
+/// quantised into the uint16 store at 0.1 m from −1000 m: stored = round((x + 1000) / 0.1)
+/// (0 = no data; NaN and −9999 in the source are no data). Its cube is float32: the statistics
+/// reduce the stored values, then each plane is decoded to Float(Double(stored) × 0.1 + (−1000))
+/// metres, NaN where there is no observation.
 public struct TestFloat32DEM: SensorProfile {
     public init() {}
     public var id: String { "test-float32-dem" }
@@ -14,7 +16,7 @@ public struct TestFloat32DEM: SensorProfile {
 
     public var valueDomain: ValueDomain {
         ValueDomain(sourceType: .float32, sourceNoData: -9999, conversion: .quantise, scaleFactor: 0.1,
-                    addOffset: -1000, units: "m", quantity: "elevation", maskAsset: nil)
+                    addOffset: -1000, units: "m", quantity: "elevation", maskAsset: nil, cubeType: .float32)
     }
 
     // No mask: nothing to list as invalid.

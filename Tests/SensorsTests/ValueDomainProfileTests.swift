@@ -8,7 +8,7 @@ import Testing
         for (profile, mask) in [(Sentinel2L2A() as any SensorProfile, "scl"), (LandsatC2L2(), "qa_pixel")] {
             let d = profile.valueDomain
             #expect(d.sourceType == .uint16 && d.conversion == .valueMap)
-            #expect(d.scaleFactor == 0.0001 && d.addOffset == 0 && d.units == "1")
+            #expect(d.scaleFactor == 0.0001 && d.addOffset == 0 && d.units == "1" && d.cubeType == .uint16)
             #expect(d.maskAsset == mask && profile.maskAsset == mask)
         }
     }
@@ -16,7 +16,7 @@ import Testing
     @Test func theFloatTestProfileHasNoMaskAndIsRegisteredOnlyForTests() throws {
         let dem = TestFloat32DEM()
         #expect(dem.maskAsset == nil && dem.valueDomain.sourceType == .float32)
-        #expect(dem.valueDomain.conversion == .quantise && dem.valueDomain.units == "m")
+        #expect(dem.valueDomain.conversion == .quantise && dem.valueDomain.units == "m" && dem.valueDomain.cubeType == .float32)
         #expect(!dem.valueDomain.sameCubeValues(Sentinel2L2A().valueDomain))
         let registered = SensorProfiles.reading(collection: "test-float32-dem") != nil
         #expect(registered == (ProcessInfo.processInfo.environment["CUBE_TEST_SENSORS"] == "1"))

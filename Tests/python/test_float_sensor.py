@@ -1,16 +1,19 @@
 """A float32 sensor without a mask, end to end (the test-only `test-float32-dem` profile,
 registered with CUBE_TEST_SENSORS=1): float32 COGs made with GDAL (NaN and -9999 no data),
 STAC items, `cube init` + `cube worker`, and the cube compared with an independent numpy
-reference. The profile's `ValueDomain` quantises samples into the uint16 store at 0.1 m from
--1000 m (stored = round((x + 1000) / 0.1), 0 = no data), so the cube's arrays carry CF
-scale_factor 0.1, add_offset -1000 and units m: the stored integers must equal the
-reference's exactly, and xarray's decoded values must lie within half a quantum of the source.
+reference. The profile's `ValueDomain` quantises samples into the uint16 observation store at
+0.1 m from -1000 m (stored = round((x + 1000) / 0.1), 0 = no data), the statistics reduce the
+stored integers, and its cube type is float32: each band array holds the decoded values
+np.float32(stored * 0.1 + (-1000)) (the float64 product, then the float64 sum, rounded once to
+float32), NaN where no observation, with units m and no scale_factor/add_offset. The arrays must
+equal the reference bit for bit and lie within half a quantum of the source values.
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -115,21 +118,64 @@ store: dem.zarr
         ref_median[sel] = ((lo + hi + 1) // 2)[sel]
     assert (count == 0).any() and (count == 2).any() and (count == 3).any()
 
+    # The cube's arrays: float32, NaN fill, units m, no CF scale (the values are decoded).
+    def decode(stored: np.ndarray) -> np.ndarray:
+        """The docs' decode (docs/sensors.md): float64 stored * scale + offset, rounded once to float32."""
+        v = (stored.astype(np.float64) * SCALE + OFFSET).astype(np.float32)
+        return np.where(stored == 0, np.float32(np.nan), v)
+
+    for name in ["elevation_median", "elevation_min", "elevation_max"]:
+        meta = json.loads((tmp_path / "dem.zarr" / name / "zarr.json").read_text())
+        assert meta["data_type"] == "float32" and meta["fill_value"] == "NaN", meta
+        assert "scale_factor" not in meta["attributes"] and meta["attributes"]["units"] == "m", meta["attributes"]
     raw = xr.open_zarr(tmp_path / "dem.zarr", mask_and_scale=False)
     for name, ref in [("elevation_median", ref_median), ("elevation_min", ref_min), ("elevation_max", ref_max)]:
         a = raw[name]
-        assert a.dtype == np.uint16
-        assert a.attrs["scale_factor"] == SCALE and a.attrs["add_offset"] == OFFSET and a.attrs["units"] == "m"
+        assert a.dtype == np.float32, (name, a.dtype)
+        assert "scale_factor" not in a.attrs and "add_offset" not in a.attrs and a.attrs["units"] == "m", a.attrs
         got = a.isel(time=0).values
         assert got.shape == ref.shape
-        np.testing.assert_array_equal(got, ref.astype(np.uint16), err_msg=name)
+        want = decode(ref)
+        np.testing.assert_array_equal(np.isnan(got), count == 0, err_msg=name)
+        # Bit for bit where there is data (NaN compares unequal, so compare the bits).
+        np.testing.assert_array_equal(got.view(np.uint32)[count > 0], want.view(np.uint32)[count > 0], err_msg=name)
     np.testing.assert_array_equal(raw["count"].isel(time=0).values, count)
+    assert raw["count"].dtype == np.uint16
 
-    # Decoded by xarray: float elevation within half a quantum of the source, NaN for no data.
+    # xarray's default decoding changes nothing: float elevation within half a quantum of the
+    # source (plus float32 rounding), NaN for no data.
     decoded = xr.open_zarr(tmp_path / "dem.zarr")["elevation_min"].isel(time=0).values
     with np.errstate(all="ignore"):
         src = np.where(valid, np.stack(scenes).astype(np.float64), np.inf).min(0)
     src_min = np.where(count > 0, src, np.nan)
-    assert decoded.dtype.kind == "f"
+    assert decoded.dtype == np.float32
     np.testing.assert_array_equal(np.isnan(decoded), count == 0)
     assert np.nanmax(np.abs(decoded - src_min)) <= SCALE / 2 + 1e-4
+
+    # The median too, against the true median of the source values: within half a quantum
+    # where the count is odd (one quantised value). An even count reduces the two quantised
+    # middle values to (a + b + 1) // 2, a second rounding, so there the bound is one quantum.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)      # all-NaN pixels: no observation
+        true_median = np.nanmedian(np.where(valid, np.stack(scenes).astype(np.float64), np.nan), axis=0)
+    err = np.abs(raw["elevation_median"].isel(time=0).values.astype(np.float64) - true_median)
+    odd, even = count % 2 == 1, (count > 0) & (count % 2 == 0)
+    assert odd.any() and even.any()
+    assert err[odd].max() <= SCALE / 2 + 1e-4
+    assert err[even].max() <= SCALE + 1e-4
+
+    # The geomedian is defined over reflectance: a float32 elevation cube refuses it at load.
+    geo = tmp_path / "geo.yaml"
+    geo.write_text(spec.read_text().replace("composite: [median, min, max]", "composite: [median, geomedian]"))
+    out = subprocess.run([cube_bin(), "plan", str(geo)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "composite" in out.stderr and "geomedian" in out.stderr, out.stderr
+
+    # The quicklook follows the arrays' type: the float32 elevation in grey, no data transparent.
+    png = tmp_path / "dem.png"
+    out = subprocess.run([cube_bin(), "preview", str(tmp_path / "dem.zarr"), "--time", "2024-03", "--bands",
+                          "elevation_median", "-o", str(png)], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    with rasterio.open(png) as img:
+        grey, alpha = img.read(1), img.read(4)
+    np.testing.assert_array_equal(alpha == 255, count > 0)
+    assert grey[count > 0].min() == 0 and grey[count > 0].max() == 255
