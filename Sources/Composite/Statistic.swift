@@ -213,7 +213,7 @@ public struct CompositeRecipe: Sendable {
             var o = d
             o.type = .float32
             o.units = domain.units
-            o.longName = o.longName.replacingOccurrences(of: "surface reflectance", with: domain.quantity)
+            o.longName = o.longName.replacing("surface reflectance", with: domain.quantity)
             o.rule += "; then decoded to float32: Float(Double(stored) * \(domain.scaleFactor) + \(domain.addOffset)) "
                 + "\(domain.units), NaN where stored is 0 (none)"
             return o
